@@ -1,0 +1,261 @@
+/*
+ * sa.h: what every sa tool shares.
+ *
+ * Ownership, stated once:
+ * - Values (struct sa_val) returned by a reader live in the reader's arena
+ *   and stay valid until the next sa_reader_next() or sa_input_next() call
+ *   on that reader; copy what you keep (sa_val_copy, sa_json_append).
+ * - struct sa_buf owns its bytes; sa_buf_free releases them.
+ * - Every x* allocator exits with EX_OSERR and a message on failure;
+ *   nobody checks their results for NULL.
+ * - Temporary files come from sa_tmpfile() and are unlinked at creation,
+ *   so they vanish on every exit path, SIGKILL included.
+ */
+#ifndef SA_H
+#define SA_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sysexits.h>
+
+#ifndef __GNUC__
+#define __attribute__(x)
+/* Options every tool shares; put SA_COMMON_LONGOPTS in the getopt_long
+ * table and hand unknown codes to sa_common_option(), which returns 0 if
+ * C is not one of them. */
+enum {
+	SA_OPT_VERSION = 0x1000, SA_OPT_REJECTS, SA_OPT_STATS, SA_OPT_QUIET
+};
+#define SA_COMMON_LONGOPTS \
+	{ "help", no_argument, NULL, 'h' }, \
+	{ "version", no_argument, NULL, SA_OPT_VERSION }, \
+	{ "rejects", required_argument, NULL, SA_OPT_REJECTS }, \
+	{ "stats", no_argument, NULL, SA_OPT_STATS }, \
+	{ "quiet", no_argument, NULL, SA_OPT_QUIET }
+int sa_common_option(int c, const char *arg, void (*usage)(void));
+
+#endif
+
+/* Exit statuses are those of sysexits.h: EX_OK 0, EX_USAGE 64,
+ * EX_DATAERR 65, EX_NOINPUT 66, EX_UNAVAILABLE 69, EX_SOFTWARE 70,
+ * EX_OSERR 71, EX_CANTCREAT 73, EX_IOERR 74, EX_NOPERM 77. */
+
+/* xalloc.c */
+void *xmalloc(size_t);
+void *xcalloc(size_t, size_t);
+void *xrealloc(void *, size_t);
+char *xstrdup(const char *);
+char *xstrndup(const char *, size_t);
+
+/* diag.c: messages are "PROG: message" on stderr. */
+extern const char *sa_prog;
+extern int sa_quiet;
+void sa_setprog(const char *argv0);
+void sa_die(int status, const char *fmt, ...)
+	__attribute__((noreturn, format(printf, 2, 3)));
+void sa_die_errno(int status, const char *fmt, ...)
+	__attribute__((noreturn, format(printf, 2, 3)));
+void sa_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void sa_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "PROG: unrecognized ... / Try 'PROG --help'" and exits 64. */
+void sa_usage_error(const char *fmt, ...)
+	__attribute__((noreturn, format(printf, 1, 2)));
+void sa_version(void) __attribute__((noreturn));
+/* Parses "256M", "1G", "64k", "1048576" into bytes; dies with 64 if bad
+ * or below MIN. OPT names the option in the message. */
+size_t sa_parse_size(const char *opt, const char *s, size_t min);
+/* Parses a decimal integer in [MIN, MAX]; dies with 64 otherwise. */
+long long sa_parse_int(const char *opt, const char *s, long long min,
+    long long max);
+
+/* buf.c: a growable byte buffer. */
+struct sa_buf {
+	char *s;
+	size_t len, cap;
+};
+void sa_buf_grow(struct sa_buf *, size_t more);
+void sa_buf_add(struct sa_buf *, const void *, size_t);
+void sa_buf_addc(struct sa_buf *, int);
+void sa_buf_adds(struct sa_buf *, const char *);
+void sa_buf_free(struct sa_buf *);
+static inline void sa_buf_reset(struct sa_buf *b) { b->len = 0; }
+
+/* out.c: buffered standard output, written in whole lines.  A closed
+ * pipe (EPIPE) ends the program quietly with status 0; any other write
+ * error exits 74.  sa_out_flush() is called at exit. */
+extern struct sa_buf sa_out;
+void sa_out_init(void);
+void sa_out_flush(void);
+/* Call after each complete line; flushes when the buffer is large. */
+static inline void sa_out_line_done(void)
+{
+	if (sa_out.len >= 1 << 16)
+		sa_out_flush();
+}
+
+/* value.c: JSON values.  Numbers keep their text exactly as written. */
+enum sa_type {
+	SA_NULL, SA_FALSE, SA_TRUE, SA_NUMBER, SA_STRING, SA_OBJECT, SA_ARRAY
+};
+struct sa_val {
+	struct sa_val *next;	/* next member or element of the parent */
+	struct sa_val *parent;
+	struct sa_val *child;	/* first member or element */
+	struct sa_val *last;	/* last member or element */
+	const char *key;	/* member name if the parent is an object */
+	const char *str;	/* bytes of a number or string, NUL-terminated */
+	size_t keylen;
+	size_t len;		/* bytes of str, or count of children */
+	unsigned char type;
+};
+/* Appends V as compact JSON (members in their order). */
+void sa_json_append(struct sa_buf *, const struct sa_val *v);
+/* Appends V as canonical JSON: members sorted by name, so that equal
+ * values have equal text whatever their key order. */
+void sa_json_canonical(struct sa_buf *, const struct sa_val *v);
+/* Appends S as a JSON string literal, quotes included. */
+void sa_json_string(struct sa_buf *, const char *s, size_t len);
+/* Like sa_json_string, but bytes that are not valid UTF-8 become U+FFFD. */
+void sa_json_string_lossy(struct sa_buf *, const char *s, size_t len);
+/* Member NAME of object O, or NULL. */
+struct sa_val *sa_get(const struct sa_val *o, const char *name, size_t len);
+/* Follows a dotted path ("owner.team.id") from object O, or NULL. */
+struct sa_val *sa_get_path(const struct sa_val *o, const char *path);
+/* Value as key text: a string's bytes, a number's text, true/false, JSON
+ * for objects and arrays; returns 0 for null (which never matches). */
+int sa_val_text(const struct sa_val *v, struct sa_buf *scratch,
+    const char **s, size_t *len);
+int sa_val_equal(const struct sa_val *, const struct sa_val *);
+
+/* arena.c: node storage for values; blocks are recycled in FIFO order. */
+struct sa_arena;
+struct sa_arena *sa_arena_new(void);
+void *sa_arena_alloc(struct sa_arena *, size_t);
+void sa_arena_reset(struct sa_arena *);
+size_t sa_arena_used(const struct sa_arena *);
+void sa_arena_free(struct sa_arena *);
+/* Builds values by hand (sa-fetch, tests of the library). */
+struct sa_val *sa_val_new(struct sa_arena *, int type, const char *s,
+    size_t len);
+void sa_val_add(struct sa_val *parent, struct sa_val *child,
+    const char *key, size_t keylen);	/* KEY must live as long as CHILD */
+
+/* reader.c: one interface over NDJSON, concatenated/pretty JSON, a
+ * top-level array (streamed element by element) and TSV with a header.
+ * The format is detected from the first non-blank byte. */
+enum sa_format { SA_FMT_UNKNOWN, SA_FMT_JSON, SA_FMT_TSV };
+enum { SA_EOF = 0, SA_OK = 1, SA_BAD = -1 };
+struct sa_record {
+	struct sa_val *root;	/* an object for SA_OK */
+	const char *file;	/* name for messages ("-" reads as "stdin") */
+	uintmax_t line;		/* line where the record starts */
+};
+struct sa_reader;
+/* Opens PATH ("-" is stdin); NULL with errno set if it cannot. */
+struct sa_reader *sa_reader_open(const char *path);
+struct sa_reader *sa_reader_fdopen(int fd, const char *name);
+/* SA_OK: REC holds the next record.  SA_BAD: REC->line and
+ * sa_reader_error() say what is wrong, sa_reader_raw() holds the
+ * offending text; reading can go on.  SA_EOF: no more records.
+ * Read errors exit 74. */
+int sa_reader_next(struct sa_reader *, struct sa_record *rec);
+const char *sa_reader_error(struct sa_reader *);
+const char *sa_reader_raw(struct sa_reader *, size_t *len);
+enum sa_format sa_reader_format(struct sa_reader *);
+/* TSV only: the header's column names, valid until close. */
+const char *const *sa_reader_columns(struct sa_reader *, size_t *n);
+uintmax_t sa_reader_bytes(struct sa_reader *);
+/* Starts again from the beginning (regular files only). */
+void sa_reader_rewind(struct sa_reader *);
+void sa_reader_close(struct sa_reader *);
+
+/* input.c: the FILE... arguments of a tool as one record stream.  Files
+ * that cannot be opened are reported and skipped (exit 66 at the end);
+ * bad records go to --rejects or stop the tool with status 65. */
+struct sa_input {
+	char **files;
+	int nfiles, cur;
+	struct sa_reader *r;
+	int status;		/* worst status so far, for the end */
+};
+void sa_input_init(struct sa_input *, int nfiles, char **files);
+int sa_input_next(struct sa_input *, struct sa_record *rec);
+enum sa_format sa_input_format(struct sa_input *); /* of the current file */
+void sa_input_close(struct sa_input *);
+
+/* rejects.c: --rejects FILE.  Without it a bad record is fatal (65). */
+void sa_rejects_open(const char *path);
+/* Reports a bad record: "PROG: FILE:LINE: MESSAGE" and exit 65, or one
+ * NDJSON line in the rejects file.  RAW/RAWLEN is the input text; if RAW
+ * is NULL the record V is written as JSON instead. */
+void sa_reject(const char *file, uintmax_t line, const char *raw,
+    size_t rawlen, const struct sa_val *v, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+void sa_rejects_close(void);
+
+/* writer.c: NDJSON or PostgreSQL COPY text rows. */
+struct sa_col {
+	const char *name;
+	size_t namelen;
+	const struct sa_val *v;	/* NULL is SQL NULL */
+};
+/* Appends one NDJSON line for the columns. */
+void sa_write_ndjson(struct sa_buf *, const struct sa_col *, size_t n);
+/* Appends S escaped for COPY text format (\\ \t \n \r). */
+void sa_copy_escape(struct sa_buf *, const char *s, size_t len);
+/* Appends V as one COPY field: \N for null, JSON text for objects and
+ * arrays, the bytes of strings and numbers, true/false. */
+void sa_copy_field(struct sa_buf *, const struct sa_val *v);
+/* Appends a header line of column names. */
+void sa_write_tsv_header(struct sa_buf *, const char *const *names, size_t n);
+
+/* fingerprint.c: 128-bit XXH3 fingerprints and the one partition
+ * function every keyed stage uses (spilling now, --shard later). */
+struct sa_fp {
+	uint64_t lo, hi;
+};
+struct sa_fp sa_fp_bytes(const void *, size_t);
+/* Of the canonical JSON of V (key order does not matter). */
+struct sa_fp sa_fp_value(const struct sa_val *v, struct sa_buf *scratch);
+/* Of the key values' text (sa_val_text); returns 0 if one is null or
+ * missing. */
+int sa_fp_key(struct sa_val *const *vals, size_t n, struct sa_buf *scratch,
+    struct sa_fp *fp);
+unsigned sa_partition(struct sa_fp fp, unsigned nparts);
+
+/* tmp.c: temporary files under $TMPDIR, unlinked at once. */
+FILE *sa_tmpfile(void);
+int sa_tmpfd(void);
+
+/* stats.c: counters, the progress line and --stats. */
+struct sa_stats {
+	uintmax_t in, out, rejected, bytes;
+};
+extern struct sa_stats sa_stats;
+/* Prints the --stats JSON line at exit; EXTRA is more "k":v members or
+ * NULL. */
+void sa_stats_enable(void);
+void sa_stats_extra(const char *extra);
+/* Called once per record: redraws the progress line when stderr is a
+ * terminal, at most four times a second. */
+void sa_progress(void);
+void sa_progress_clear(void);
+long sa_peak_rss_kb(void);
+
+/* Options every tool shares; put SA_COMMON_LONGOPTS in the getopt_long
+ * table and hand unknown codes to sa_common_option(), which returns 0 if
+ * C is not one of them. */
+enum {
+	SA_OPT_VERSION = 0x1000, SA_OPT_REJECTS, SA_OPT_STATS, SA_OPT_QUIET
+};
+#define SA_COMMON_LONGOPTS \
+	{ "help", no_argument, NULL, 'h' }, \
+	{ "version", no_argument, NULL, SA_OPT_VERSION }, \
+	{ "rejects", required_argument, NULL, SA_OPT_REJECTS }, \
+	{ "stats", no_argument, NULL, SA_OPT_STATS }, \
+	{ "quiet", no_argument, NULL, SA_OPT_QUIET }
+int sa_common_option(int c, const char *arg, void (*usage)(void));
+
+#endif

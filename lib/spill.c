@@ -1,0 +1,2 @@
+/* spill.c: placeholder until sa-dedup and sa-join land. */
+#include "sa.h"

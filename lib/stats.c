@@ -1,0 +1,102 @@
+/* stats.c: record counters, the terminal progress line and --stats. */
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sa.h"
+
+struct sa_stats sa_stats;
+
+static struct timespec t0;
+static double last_draw;
+static int progress_on = -1;	/* -1: not decided yet */
+static int progress_shown;
+static int stats_on;
+static const char *stats_extra;
+static unsigned tick;
+
+static double
+now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9;
+}
+
+long
+sa_peak_rss_kb(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return -1;
+	return ru.ru_maxrss;
+}
+
+static void
+print_stats(void)
+{
+	sa_progress_clear();
+	fprintf(stderr, "{\"prog\":\"%s\",\"records_in\":%ju,"
+	    "\"records_out\":%ju,\"records_rejected\":%ju,\"bytes_in\":%ju,"
+	    "\"seconds\":%.3f,\"peak_rss_kb\":%ld%s%s}\n", sa_prog,
+	    sa_stats.in, sa_stats.out, sa_stats.rejected, sa_stats.bytes,
+	    now(), sa_peak_rss_kb(), stats_extra ? "," : "",
+	    stats_extra ? stats_extra : "");
+}
+
+static void
+start_clock(void)
+{
+	if (t0.tv_sec == 0 && t0.tv_nsec == 0)
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+}
+
+void
+sa_stats_enable(void)
+{
+	start_clock();
+	if (!stats_on)
+		atexit(print_stats);
+	stats_on = 1;
+}
+
+void
+sa_stats_extra(const char *extra)
+{
+	stats_extra = extra;
+}
+
+void
+sa_progress(void)
+{
+	double t;
+
+	if (++tick & 1023)
+		return;
+	if (progress_on < 0) {
+		start_clock();
+		progress_on = !sa_quiet && isatty(STDERR_FILENO);
+	}
+	if (!progress_on)
+		return;
+	t = now();
+	if (t - last_draw < 0.25)
+		return;
+	last_draw = t;
+	fprintf(stderr, "\r%s: %ju records, %.1f MB, %.1f MB/s\033[K", sa_prog,
+	    sa_stats.in, sa_stats.bytes / 1e6,
+	    t > 0 ? sa_stats.bytes / 1e6 / t : 0.0);
+	progress_shown = 1;
+}
+
+void
+sa_progress_clear(void)
+{
+	if (progress_shown) {
+		fputs("\r\033[K", stderr);
+		progress_shown = 0;
+	}
+}

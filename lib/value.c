@@ -1,0 +1,255 @@
+/* value.c: JSON values: writing them out, comparing them, finding members. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sa.h"
+
+static const char hex[] = "0123456789abcdef";
+
+void
+sa_json_string(struct sa_buf *b, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	const unsigned char *run;
+
+	sa_buf_grow(b, len + 2);
+	b->s[b->len++] = '"';
+	while (p < end) {
+		for (run = p; p < end && *p >= 0x20 && *p != '"' && *p != '\\';
+		    p++)
+			;
+		if (p > run)
+			sa_buf_add(b, run, p - run);
+		if (p == end)
+			break;
+		sa_buf_grow(b, 6);
+		b->s[b->len++] = '\\';
+		switch (*p) {
+		case '"': b->s[b->len++] = '"'; break;
+		case '\\': b->s[b->len++] = '\\'; break;
+		case '\n': b->s[b->len++] = 'n'; break;
+		case '\t': b->s[b->len++] = 't'; break;
+		case '\r': b->s[b->len++] = 'r'; break;
+		case '\b': b->s[b->len++] = 'b'; break;
+		case '\f': b->s[b->len++] = 'f'; break;
+		default:
+			b->s[b->len++] = 'u';
+			b->s[b->len++] = '0';
+			b->s[b->len++] = '0';
+			b->s[b->len++] = hex[*p >> 4];
+			b->s[b->len++] = hex[*p & 15];
+		}
+		p++;
+	}
+	sa_buf_addc(b, '"');
+}
+
+/* Returns the length of the valid UTF-8 sequence at P, or 0. */
+static size_t
+utf8_len(const unsigned char *p, const unsigned char *end)
+{
+	size_t n, i;
+	unsigned c = *p;
+	unsigned long cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, cp = c & 0x07;
+	else
+		return 0;
+	if ((size_t)(end - p) < n)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 ||
+	    cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+void
+sa_json_string_lossy(struct sa_buf *b, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	struct sa_buf clean = { 0 };
+	size_t n;
+
+	while (p < end) {
+		n = utf8_len(p, end);
+		if (n == 0) {
+			sa_buf_add(&clean, "\xef\xbf\xbd", 3);
+			p++;
+		} else {
+			sa_buf_add(&clean, p, n);
+			p += n;
+		}
+	}
+	sa_json_string(b, clean.s ? clean.s : "", clean.len);
+	sa_buf_free(&clean);
+}
+
+static void
+append(struct sa_buf *b, const struct sa_val *v, int canonical);
+
+static int
+cmp_member(const void *a, const void *b)
+{
+	const struct sa_val *x = *(const struct sa_val *const *)a;
+	const struct sa_val *y = *(const struct sa_val *const *)b;
+	size_t n = x->keylen < y->keylen ? x->keylen : y->keylen;
+	int c = memcmp(x->key, y->key, n);
+
+	if (c != 0)
+		return c;
+	return (x->keylen > y->keylen) - (x->keylen < y->keylen);
+}
+
+static void
+append_object(struct sa_buf *b, const struct sa_val *v, int canonical)
+{
+	const struct sa_val *m, **sorted = NULL;
+	size_t i, n = 0;
+
+	sa_buf_addc(b, '{');
+	if (canonical && v->len > 1) {
+		sorted = xmalloc(v->len * sizeof(*sorted));
+		for (m = v->child; m != NULL; m = m->next)
+			sorted[n++] = m;
+		qsort(sorted, n, sizeof(*sorted), cmp_member);
+		for (i = 0; i < n; i++) {
+			if (i > 0)
+				sa_buf_addc(b, ',');
+			sa_json_string(b, sorted[i]->key, sorted[i]->keylen);
+			sa_buf_addc(b, ':');
+			append(b, sorted[i], canonical);
+		}
+		free(sorted);
+	} else {
+		for (m = v->child; m != NULL; m = m->next) {
+			if (m != v->child)
+				sa_buf_addc(b, ',');
+			sa_json_string(b, m->key, m->keylen);
+			sa_buf_addc(b, ':');
+			append(b, m, canonical);
+		}
+	}
+	sa_buf_addc(b, '}');
+}
+
+static void
+append(struct sa_buf *b, const struct sa_val *v, int canonical)
+{
+	const struct sa_val *e;
+
+	switch (v->type) {
+	case SA_NULL: sa_buf_add(b, "null", 4); break;
+	case SA_FALSE: sa_buf_add(b, "false", 5); break;
+	case SA_TRUE: sa_buf_add(b, "true", 4); break;
+	case SA_NUMBER: sa_buf_add(b, v->str, v->len); break;
+	case SA_STRING: sa_json_string(b, v->str, v->len); break;
+	case SA_OBJECT: append_object(b, v, canonical); break;
+	case SA_ARRAY:
+		sa_buf_addc(b, '[');
+		for (e = v->child; e != NULL; e = e->next) {
+			if (e != v->child)
+				sa_buf_addc(b, ',');
+			append(b, e, canonical);
+		}
+		sa_buf_addc(b, ']');
+		break;
+	}
+}
+
+void
+sa_json_append(struct sa_buf *b, const struct sa_val *v)
+{
+	append(b, v, 0);
+}
+
+void
+sa_json_canonical(struct sa_buf *b, const struct sa_val *v)
+{
+	append(b, v, 1);
+}
+
+struct sa_val *
+sa_get(const struct sa_val *o, const char *name, size_t len)
+{
+	struct sa_val *m;
+
+	if (o == NULL || o->type != SA_OBJECT)
+		return NULL;
+	for (m = o->child; m != NULL; m = m->next)
+		if (m->keylen == len && memcmp(m->key, name, len) == 0)
+			return m;
+	return NULL;
+}
+
+struct sa_val *
+sa_get_path(const struct sa_val *o, const char *path)
+{
+	const char *dot;
+	struct sa_val *v;
+
+	/* A member whose own name has dots wins over the path. */
+	if ((v = sa_get(o, path, strlen(path))) != NULL)
+		return v;
+	for (dot = strchr(path, '.'); dot != NULL; dot = strchr(dot + 1, '.'))
+		if ((v = sa_get(o, path, dot - path)) != NULL &&
+		    v->type == SA_OBJECT && (v = sa_get_path(v, dot + 1)) != NULL)
+			return v;
+	return NULL;
+}
+
+int
+sa_val_text(const struct sa_val *v, struct sa_buf *scratch, const char **s,
+    size_t *len)
+{
+	switch (v == NULL ? SA_NULL : v->type) {
+	case SA_NULL:
+		return 0;
+	case SA_FALSE:
+		*s = "false", *len = 5;
+		return 1;
+	case SA_TRUE:
+		*s = "true", *len = 4;
+		return 1;
+	case SA_NUMBER:
+	case SA_STRING:
+		*s = v->str, *len = v->len;
+		return 1;
+	default:
+		sa_buf_reset(scratch);
+		sa_json_canonical(scratch, v);
+		*s = scratch->s, *len = scratch->len;
+		return 1;
+	}
+}
+
+int
+sa_val_equal(const struct sa_val *a, const struct sa_val *b)
+{
+	struct sa_buf x = { 0 }, y = { 0 };
+	int eq;
+
+	if (a->type != b->type)
+		return 0;
+	if (a->type == SA_NUMBER || a->type == SA_STRING)
+		return a->len == b->len && memcmp(a->str, b->str, a->len) == 0;
+	if (a->type != SA_OBJECT && a->type != SA_ARRAY)
+		return 1;
+	sa_json_canonical(&x, a);
+	sa_json_canonical(&y, b);
+	eq = x.len == y.len && memcmp(x.s, y.s, x.len) == 0;
+	sa_buf_free(&x);
+	sa_buf_free(&y);
+	return eq;
+}

@@ -1,0 +1,79 @@
+/* writer.c: rows as NDJSON or as PostgreSQL COPY text. */
+#include <string.h>
+
+#include "sa.h"
+
+void
+sa_write_ndjson(struct sa_buf *b, const struct sa_col *cols, size_t n)
+{
+	size_t i;
+
+	sa_buf_addc(b, '{');
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			sa_buf_addc(b, ',');
+		sa_json_string(b, cols[i].name, cols[i].namelen);
+		sa_buf_addc(b, ':');
+		if (cols[i].v == NULL)
+			sa_buf_add(b, "null", 4);
+		else
+			sa_json_append(b, cols[i].v);
+	}
+	sa_buf_add(b, "}\n", 2);
+}
+
+void
+sa_copy_escape(struct sa_buf *b, const char *s, size_t len)
+{
+	const char *end = s + len, *run;
+
+	sa_buf_grow(b, len);
+	while (s < end) {
+		for (run = s; s < end && *s != '\\' && *s != '\t' &&
+		    *s != '\n' && *s != '\r'; s++)
+			;
+		if (s > run)
+			sa_buf_add(b, run, s - run);
+		if (s == end)
+			break;
+		sa_buf_addc(b, '\\');
+		switch (*s) {
+		case '\\': sa_buf_addc(b, '\\'); break;
+		case '\t': sa_buf_addc(b, 't'); break;
+		case '\n': sa_buf_addc(b, 'n'); break;
+		case '\r': sa_buf_addc(b, 'r'); break;
+		}
+		s++;
+	}
+}
+
+void
+sa_copy_field(struct sa_buf *b, const struct sa_val *v)
+{
+	struct sa_buf j = { 0 };
+
+	switch (v == NULL ? SA_NULL : v->type) {
+	case SA_NULL: sa_buf_add(b, "\\N", 2); break;
+	case SA_FALSE: sa_buf_add(b, "false", 5); break;
+	case SA_TRUE: sa_buf_add(b, "true", 4); break;
+	case SA_NUMBER: sa_buf_add(b, v->str, v->len); break;
+	case SA_STRING: sa_copy_escape(b, v->str, v->len); break;
+	default:
+		sa_json_append(&j, v);
+		sa_copy_escape(b, j.s, j.len);
+		sa_buf_free(&j);
+	}
+}
+
+void
+sa_write_tsv_header(struct sa_buf *b, const char *const *names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			sa_buf_addc(b, '\t');
+		sa_copy_escape(b, names[i], strlen(names[i]));
+	}
+	sa_buf_addc(b, '\n');
+}

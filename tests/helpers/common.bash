@@ -1,0 +1,31 @@
+# Loaded by every suite: the built tools first on PATH, bats-support and
+# bats-assert, and the paths of fixtures and helpers.
+load '/usr/lib/bats/bats-support/load'
+load '/usr/lib/bats/bats-assert/load'
+
+: "${SA_BIN:?run the suites through make check}"
+: "${SA_SRCDIR:?run the suites through make check}"
+PATH="$SA_BIN:$SA_SRCDIR/tests/helpers:$PATH"
+FIXTURES="$SA_SRCDIR/tests/fixtures"
+export TMPDIR="${BATS_TEST_TMPDIR:-${TMPDIR:-/tmp}}"
+
+# Peak RSS in KiB of a command; its stdout goes to $1.
+peak_rss_kb() {
+	local out=$1; shift
+	/usr/bin/time -f %M -o "$BATS_TEST_TMPDIR/rss" "$@" >"$out"
+	tail -n 1 "$BATS_TEST_TMPDIR/rss"
+}
+
+# Memory tests measure the normal build only: sanitizers inflate RSS.
+skip_if_sanitizers() {
+	if [ -n "${SA_SANITIZERS:-}" ]; then
+		skip "RSS is measured in the normal build"
+	fi
+}
+
+# Tests that need PostgreSQL run under pg_virtualenv (make check does).
+require_pg() {
+	if [ -z "${PGHOST:-}${PGPORT:-}" ]; then
+		skip "no PostgreSQL: run make check under pg_virtualenv"
+	fi
+}
