@@ -1,2 +1,611 @@
+/* sa-explode: flatten nested records; explode arrays into child rows. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "flatten.h"
 #include "sa.h"
-int main(int argc, char **argv) { (void)argc; sa_setprog(argv[0]); return 70; }
+
+/* Where rows go: stdout, or one file of a --split model. */
+struct sink {
+	char *path;		/* NULL for stdout */
+	int fd;
+	struct sa_buf own;
+	struct sa_buf *buf;
+	struct sa_row cols;	/* TSV: the column set, found by pass one */
+	int opened;
+};
+
+/* A row waiting for its record to be found good. */
+struct pending {
+	struct sa_row row;
+	struct sink *sink;
+};
+
+static struct sa_flat_opts fo = { "_", 1, 0, NULL, 0, 0 };
+static char **keys;
+static size_t nkeys;
+static char **segs;
+static size_t nsegs;
+static int keep_empty, tsv, pass_one;
+static const char *split_dir, *split_name;
+
+static struct sink out_sink;
+static struct sink **sinks;
+static struct sa_row sink_names;	/* path -> index into sinks */
+static size_t nsinks;
+
+static struct pending *rows;
+static size_t nrows, rows_cap;
+static struct sa_arena *scratch;	/* made-up values of one record */
+
+static void
+usage(void)
+{
+	printf("usage: sa-explode [-t] [-p PATH] [-k KEY[,KEY...]] [--keep-empty]\n"
+	    "                  [--split DIR --name NAME] [--max-depth N] [--drop GLOB]\n"
+	    "                  [--sep SEP] [--rejects FILE] [--stats] [--quiet] [FILE...]\n"
+	    "\n"
+	    "Flatten nested JSON records into rows; explode arrays into child rows.\n"
+	    "\n"
+	    "  -p, --path PATH      one row per element of the array at PATH (dotted:\n"
+	    "                       territories.tags explodes both levels)\n"
+	    "  -k, --key KEYS       parent key columns each row carries (default id)\n"
+	    "      --keep-empty     a row of parent keys for an empty or missing array\n"
+	    "      --split DIR      write the whole model: DIR/NAME.ndjson and one file\n"
+	    "                       per array of objects, DIR/NAME__PATH.ndjson\n"
+	    "      --name NAME      base name of the --split files\n"
+	    "      --max-depth N    objects deeper than N stay whole as JSON\n"
+	    "      --drop GLOB      leave out columns matching GLOB (repeatable)\n"
+	    "      --sep SEP        joins the keys of nested names (default _)\n"
+	    "  -t, --tsv            write PostgreSQL COPY text with a header (reads\n"
+	    "                       the input twice; stdin is spooled to $TMPDIR)\n"
+	    "  -j, --ndjson         write NDJSON (the default)\n"
+	    "      --rejects FILE   write bad records to FILE and go on\n"
+	    "      --stats          print a JSON line of counters on stderr at exit\n"
+	    "      --quiet          no progress line or warnings\n"
+	    "  -h, --help           show this help\n"
+	    "      --version        show the version\n");
+}
+
+static char **
+split_list(const char *s, int sep, size_t *n)
+{
+	char **v = NULL, *copy = xstrdup(s), *p, *q;
+
+	*n = 0;
+	for (p = copy;; p = q + 1) {
+		q = strchr(p, sep);
+		if (q != NULL)
+			*q = '\0';
+		if (*p == '\0')
+			sa_usage_error("empty name in '%s'", s);
+		v = xrealloc(v, (*n + 1) * sizeof(*v));
+		v[(*n)++] = p;
+		if (q == NULL)
+			break;
+	}
+	return v;
+}
+
+/* Output. */
+
+static void
+sink_write(struct sink *s)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	if (s->path == NULL) {
+		sa_out_line_done();
+		return;
+	}
+	while (off < s->own.len) {
+		n = write(s->fd, s->own.s + off, s->own.len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			sa_die_errno(EX_IOERR, "%s", s->path);
+		off += n;
+	}
+	s->own.len = 0;
+}
+
+static void
+sink_open(struct sink *s)
+{
+	if (s->opened || pass_one)
+		return;
+	s->opened = 1;
+	if (s->path != NULL) {
+		s->fd = open(s->path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+		if (s->fd < 0)
+			sa_die_errno(EX_CANTCREAT, "%s", s->path);
+		s->buf = &s->own;
+	}
+	if (tsv) {
+		const char **names = xmalloc((s->cols.n + 1) * sizeof(*names));
+		size_t i;
+
+		for (i = 0; i < s->cols.n; i++)
+			names[i] = s->cols.cols[i].name;
+		sa_write_tsv_header(s->buf, names, s->cols.n);
+		free(names);
+	}
+}
+
+static void
+sink_close(struct sink *s)
+{
+	if (s->path == NULL)
+		return;
+	sink_write(s);
+	if (s->opened && close(s->fd) != 0)
+		sa_die_errno(EX_IOERR, "%s", s->path);
+}
+
+static struct sink *
+sink_for(const char *rel)
+{
+	struct sa_buf path = { 0 };
+	struct sink *s;
+	long i;
+
+	if (split_dir == NULL)
+		return &out_sink;
+	i = sa_row_find(&sink_names, rel, strlen(rel));
+	if (i >= 0)
+		return sinks[i];
+	sa_row_add(&sink_names, NULL, rel, strlen(rel), NULL);
+	s = xcalloc(1, sizeof(*s));
+	sa_buf_adds(&path, split_dir);
+	sa_buf_addc(&path, '/');
+	sa_buf_adds(&path, split_name);
+	sa_buf_adds(&path, rel);
+	sa_buf_adds(&path, tsv ? ".tsv" : ".ndjson");
+	s->path = path.s;
+	sa_row_init(&s->cols);
+	sinks = xrealloc(sinks, (nsinks + 1) * sizeof(*sinks));
+	sinks[nsinks++] = s;
+	return s;
+}
+
+static void
+emit_row(struct sink *s, const struct sa_row *row)
+{
+	static const struct sa_val **vals;
+	static size_t nvals;
+	struct sa_buf *b;
+	size_t i;
+	long k;
+
+	if (pass_one) {
+		for (i = 0; i < row->n; i++)
+			sa_row_add(&s->cols, NULL, row->cols[i].name,
+			    row->cols[i].namelen, NULL);
+		return;
+	}
+	sink_open(s);
+	b = s->buf;
+	sa_stats.out++;
+	if (!tsv) {
+		sa_write_ndjson(b, row->cols, row->n);
+		return;
+	}
+	if (nvals < s->cols.n) {
+		nvals = s->cols.n;
+		vals = xrealloc(vals, nvals * sizeof(*vals));
+	}
+	memset(vals, 0, s->cols.n * sizeof(*vals));
+	for (i = 0; i < row->n; i++) {
+		k = sa_row_find(&s->cols, row->cols[i].name,
+		    row->cols[i].namelen);
+		if (k < 0)
+			sa_die(EX_SOFTWARE, "%s: column %s changed between "
+			    "the two passes", s->path ? s->path : "stdout",
+			    row->cols[i].name);
+		vals[k] = row->cols[i].v;
+	}
+	for (i = 0; i < s->cols.n; i++) {
+		if (i > 0)
+			sa_buf_addc(b, '\t');
+		sa_copy_field(b, vals[i]);
+	}
+	sa_buf_addc(b, '\n');
+}
+
+/* Rows of the record being processed. */
+
+static struct sa_row *
+new_row(struct sink *s, const struct sa_col *ctx, size_t nctx)
+{
+	struct pending *p;
+	size_t i;
+
+	if (nrows == rows_cap) {
+		rows = xrealloc(rows, (rows_cap + 8) * sizeof(*rows));
+		for (i = rows_cap; i < rows_cap + 8; i++)
+			sa_row_init(&rows[i].row);
+		rows_cap += 8;
+	}
+	p = &rows[nrows++];
+	sa_row_reset(&p->row);
+	p->sink = s;
+	for (i = 0; i < nctx; i++)
+		sa_row_add(&p->row, &fo, ctx[i].name, ctx[i].namelen,
+		    ctx[i].v);
+	return &p->row;
+}
+
+/* Context: the columns that tie a child row to its ancestors. */
+struct ctx {
+	struct sa_col *cols;
+	size_t n, cap;
+};
+
+static void
+ctx_add(struct ctx *c, const char *name, size_t len, const struct sa_val *v)
+{
+	char *copy = sa_arena_alloc(scratch, len + 1);
+
+	memcpy(copy, name, len);
+	copy[len] = '\0';
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 8;
+		c->cols = xrealloc(c->cols, c->cap * sizeof(*c->cols));
+	}
+	c->cols[c->n].name = copy;
+	c->cols[c->n].namelen = len;
+	c->cols[c->n++].v = v;
+}
+
+static void
+ctx_copy(struct ctx *dst, const struct ctx *src)
+{
+	size_t i;
+
+	dst->n = 0;
+	for (i = 0; i < src->n; i++)
+		ctx_add(dst, src->cols[i].name, src->cols[i].namelen,
+		    src->cols[i].v);
+}
+
+static void
+join_name(struct sa_buf *b, const char *prefix, size_t plen, const char *name,
+    size_t len)
+{
+	sa_buf_reset(b);
+	if (plen > 0) {
+		sa_buf_add(b, prefix, plen);
+		sa_buf_add(b, fo.sep, fo.seplen);
+	}
+	sa_buf_add(b, name, len);
+}
+
+/* Adds the -k columns of object O, named under PREFIX. */
+static void
+ctx_keys(struct ctx *c, const struct sa_val *o, const char *prefix, size_t plen)
+{
+	struct sa_buf name = { 0 }, k = { 0 };
+	const char *p;
+	size_t i;
+
+	for (i = 0; i < nkeys; i++) {
+		sa_buf_reset(&k);
+		for (p = keys[i]; *p != '\0'; p++)
+			if (*p == '.')
+				sa_buf_add(&k, fo.sep, fo.seplen);
+			else
+				sa_buf_addc(&k, *p);
+		join_name(&name, prefix, plen, k.s, k.len);
+		ctx_add(c, name.s, name.len, sa_get_path(o, keys[i]));
+	}
+	sa_buf_free(&name);
+	sa_buf_free(&k);
+}
+
+static void
+ctx_idx(struct ctx *c, const char *prefix, size_t plen, const struct sa_val *v)
+{
+	struct sa_buf name = { 0 };
+
+	join_name(&name, prefix, plen, "idx", 3);
+	ctx_add(c, name.s, name.len, v);
+	sa_buf_free(&name);
+}
+
+static struct sa_val *
+number(uintmax_t n)
+{
+	char s[24];
+	int len = snprintf(s, sizeof(s), "%ju", n);
+
+	return sa_val_new(scratch, SA_NUMBER, s, len);
+}
+
+/* Fills ROW with element E of an exploded array named PREFIX. */
+static char error[512];
+
+/* Keeps the message of a row that failed. */
+static int
+check(int ok, const struct sa_row *row)
+{
+	if (!ok && error[0] == '\0')
+		snprintf(error, sizeof(error), "%s", row->error);
+	return ok;
+}
+
+static int
+element_columns(struct sa_row *row, const struct sa_val *e, const char *prefix,
+    size_t plen)
+{
+	if (e->type == SA_OBJECT)
+		return check(sa_flatten(&fo, row, e, prefix, plen, 1), row);
+	return check(sa_row_add(row, &fo, prefix, plen, e), row);
+}
+
+/* -p: explodes the array found from O along segs[S...]. */
+static int
+explode(const struct sa_val *o, size_t s, const char *prefix, size_t plen,
+    const struct ctx *ctx)
+{
+	struct sa_buf name = { 0 };
+	const struct sa_val *v = NULL, *cur = o, *e;
+	struct ctx child = { 0 };
+	struct sa_row *row;
+	uintmax_t i;
+	int ok = 1;
+
+	sa_buf_add(&name, prefix, plen);
+	while (s < nsegs) {
+		v = sa_get(cur, segs[s], strlen(segs[s]));
+		if (name.len > 0)
+			sa_buf_add(&name, fo.sep, fo.seplen);
+		sa_buf_adds(&name, segs[s]);
+		s++;
+		if (v == NULL || v->type != SA_OBJECT || s == nsegs)
+			break;
+		cur = v;
+	}
+	if (v == NULL || v->type != SA_ARRAY || v->len == 0) {
+		if (keep_empty) {
+			row = new_row(&out_sink, ctx->cols, ctx->n);
+			ctx_idx(&child, name.s, name.len, NULL);
+			ok = check(sa_row_add(row, &fo, child.cols[0].name,
+			    child.cols[0].namelen, NULL), row);
+		}
+		goto done;
+	}
+	for (e = v->child, i = 0; e != NULL && ok; e = e->next, i++) {
+		ctx_copy(&child, ctx);
+		ctx_idx(&child, name.s, name.len, number(i));
+		if (s == nsegs) {
+			row = new_row(&out_sink, child.cols, child.n);
+			ok = element_columns(row, e, name.s, name.len);
+		} else if (e->type == SA_OBJECT) {
+			ctx_keys(&child, e, name.s, name.len);
+			ok = explode(e, s, name.s, name.len, &child);
+		}
+	}
+done:
+	free(child.cols);
+	sa_buf_free(&name);
+	return ok;
+}
+
+/* --split: the row of object O under PREFIX into the file named REL, then
+ * one child file per array of objects in it. */
+static int
+split(const struct sa_val *o, const char *rel, const char *prefix, size_t plen,
+    const struct ctx *ctx)
+{
+	struct sa_buf childrel = { 0 };
+	struct ctx child = { 0 }, base = { 0 };
+	const struct sa_val *e;
+	struct sa_row *row;
+	size_t a, namelen;
+	const char *name;
+	uintmax_t i;
+	int ok;
+
+	row = new_row(sink_for(rel), ctx->cols, ctx->n);
+	ok = check(sa_flatten(&fo, row, o, prefix, plen, 1), row);
+	if (!ok)
+		return 0;
+	ctx_copy(&base, ctx);
+	ctx_keys(&base, o, prefix, plen);
+	/* ROW's arrays live in ROW, which new_row() may move: copy first. */
+	for (a = 0; ok && a < rows[nrows - 1].row.narrays; a++) {
+		struct sa_row *r = &rows[nrows - 1].row;
+		const struct sa_val *arr = r->arrays[a];
+
+		name = r->array_names[a];
+		name = sa_arena_alloc(scratch, strlen(r->array_names[a]) + 1);
+		strcpy((char *)name, r->array_names[a]);
+		namelen = strlen(name);
+		sa_buf_reset(&childrel);
+		sa_buf_adds(&childrel, rel);
+		sa_buf_add(&childrel, "__", 2);
+		sa_buf_adds(&childrel, plen > 0 ? name + plen + fo.seplen :
+		    name);
+		for (e = arr->child, i = 0; ok && e != NULL; e = e->next, i++) {
+			ctx_copy(&child, &base);
+			ctx_idx(&child, name, namelen, number(i));
+			if (e->type == SA_OBJECT)
+				ok = split(e, childrel.s, name, namelen, &child);
+			else {
+				row = new_row(sink_for(childrel.s), child.cols,
+				    child.n);
+				ok = element_columns(row, e, name, namelen);
+			}
+		}
+	}
+	free(child.cols);
+	free(base.cols);
+	sa_buf_free(&childrel);
+	return ok;
+}
+
+static int
+process(const struct sa_val *rec)
+{
+	struct ctx root = { 0 };
+	struct sa_row *row;
+	int ok;
+
+	error[0] = '\0';
+	if (split_dir != NULL)
+		ok = split(rec, "", "", 0, &root);
+	else if (nsegs > 0) {
+		ctx_keys(&root, rec, "", 0);
+		ok = explode(rec, 0, "", 0, &root);
+	} else {
+		row = new_row(&out_sink, NULL, 0);
+		ok = check(sa_flatten(&fo, row, rec, "", 0, 1), row);
+	}
+	free(root.cols);
+	return ok;
+}
+
+static void
+run(struct sa_input *in)
+{
+	struct sa_record rec;
+	size_t i;
+
+	while (sa_input_next(in, &rec) == SA_OK) {
+		nrows = 0;
+		sa_arena_reset(scratch);
+		if (!process(rec.root)) {
+			if (!pass_one || !sa_rejects_enabled())
+				sa_reject(rec.file, rec.line, NULL, 0,
+				    rec.root, "%s", error);
+			continue;
+		}
+		for (i = 0; i < nrows; i++)
+			emit_row(rows[i].sink, &rows[i].row);
+		if (!pass_one)
+			for (i = 0; i < nsinks; i++)
+				if (sinks[i]->own.len >= 1 << 16)
+					sink_write(sinks[i]);
+		sa_out_line_done();
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "path", required_argument, NULL, 'p' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "keep-empty", no_argument, NULL, 'E' },
+		{ "split", required_argument, NULL, 'S' },
+		{ "name", required_argument, NULL, 'N' },
+		{ "max-depth", required_argument, NULL, 'D' },
+		{ "drop", required_argument, NULL, 'X' },
+		{ "sep", required_argument, NULL, 's' },
+		{ "tsv", no_argument, NULL, 't' },
+		{ "ndjson", no_argument, NULL, 'j' },
+		SA_COMMON_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct sa_input in;
+	struct stat st;
+	size_t i;
+	int c;
+
+	sa_setprog(argv[0]);
+	sa_out_init();
+	keys = split_list("id", ',', &nkeys);
+	while ((c = getopt_long(argc, argv, "p:k:tjh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			segs = split_list(optarg, '.', &nsegs);
+			break;
+		case 'k':
+			keys = split_list(optarg, ',', &nkeys);
+			break;
+		case 'E':
+			keep_empty = 1;
+			break;
+		case 'S':
+			split_dir = optarg;
+			break;
+		case 'N':
+			split_name = optarg;
+			break;
+		case 'D':
+			fo.max_depth = sa_parse_int("--max-depth", optarg, 1,
+			    1000000);
+			break;
+		case 'X':
+			fo.drop = xrealloc(fo.drop,
+			    (fo.ndrop + 1) * sizeof(*fo.drop));
+			fo.drop[fo.ndrop++] = optarg;
+			break;
+		case 's':
+			if (*optarg == '\0')
+				sa_usage_error("--sep must not be empty");
+			fo.sep = optarg;
+			fo.seplen = strlen(optarg);
+			break;
+		case 't':
+			tsv = 1;
+			break;
+		case 'j':
+			tsv = 0;
+			break;
+		default:
+			if (!sa_common_option(c, optarg, usage))
+				sa_usage_error(NULL);
+		}
+	}
+	if ((split_dir == NULL) != (split_name == NULL))
+		sa_usage_error("--split and --name go together");
+	if (split_dir != NULL && nsegs > 0)
+		sa_usage_error("--split writes every array; it takes no --path");
+	if (split_name != NULL && (*split_name == '\0' ||
+	    strchr(split_name, '/') != NULL))
+		sa_usage_error("--name must be a plain file name");
+	if (split_dir != NULL) {
+		if (mkdir(split_dir, 0777) != 0 && errno != EEXIST)
+			sa_die_errno(EX_CANTCREAT, "%s", split_dir);
+		if (stat(split_dir, &st) != 0 || !S_ISDIR(st.st_mode))
+			sa_die(EX_CANTCREAT, "%s: not a directory", split_dir);
+		sa_row_init(&sink_names);
+		fo.split = 1;
+	}
+	out_sink.buf = &sa_out;
+	sa_row_init(&out_sink.cols);
+	scratch = sa_arena_new();
+
+	argc -= optind;
+	argv += optind;
+	sa_input_init(&in, argc, argv);
+	if (tsv) {
+		/* The header must name every column: find them first. */
+		in.rereadable = 1;
+		in.dry = 1;
+		pass_one = 1;
+		run(&in);
+		pass_one = 0;
+		in.dry = 0;
+		sa_input_rewind(&in);
+		if (split_dir != NULL)
+			for (i = 0; i < nsinks; i++)
+				sink_open(sinks[i]);
+		else if (out_sink.cols.n > 0)
+			sink_open(&out_sink);
+	}
+	if (split_dir != NULL)
+		sink_open(sink_for(""));
+	run(&in);
+	for (i = 0; i < nsinks; i++)
+		sink_close(sinks[i]);
+	sa_out_flush();
+	return in.status;
+}

@@ -25,6 +25,12 @@ sa_rejects_open(const char *path)
 	atexit(close_at_exit);
 }
 
+int
+sa_rejects_enabled(void)
+{
+	return rejects != NULL;
+}
+
 void
 sa_rejects_close(void)
 {

@@ -179,8 +179,15 @@ struct sa_input {
 	int nfiles, cur;
 	struct sa_reader *r;
 	int status;		/* worst status so far, for the end */
+	int rereadable;		/* set before reading: stdin is spooled */
+	int spool;		/* the spooled stdin, or -1 */
+	int dry;		/* a first pass: bad records are not reported
+				 * if --rejects will get them on the next */
+	int rewound;
 };
 void sa_input_init(struct sa_input *, int nfiles, char **files);
+/* Starts again at the first operand (needs in->rereadable). */
+void sa_input_rewind(struct sa_input *);
 int sa_input_next(struct sa_input *, struct sa_record *rec);
 enum sa_format sa_input_format(struct sa_input *); /* of the current file */
 void sa_input_close(struct sa_input *);
@@ -194,6 +201,7 @@ void sa_reject(const char *file, uintmax_t line, const char *raw,
     size_t rawlen, const struct sa_val *v, const char *fmt, ...)
 	__attribute__((format(printf, 6, 7)));
 void sa_rejects_close(void);
+int sa_rejects_enabled(void);
 
 /* writer.c: NDJSON or PostgreSQL COPY text rows. */
 struct sa_col {
