@@ -28,15 +28,6 @@ sa_buf_add(struct sa_buf *b, const void *p, size_t n)
 }
 
 void
-sa_buf_addc(struct sa_buf *b, int c)
-{
-	if (b->len + 2 > b->cap)
-		sa_buf_grow(b, 1);
-	b->s[b->len++] = (char)c;
-	b->s[b->len] = '\0';
-}
-
-void
 sa_buf_adds(struct sa_buf *b, const char *s)
 {
 	sa_buf_add(b, s, strlen(s));

@@ -77,7 +77,14 @@ struct sa_buf {
 };
 void sa_buf_grow(struct sa_buf *, size_t more);
 void sa_buf_add(struct sa_buf *, const void *, size_t);
-void sa_buf_addc(struct sa_buf *, int);
+static inline void
+sa_buf_addc(struct sa_buf *b, int c)
+{
+	if (b->len + 2 > b->cap)
+		sa_buf_grow(b, 1);
+	b->s[b->len++] = (char)c;
+	b->s[b->len] = '\0';
+}
 void sa_buf_adds(struct sa_buf *, const char *);
 void sa_buf_free(struct sa_buf *);
 static inline void sa_buf_reset(struct sa_buf *b) { b->len = 0; }

@@ -6,42 +6,73 @@
 
 static const char hex[] = "0123456789abcdef";
 
+/* 1 for the bytes a JSON string must escape. */
+static const unsigned char escape[256] = {
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+};
+
 void
 sa_json_string(struct sa_buf *b, const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + len;
 	const unsigned char *run;
+	char *o;
 
 	sa_buf_grow(b, len + 2);
 	b->s[b->len++] = '"';
 	while (p < end) {
-		for (run = p; p < end && *p >= 0x20 && *p != '"' && *p != '\\';
-		    p++)
+		run = p;
+		/* Eight bytes at a time while none needs escaping. */
+		while (end - p >= 8) {
+			uint64_t x, q, bs;
+
+			memcpy(&x, p, 8);
+			q = x ^ 0x2222222222222222ULL;
+			bs = x ^ 0x5c5c5c5c5c5c5c5cULL;
+			if (((x - 0x2020202020202020ULL) |
+			    (q - 0x0101010101010101ULL) |
+			    (bs - 0x0101010101010101ULL)) &
+			    ~x & 0x8080808080808080ULL)
+				break;
+			p += 8;
+		}
+		for (; p < end && !escape[*p]; p++)
 			;
-		if (p > run)
-			sa_buf_add(b, run, p - run);
+		if (p > run) {
+			memcpy(b->s + b->len, run, p - run);
+			b->len += p - run;
+		}
 		if (p == end)
 			break;
-		sa_buf_grow(b, 6);
-		b->s[b->len++] = '\\';
+		/* Room for the escape and for the rest of the string. */
+		sa_buf_grow(b, 6 + (end - p));
+		o = b->s + b->len;
+		*o++ = '\\';
 		switch (*p) {
-		case '"': b->s[b->len++] = '"'; break;
-		case '\\': b->s[b->len++] = '\\'; break;
-		case '\n': b->s[b->len++] = 'n'; break;
-		case '\t': b->s[b->len++] = 't'; break;
-		case '\r': b->s[b->len++] = 'r'; break;
-		case '\b': b->s[b->len++] = 'b'; break;
-		case '\f': b->s[b->len++] = 'f'; break;
+		case '"': *o++ = '"'; break;
+		case '\\': *o++ = '\\'; break;
+		case '\n': *o++ = 'n'; break;
+		case '\t': *o++ = 't'; break;
+		case '\r': *o++ = 'r'; break;
+		case '\b': *o++ = 'b'; break;
+		case '\f': *o++ = 'f'; break;
 		default:
-			b->s[b->len++] = 'u';
-			b->s[b->len++] = '0';
-			b->s[b->len++] = '0';
-			b->s[b->len++] = hex[*p >> 4];
-			b->s[b->len++] = hex[*p & 15];
+			*o++ = 'u';
+			*o++ = '0';
+			*o++ = '0';
+			*o++ = hex[*p >> 4];
+			*o++ = hex[*p & 15];
 		}
+		b->len = o - b->s;
 		p++;
 	}
-	sa_buf_addc(b, '"');
+	b->s[b->len++] = '"';
+	b->s[b->len] = '\0';
 }
 
 /* Returns the length of the valid UTF-8 sequence at P, or 0. */
