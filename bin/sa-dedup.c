@@ -1,10 +1,516 @@
-/* sa-dedup: placeholder until the tool lands. */
+/*
+ * sa-dedup: drop duplicate records, keeping fingerprints, not records, in
+ * memory.
+ *
+ * --keep first streams: a record is written as soon as its fingerprint is
+ * new.  --keep last and --latest spool every record to a temporary file,
+ * pick the winner of each fingerprint in memory and write the winners in
+ * a second pass.  When the fingerprints outgrow --memory, the rest of the
+ * work goes to hash partitions; each partition is deduplicated on its own
+ * (split again if still too big) and the survivors of all partitions are
+ * merged by input position, so the output is the same whatever the budget.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "sa.h"
+#include "spill.h"
+
+enum { KEEP_FIRST, KEEP_LAST, KEEP_LATEST };
+enum { OPT_KEEP = 0x2000, OPT_LATEST };
+
+/* In spill records: A is the input position, B says a record is only a
+ * marker for a fingerprint already written, P is the output line and Q
+ * the --latest value. */
+#define MARKER 1
+
+struct winner {
+	uint64_t seq;
+	uint64_t off;		/* of the --latest value in the pool */
+	uint64_t len;
+};
+
+static int mode = KEEP_FIRST;
+static const char *latest;
+static char **keys;
+static size_t nkeys;
+static size_t budget;
+static uintmax_t dups;
+static struct sa_sink *sink;
+static struct sa_buf line, scratch, lval, pool;
+
+static void
+usage(void)
+{
+	printf("usage: sa-dedup [-tj] [-k KEY[,KEY...]] [--keep first|last] "
+	    "[--latest FIELD] [-m SIZE] [--rejects FILE] [--stats] [--quiet] "
+	    "[FILE...]\n"
+	    "\n"
+	    "Drop duplicate records: equal JSON values, or equal KEY values.\n"
+	    "\n"
+	    "  -k, --key KEY[,KEY...]  records with equal keys are duplicates "
+	    "(dotted paths)\n"
+	    "      --keep first|last   which duplicate survives (default first,"
+	    " streaming)\n"
+	    "      --latest FIELD      keep the record with the greatest FIELD\n"
+	    "  -m, --memory SIZE       memory for fingerprints before spilling "
+	    "(default 256M)\n"
+	    "  -t, --tsv               write TSV (PostgreSQL COPY text)\n"
+	    "  -j, --json              write NDJSON\n"
+	    "      --rejects FILE      write bad records to FILE and go on\n"
+	    "      --stats             print counters as JSON on stderr at exit\n"
+	    "      --quiet             no progress line or warnings\n"
+	    "  -h, --help              show this help\n"
+	    "      --version           show the version\n");
+}
+
+static void
+split_keys(const char *arg)
+{
+	char *s = xstrdup(arg), *tok, *save = NULL;
+
+	for (tok = strtok_r(s, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		keys = xrealloc(keys, (nkeys + 1) * sizeof(*keys));
+		keys[nkeys++] = tok;
+	}
+	if (nkeys == 0)
+		sa_usage_error("-k: no key given");
+}
+
+/* The fingerprint of REC's key, or of the whole record; 0 if the record
+ * was rejected. */
+static int
+fingerprint(const struct sa_record *rec, struct sa_fp *fp)
+{
+	static struct sa_val **vals;
+	struct sa_val *v;
+	size_t i;
+
+	if (nkeys == 0) {
+		*fp = sa_fp_value(rec->root, &scratch);
+		return 1;
+	}
+	if (vals == NULL)
+		vals = xcalloc(nkeys, sizeof(*vals));
+	for (i = 0; i < nkeys; i++) {
+		v = sa_get_path(rec->root, keys[i]);
+		if (v == NULL || v->type == SA_NULL) {
+			sa_reject(rec->file, rec->line, NULL, 0, rec->root,
+			    "key \"%s\" is %s", keys[i],
+			    v == NULL ? "missing" : "null");
+			return 0;
+		}
+		vals[i] = v;
+	}
+	return sa_fp_key(vals, nkeys, &scratch, fp);
+}
+
+/* The --latest value of REC as comparable bytes: empty for null or
+ * missing, else 1 followed by the value's text. */
+static void
+latest_value(const struct sa_record *rec, struct sa_buf *b)
+{
+	const struct sa_val *v = sa_get_path(rec->root, latest);
+	const char *s;
+	size_t len;
+
+	sa_buf_reset(b);
+	if (v == NULL || !sa_val_text(v, &scratch, &s, &len))
+		return;
+	sa_buf_addc(b, 1);
+	sa_buf_add(b, s, len);
+}
+
+/* Whether S is a number as JSON writes them. */
+static int
+numeric(const char *s, size_t n)
+{
+	size_t i = 0, d;
+
+	if (i < n && s[i] == '-')
+		i++;
+	for (d = i; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+		;
+	if (i == d)
+		return 0;
+	if (i < n && s[i] == '.') {
+		for (d = ++i; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+			;
+		if (i == d)
+			return 0;
+	}
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		i++;
+		if (i < n && (s[i] == '+' || s[i] == '-'))
+			i++;
+		for (d = i; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+			;
+		if (i == d)
+			return 0;
+	}
+	return i == n;
+}
+
+/* Orders --latest values: null lowest, numbers as numbers, the rest (ISO
+ * timestamps above all) as text. */
+static int
+compare_latest(const char *a, size_t alen, const char *b, size_t blen)
+{
+	char x[64], y[64];
+	long double u, v;
+	size_t n;
+	int c;
+
+	if (alen == 0 || blen == 0)
+		return (alen > 0) - (blen > 0);
+	a++, alen--, b++, blen--;
+	if (alen < sizeof(x) && blen < sizeof(y) && numeric(a, alen) &&
+	    numeric(b, blen)) {
+		memcpy(x, a, alen);
+		x[alen] = '\0';
+		memcpy(y, b, blen);
+		y[blen] = '\0';
+		u = strtold(x, NULL);
+		v = strtold(y, NULL);
+		if (u != v)
+			return u < v ? -1 : 1;
+	}
+	n = alen < blen ? alen : blen;
+	if ((c = memcmp(a, b, n)) != 0)
+		return c;
+	return (alen > blen) - (alen < blen);
+}
+
+/* Whether record R beats the winner W so far; ties go to the later. */
+static int
+beats(const struct winner *w, const char *q, size_t qlen)
+{
+	if (mode == KEEP_LAST)
+		return 1;
+	return compare_latest(q, qlen, pool.s + w->off, w->len) >= 0;
+}
+
+/* Records the winner of a fingerprint; 0 if the budget is spent. */
+static int
+offer(struct sa_fptab *t, struct sa_fp fp, uint64_t seq, const char *q,
+    size_t qlen)
+{
+	struct winner *w;
+	int isnew;
+
+	if (mode == KEEP_LATEST && sa_fptab_bytes(t) + pool.len + qlen >
+	    budget)
+		return 0;
+	if ((w = sa_fptab_get(t, fp, &isnew)) == NULL)
+		return 0;
+	if (isnew || beats(w, q, qlen)) {
+		w->seq = seq;
+		if (mode == KEEP_LATEST) {
+			w->off = pool.len;
+			w->len = qlen;
+			sa_buf_add(&pool, q, qlen);
+		}
+	}
+	return 1;
+}
+
+static FILE *dedup_file(FILE *f, unsigned level, int try_memory);
+
+/* Deduplicates F by splitting it into the partitions of LEVEL. */
+static FILE *
+split(FILE *f, unsigned level)
+{
+	struct sa_parts *parts = sa_parts_new(level);
+	struct sa_spill_rec rec;
+	struct sa_buf buf = { 0 };
+	FILE *out[SA_SPILL_PARTS], *res;
+	struct sa_merge *m;
+	unsigned i;
+
+	sa_spill_rewind(f);
+	while (sa_spill_read(f, &rec, &buf))
+		sa_parts_write(parts, &rec);
+	sa_buf_free(&buf);
+	for (i = 0; i < parts->n; i++) {
+		out[i] = NULL;
+		if (parts->f[i] != NULL) {
+			out[i] = dedup_file(parts->f[i], level + 1, 1);
+			fclose(parts->f[i]);
+			parts->f[i] = NULL;
+		}
+	}
+	sa_parts_free(parts);
+	res = sa_spill_file();
+	m = sa_merge_new(out, SA_SPILL_PARTS);
+	while (sa_merge_next(m, &rec))
+		sa_spill_write(res, &rec);
+	sa_merge_free(m);
+	for (i = 0; i < SA_SPILL_PARTS; i++)
+		if (out[i] != NULL)
+			fclose(out[i]);
+	return res;
+}
+
+/* Deduplicates the spill records of F; returns the survivors, in input
+ * order, as a new spill file.  Beyond the last level the budget no
+ * longer applies: splitting cannot separate equal fingerprints. */
+static FILE *
+dedup_file(FILE *f, unsigned level, int try_memory)
+{
+	size_t cap = level > SA_SPILL_MAXLEVEL ? 0 : budget;
+	struct sa_fptab *t;
+	struct sa_spill_rec rec;
+	struct sa_buf buf = { 0 };
+	struct winner *w;
+	uintmax_t d = 0;
+	FILE *out;
+	int isnew, ok = 1;
+
+	if (!try_memory)
+		return split(f, level);
+	out = sa_spill_file();
+	sa_spill_rewind(f);
+	if (mode == KEEP_FIRST) {
+		t = sa_fptab_new(0, cap);
+		while (sa_spill_read(f, &rec, &buf)) {
+			if (sa_fptab_get(t, rec.fp, &isnew) == NULL) {
+				ok = 0;
+				break;
+			}
+			if (rec.b == MARKER)
+				continue;
+			if (isnew)
+				sa_spill_write(out, &rec);
+			else
+				d++;
+		}
+	} else {
+		t = sa_fptab_new(sizeof(struct winner), cap);
+		sa_buf_reset(&pool);
+		while (ok && sa_spill_read(f, &rec, &buf))
+			ok = offer(t, rec.fp, rec.a, rec.q, rec.qlen);
+		if (ok) {
+			sa_spill_rewind(f);
+			while (sa_spill_read(f, &rec, &buf)) {
+				w = sa_fptab_find(t, rec.fp);
+				if (w->seq == rec.a)
+					sa_spill_write(out, &rec);
+				else
+					d++;
+			}
+		}
+		sa_buf_free(&pool);
+	}
+	sa_fptab_free(t);
+	sa_buf_free(&buf);
+	if (!ok) {
+		fclose(out);
+		return split(f, level);
+	}
+	dups += d;
+	return out;
+}
+
+static void
+write_spilled(FILE *f)
+{
+	struct sa_spill_rec rec;
+	struct sa_buf buf = { 0 };
+
+	sa_spill_rewind(f);
+	while (sa_spill_read(f, &rec, &buf)) {
+		sa_sink_put(sink, rec.p, rec.plen);
+		sa_stats.out++;
+	}
+	sa_buf_free(&buf);
+}
+
+static void
+write_marker(struct sa_fp fp, void *payload, void *arg)
+{
+	struct sa_spill_rec rec = { fp, 0, MARKER, NULL, NULL, 0, 0 };
+
+	(void)payload;
+	sa_spill_write(arg, &rec);
+}
+
+/* --keep first: writes first occurrences as they come; past the budget,
+ * spools the rest behind markers for the fingerprints already written. */
+static void
+keep_first(struct sa_input *in)
+{
+	struct sa_fptab *t = sa_fptab_new(0, budget);
+	FILE *spool = NULL, *res;
+	struct sa_record rec;
+	struct sa_spill_rec sr = { { 0, 0 }, 0, 0, NULL, NULL, 0, 0 };
+	uint64_t seq = 0;
+	int isnew;
+
+	while (sa_input_next(in, &rec) == SA_OK) {
+		if (!fingerprint(&rec, &sr.fp))
+			continue;
+		seq++;
+		if (spool == NULL && sa_fptab_get(t, sr.fp, &isnew) == NULL) {
+			spool = sa_spill_file();
+			sa_fptab_each(t, write_marker, spool);
+			sa_fptab_free(t);
+			t = NULL;
+		}
+		if (spool != NULL) {
+			sa_buf_reset(&line);
+			sa_sink_format_val(sink, &line, rec.root);
+			sr.a = seq;
+			sr.p = line.s;
+			sr.plen = line.len;
+			sa_spill_write(spool, &sr);
+		} else if (isnew) {
+			sa_buf_reset(&line);
+			sa_sink_format_val(sink, &line, rec.root);
+			sa_sink_put(sink, line.s, line.len);
+			sa_stats.out++;
+		} else
+			dups++;
+	}
+	sa_fptab_free(t);
+	if (spool != NULL) {
+		res = dedup_file(spool, 0, 0);
+		fclose(spool);
+		write_spilled(res);
+		fclose(res);
+	}
+}
+
+/* --keep last and --latest: every record is spooled; the winners are
+ * known at the end. */
+static void
+keep_winner(struct sa_input *in)
+{
+	struct sa_fptab *t = sa_fptab_new(sizeof(struct winner), budget);
+	FILE *spool = sa_spill_file(), *res;
+	struct sa_record rec;
+	struct sa_spill_rec sr = { { 0, 0 }, 0, 0, NULL, NULL, 0, 0 };
+	struct sa_buf buf = { 0 };
+	struct winner *w;
+	uint64_t seq = 0;
+
+	while (sa_input_next(in, &rec) == SA_OK) {
+		if (!fingerprint(&rec, &sr.fp))
+			continue;
+		sr.a = ++seq;
+		sa_buf_reset(&line);
+		sa_sink_format_val(sink, &line, rec.root);
+		sr.p = line.s;
+		sr.plen = line.len;
+		if (mode == KEEP_LATEST) {
+			latest_value(&rec, &lval);
+			sr.q = lval.s;
+			sr.qlen = lval.len;
+		}
+		sa_spill_write(spool, &sr);
+		if (t != NULL && !offer(t, sr.fp, sr.a, sr.q, sr.qlen)) {
+			sa_fptab_free(t);
+			sa_buf_free(&pool);
+			t = NULL;
+		}
+	}
+	if (t == NULL) {
+		res = dedup_file(spool, 0, 0);
+		write_spilled(res);
+		fclose(res);
+	} else {
+		sa_spill_rewind(spool);
+		while (sa_spill_read(spool, &sr, &buf)) {
+			w = sa_fptab_find(t, sr.fp);
+			if (w->seq == sr.a) {
+				sa_sink_put(sink, sr.p, sr.plen);
+				sa_stats.out++;
+			} else
+				dups++;
+		}
+		sa_fptab_free(t);
+		sa_buf_free(&pool);
+	}
+	fclose(spool);
+	sa_buf_free(&buf);
+}
 
 int
 main(int argc, char **argv)
 {
-	(void)argc;
+	static const struct option longopts[] = {
+		{ "key", required_argument, NULL, 'k' },
+		{ "keep", required_argument, NULL, OPT_KEEP },
+		{ "latest", required_argument, NULL, OPT_LATEST },
+		{ "memory", required_argument, NULL, 'm' },
+		{ "tsv", no_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		SA_COMMON_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct sa_input in;
+	enum sa_format ofmt = SA_FMT_UNKNOWN, ifmt;
+	const char *const *cols = NULL;
+	size_t ncols = 0, memory = 256 << 20;
+	static char extra[64];
+	int c, keep_set = 0;
+
 	sa_setprog(argv[0]);
-	sa_die(EX_SOFTWARE, "not implemented yet");
+	sa_out_init();
+	while ((c = getopt_long(argc, argv, "hk:m:tj", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'k':
+			split_keys(optarg);
+			break;
+		case OPT_KEEP:
+			if (strcmp(optarg, "first") == 0)
+				mode = KEEP_FIRST;
+			else if (strcmp(optarg, "last") == 0)
+				mode = KEEP_LAST;
+			else
+				sa_usage_error("--keep: expected first or "
+				    "last, not '%s'", optarg);
+			keep_set = 1;
+			break;
+		case OPT_LATEST:
+			latest = optarg;
+			break;
+		case 'm':
+			memory = sa_parse_size("-m", optarg, 1 << 20);
+			break;
+		case 't':
+			ofmt = SA_FMT_TSV;
+			break;
+		case 'j':
+			ofmt = SA_FMT_JSON;
+			break;
+		default:
+			if (!sa_common_option(c, optarg, usage))
+				sa_usage_error(NULL);
+		}
+	}
+	if (latest != NULL && keep_set)
+		sa_usage_error("--keep and --latest cannot be combined");
+	if (latest != NULL)
+		mode = KEEP_LATEST;
+	/* What the tables may use; the rest is for buffers. */
+	budget = memory - (memory / 2 < (16 << 20) ? memory / 2 : 16 << 20);
+
+	sa_input_init(&in, argc - optind, argv + optind);
+	ifmt = sa_input_format(&in);
+	if (ofmt == SA_FMT_UNKNOWN)
+		ofmt = ifmt == SA_FMT_TSV ? SA_FMT_TSV : SA_FMT_JSON;
+	if (ofmt == SA_FMT_TSV && ifmt == SA_FMT_TSV)
+		cols = sa_reader_columns(in.r, &ncols);
+	sink = sa_sink_new(ofmt, cols, ncols);
+	if (mode == KEEP_FIRST)
+		keep_first(&in);
+	else
+		keep_winner(&in);
+	sa_input_close(&in);
+	sa_sink_finish(sink);
+	snprintf(extra, sizeof(extra), "\"duplicates\":%ju", dups);
+	sa_stats_extra(extra);
+	return in.status;
 }

@@ -1,2 +1,752 @@
-/* spill.c: placeholder until sa-dedup and sa-join land. */
+/* spill.c: fingerprint tables, hash partitions in temporary files, k-way
+ * merges, and the output sinks of sa-dedup and sa-join. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "sa.h"
+#include "spill.h"
+
+/* Fingerprint tables. */
+
+#define NSUB 256
+
+struct sub {
+	unsigned char *slots;
+	size_t size, count;
+};
+
+struct sa_fptab {
+	size_t slot, payload, budget, bytes, count;
+	struct sub sub[NSUB];
+};
+
+struct sa_fptab *
+sa_fptab_new(size_t payload, size_t budget)
+{
+	struct sa_fptab *t = xcalloc(1, sizeof(*t));
+
+	t->payload = payload;
+	t->slot = 16 + ((payload + 7) & ~(size_t)7);
+	t->budget = budget;
+	return t;
+}
+
+/* The all-zero fingerprint marks an empty slot; a real one that happens
+ * to be zero is moved aside. */
+static struct sa_fp
+normal(struct sa_fp fp)
+{
+	if (fp.lo == 0 && fp.hi == 0)
+		fp.hi = 1;
+	return fp;
+}
+
+static unsigned char *
+probe(const struct sa_fptab *t, const struct sub *s, struct sa_fp fp)
+{
+	size_t i = (size_t)(((unsigned __int128)(fp.lo >> 8) * s->size) >>
+	    56);
+	uint64_t *k;
+
+	for (;;) {
+		k = (uint64_t *)(s->slots + i * t->slot);
+		if ((k[0] == fp.lo && k[1] == fp.hi) || (k[0] == 0 && k[1] == 0))
+			return (unsigned char *)k;
+		if (++i == s->size)
+			i = 0;
+	}
+}
+
+static int
+grow(struct sa_fptab *t, struct sub *s)
+{
+	size_t size = s->size ? s->size + s->size / 2 : 16, i;
+	struct sub n = { NULL, size, s->count };
+	unsigned char *old, *to;
+	uint64_t *k;
+	struct sa_fp fp;
+
+	if (t->budget && t->bytes + size * t->slot > t->budget)
+		return 0;
+	n.slots = xcalloc(size, t->slot);
+	for (i = 0; i < s->size; i++) {
+		old = s->slots + i * t->slot;
+		k = (uint64_t *)old;
+		if (k[0] == 0 && k[1] == 0)
+			continue;
+		fp.lo = k[0];
+		fp.hi = k[1];
+		to = probe(t, &n, fp);
+		memcpy(to, old, t->slot);
+	}
+	t->bytes += size * t->slot - s->size * t->slot;
+	free(s->slots);
+	*s = n;
+	return 1;
+}
+
+void *
+sa_fptab_get(struct sa_fptab *t, struct sa_fp fp, int *isnew)
+{
+	struct sub *s;
+	unsigned char *p;
+	uint64_t *k;
+
+	fp = normal(fp);
+	s = &t->sub[fp.lo & (NSUB - 1)];
+	if (s->size > 0) {
+		p = probe(t, s, fp);
+		k = (uint64_t *)p;
+		if (k[0] != 0 || k[1] != 0) {
+			*isnew = 0;
+			return p + 16;
+		}
+	}
+	if ((s->count + 1) * 5 > s->size * 4) {
+		if (!grow(t, s))
+			return NULL;
+	}
+	p = probe(t, s, fp);
+	k = (uint64_t *)p;
+	k[0] = fp.lo;
+	k[1] = fp.hi;
+	s->count++;
+	t->count++;
+	*isnew = 1;
+	return p + 16;
+}
+
+void *
+sa_fptab_find(struct sa_fptab *t, struct sa_fp fp)
+{
+	struct sub *s;
+	unsigned char *p;
+	uint64_t *k;
+
+	fp = normal(fp);
+	s = &t->sub[fp.lo & (NSUB - 1)];
+	if (s->size == 0)
+		return NULL;
+	p = probe(t, s, fp);
+	k = (uint64_t *)p;
+	return k[0] == 0 && k[1] == 0 ? NULL : p + 16;
+}
+
+size_t
+sa_fptab_count(const struct sa_fptab *t)
+{
+	return t->count;
+}
+
+size_t
+sa_fptab_bytes(const struct sa_fptab *t)
+{
+	return t->bytes;
+}
+
+void
+sa_fptab_each(struct sa_fptab *t,
+    void (*fn)(struct sa_fp, void *payload, void *arg), void *arg)
+{
+	size_t i, j;
+	uint64_t *k;
+	struct sa_fp fp;
+
+	for (i = 0; i < NSUB; i++)
+		for (j = 0; j < t->sub[i].size; j++) {
+			k = (uint64_t *)(t->sub[i].slots + j * t->slot);
+			if (k[0] == 0 && k[1] == 0)
+				continue;
+			fp.lo = k[0];
+			fp.hi = k[1];
+			fn(fp, k + 2, arg);
+		}
+}
+
+void
+sa_fptab_free(struct sa_fptab *t)
+{
+	size_t i;
+
+	if (t == NULL)
+		return;
+	for (i = 0; i < NSUB; i++)
+		free(t->sub[i].slots);
+	free(t);
+}
+
+/* Spill records. */
+
+struct head {
+	uint64_t lo, hi, a, b;
+	uint32_t plen, qlen;
+};
+
+static void
+write_error(void)
+{
+	sa_die_errno(EX_IOERR, "cannot write a temporary file");
+}
+
+FILE *
+sa_spill_file(void)
+{
+	FILE *f = sa_tmpfile();
+
+	setvbuf(f, NULL, _IOFBF, 1 << 16);
+	return f;
+}
+
+void
+sa_spill_write(FILE *f, const struct sa_spill_rec *r)
+{
+	struct head h;
+
+	if (r->plen > UINT32_MAX || r->qlen > UINT32_MAX)
+		sa_die(EX_DATAERR, "a record is larger than 4 GB");
+	h.lo = r->fp.lo;
+	h.hi = r->fp.hi;
+	h.a = r->a;
+	h.b = r->b;
+	h.plen = r->plen;
+	h.qlen = r->qlen;
+	if (fwrite(&h, sizeof(h), 1, f) != 1 ||
+	    (r->plen && fwrite(r->p, r->plen, 1, f) != 1) ||
+	    (r->qlen && fwrite(r->q, r->qlen, 1, f) != 1))
+		write_error();
+}
+
+int
+sa_spill_read(FILE *f, struct sa_spill_rec *r, struct sa_buf *buf)
+{
+	struct head h;
+	size_t n;
+
+	if (fread(&h, sizeof(h), 1, f) != 1) {
+		if (ferror(f))
+			sa_die_errno(EX_IOERR, "cannot read a temporary file");
+		return 0;
+	}
+	n = (size_t)h.plen + h.qlen;
+	sa_buf_reset(buf);
+	sa_buf_grow(buf, n);
+	if (n > 0 && fread(buf->s, n, 1, f) != 1)
+		sa_die_errno(EX_IOERR, "cannot read a temporary file");
+	buf->len = n;
+	buf->s[n] = '\0';
+	r->fp.lo = h.lo;
+	r->fp.hi = h.hi;
+	r->a = h.a;
+	r->b = h.b;
+	r->p = buf->s;
+	r->plen = h.plen;
+	r->q = buf->s + h.plen;
+	r->qlen = h.qlen;
+	return 1;
+}
+
+void
+sa_spill_rewind(FILE *f)
+{
+	if (fflush(f) != 0 || ferror(f))
+		write_error();
+	rewind(f);
+}
+
+/* Hash partitions. */
+
+unsigned
+sa_spill_part(struct sa_fp fp, unsigned level, unsigned nparts)
+{
+	unsigned sh = 8 * (level > SA_SPILL_MAXLEVEL ? SA_SPILL_MAXLEVEL :
+	    level);
+
+	if (sh > 0)
+		fp.hi = fp.hi << sh | fp.lo >> (64 - sh);
+	return sa_partition(fp, nparts);
+}
+
+struct sa_parts *
+sa_parts_new(unsigned level)
+{
+	struct sa_parts *p = xcalloc(1, sizeof(*p));
+
+	p->n = SA_SPILL_PARTS;
+	p->level = level;
+	p->f = xcalloc(p->n, sizeof(*p->f));
+	p->count = xcalloc(p->n, sizeof(*p->count));
+	return p;
+}
+
+void
+sa_parts_write(struct sa_parts *p, const struct sa_spill_rec *r)
+{
+	unsigned i = sa_spill_part(r->fp, p->level, p->n);
+
+	/* Files are made when first needed: most small spills touch few. */
+	if (p->f[i] == NULL)
+		p->f[i] = sa_spill_file();
+	sa_spill_write(p->f[i], r);
+	p->count[i]++;
+}
+
+void
+sa_parts_free(struct sa_parts *p)
+{
+	unsigned i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->n; i++)
+		if (p->f[i] != NULL)
+			fclose(p->f[i]);
+	free(p->f);
+	free(p->count);
+	free(p);
+}
+
+/* Merges. */
+
+struct source {
+	FILE *f;
+	struct sa_spill_rec rec;
+	struct sa_buf buf;
+};
+
+struct sa_merge {
+	struct source *src;
+	size_t *heap, n, nsrc;
+	int started;
+};
+
+static int
+before(const struct sa_merge *m, size_t x, size_t y)
+{
+	const struct sa_spill_rec *a = &m->src[x].rec, *b = &m->src[y].rec;
+
+	if (a->a != b->a)
+		return a->a < b->a;
+	if (a->b != b->b)
+		return a->b < b->b;
+	return x < y;
+}
+
+static void
+sift_down(struct sa_merge *m, size_t i)
+{
+	size_t l, s, t;
+
+	for (;;) {
+		l = 2 * i + 1;
+		s = i;
+		if (l < m->n && before(m, m->heap[l], m->heap[s]))
+			s = l;
+		if (l + 1 < m->n && before(m, m->heap[l + 1], m->heap[s]))
+			s = l + 1;
+		if (s == i)
+			return;
+		t = m->heap[i];
+		m->heap[i] = m->heap[s];
+		m->heap[s] = t;
+		i = s;
+	}
+}
+
+struct sa_merge *
+sa_merge_new(FILE **f, size_t n)
+{
+	struct sa_merge *m = xcalloc(1, sizeof(*m));
+	size_t i;
+
+	m->src = xcalloc(n ? n : 1, sizeof(*m->src));
+	m->heap = xcalloc(n ? n : 1, sizeof(*m->heap));
+	m->nsrc = n;
+	for (i = 0; i < n; i++) {
+		if (f[i] == NULL)
+			continue;
+		m->src[i].f = f[i];
+		sa_spill_rewind(f[i]);
+		if (sa_spill_read(f[i], &m->src[i].rec, &m->src[i].buf))
+			m->heap[m->n++] = i;
+	}
+	for (i = m->n; i-- > 0;)
+		sift_down(m, i);
+	return m;
+}
+
+int
+sa_merge_next(struct sa_merge *m, struct sa_spill_rec *rec)
+{
+	struct source *s;
+	size_t top;
+
+	/* The record handed out last time is replaced only now, so that its
+	 * bytes stay valid until this call. */
+	if (m->started && m->n > 0) {
+		top = m->heap[0];
+		s = &m->src[top];
+		if (!sa_spill_read(s->f, &s->rec, &s->buf))
+			m->heap[0] = m->heap[--m->n];
+		sift_down(m, 0);
+	}
+	m->started = 1;
+	if (m->n == 0)
+		return 0;
+	*rec = m->src[m->heap[0]].rec;
+	return 1;
+}
+
+void
+sa_merge_free(struct sa_merge *m)
+{
+	size_t i;
+
+	if (m == NULL)
+		return;
+	for (i = 0; i < m->nsrc; i++)
+		sa_buf_free(&m->src[i].buf);
+	free(m->src);
+	free(m->heap);
+	free(m);
+}
+
+/* Fields. */
+
+void
+sa_fields_add(struct sa_fields *fs, const char *name, size_t namelen,
+    int type, const char *s, size_t len)
+{
+	struct sa_field *f;
+
+	if (fs->n == fs->cap) {
+		fs->cap = fs->cap ? fs->cap * 2 : 32;
+		fs->f = xrealloc(fs->f, fs->cap * sizeof(*fs->f));
+	}
+	f = &fs->f[fs->n++];
+	f->name = name;
+	f->namelen = namelen;
+	f->type = type;
+	f->s = s;
+	f->len = len;
+}
+
+void
+sa_fields_of(struct sa_fields *fs, const struct sa_val *o)
+{
+	const struct sa_val *m;
+	size_t i, off;
+
+	fs->n = 0;
+	sa_buf_reset(&fs->json);
+	for (m = o->child; m != NULL; m = m->next) {
+		if (m->type == SA_OBJECT || m->type == SA_ARRAY) {
+			off = fs->json.len;
+			sa_json_append(&fs->json, m);
+			/* An offset for now: the buffer may still move. */
+			sa_fields_add(fs, m->key, m->keylen, m->type,
+			    (const char *)(uintptr_t)off, fs->json.len - off);
+		} else
+			sa_fields_add(fs, m->key, m->keylen, m->type, m->str,
+			    m->len);
+	}
+	for (i = 0; i < fs->n; i++)
+		if (fs->f[i].type == SA_OBJECT || fs->f[i].type == SA_ARRAY)
+			fs->f[i].s = fs->json.s + (uintptr_t)fs->f[i].s;
+}
+
+static void
+put32(struct sa_buf *b, size_t n)
+{
+	uint32_t v = n;
+
+	sa_buf_add(b, &v, 4);
+}
+
+void
+sa_fields_pack(struct sa_buf *b, const struct sa_field *f, size_t n)
+{
+	size_t i;
+
+	put32(b, n);
+	for (i = 0; i < n; i++) {
+		put32(b, f[i].namelen);
+		sa_buf_add(b, f[i].name, f[i].namelen);
+		sa_buf_addc(b, f[i].type);
+		put32(b, f[i].len);
+		if (f[i].len)
+			sa_buf_add(b, f[i].s, f[i].len);
+	}
+}
+
+static size_t
+get32(const char **p)
+{
+	uint32_t v;
+
+	memcpy(&v, *p, 4);
+	*p += 4;
+	return v;
+}
+
+void
+sa_fields_unpack(struct sa_fields *fs, const char *p, size_t len)
+{
+	size_t n, nl, vl;
+	const char *name;
+	int type;
+
+	(void)len;
+	fs->n = 0;
+	n = get32(&p);
+	while (n-- > 0) {
+		nl = get32(&p);
+		name = p;
+		p += nl;
+		type = (unsigned char)*p++;
+		vl = get32(&p);
+		sa_fields_add(fs, name, nl, type, p, vl);
+		p += vl;
+	}
+}
+
+void
+sa_fields_free(struct sa_fields *fs)
+{
+	free(fs->f);
+	sa_buf_free(&fs->json);
+	memset(fs, 0, sizeof(*fs));
+}
+
+/* Sinks. */
+
+struct name {
+	const char *s;
+	size_t len, idx;
+};
+
+struct sa_sink {
+	enum sa_format fmt;
+	int deferred;
+	FILE *spool;
+	char **cols;
+	size_t ncols, capcols;
+	struct name *map;	/* open addressing over column names */
+	size_t mapsize;
+	const struct sa_field **row;
+	struct sa_fields fs;
+};
+
+static size_t
+name_hash(const char *s, size_t len)
+{
+	return (size_t)sa_fp_bytes(s, len).lo;
+}
+
+static long
+name_find(const struct sa_sink *k, const char *s, size_t len)
+{
+	size_t i;
+
+	if (k->mapsize == 0)
+		return -1;
+	for (i = name_hash(s, len) & (k->mapsize - 1); k->map[i].s != NULL;
+	    i = (i + 1) & (k->mapsize - 1))
+		if (k->map[i].len == len && memcmp(k->map[i].s, s, len) == 0)
+			return (long)k->map[i].idx;
+	return -1;
+}
+
+static void
+name_insert(struct sa_sink *k, const char *s, size_t len, size_t idx)
+{
+	size_t i;
+
+	for (i = name_hash(s, len) & (k->mapsize - 1); k->map[i].s != NULL;
+	    i = (i + 1) & (k->mapsize - 1))
+		;
+	k->map[i].s = s;
+	k->map[i].len = len;
+	k->map[i].idx = idx;
+}
+
+/* Adds column S unless it is there; returns its index. */
+static size_t
+add_column(struct sa_sink *k, const char *s, size_t len)
+{
+	long j = name_find(k, s, len);
+	size_t i, old;
+	struct name *map;
+
+	if (j >= 0)
+		return (size_t)j;
+	if (k->ncols == k->capcols) {
+		k->capcols = k->capcols ? 2 * k->capcols : 32;
+		k->cols = xrealloc(k->cols, k->capcols * sizeof(*k->cols));
+		k->row = xrealloc(k->row, k->capcols * sizeof(*k->row));
+	}
+	k->cols[k->ncols] = xstrndup(s, len);
+	if ((k->ncols + 1) * 2 > k->mapsize) {
+		old = k->mapsize;
+		map = k->map;
+		k->mapsize = old ? old * 2 : 64;
+		k->map = xcalloc(k->mapsize, sizeof(*k->map));
+		for (i = 0; i < old; i++)
+			if (map[i].s != NULL)
+				name_insert(k, map[i].s, map[i].len,
+				    map[i].idx);
+		free(map);
+	}
+	name_insert(k, k->cols[k->ncols], len, k->ncols);
+	return k->ncols++;
+}
+
+struct sa_sink *
+sa_sink_new(enum sa_format fmt, const char *const *cols, size_t ncols)
+{
+	struct sa_sink *k = xcalloc(1, sizeof(*k));
+	size_t i;
+
+	k->fmt = fmt == SA_FMT_TSV ? SA_FMT_TSV : SA_FMT_JSON;
+	if (k->fmt == SA_FMT_TSV && cols == NULL) {
+		k->deferred = 1;
+		k->spool = sa_spill_file();
+	} else if (k->fmt == SA_FMT_TSV) {
+		for (i = 0; i < ncols; i++)
+			add_column(k, cols[i], strlen(cols[i]));
+		sa_write_tsv_header(&sa_out, (const char *const *)k->cols,
+		    k->ncols);
+		sa_out_line_done();
+	}
+	return k;
+}
+
+static void
+json_field(struct sa_buf *b, const struct sa_field *f)
+{
+	switch (f->type) {
+	case SA_NULL: sa_buf_add(b, "null", 4); break;
+	case SA_FALSE: sa_buf_add(b, "false", 5); break;
+	case SA_TRUE: sa_buf_add(b, "true", 4); break;
+	case SA_STRING: sa_json_string(b, f->s, f->len); break;
+	default: sa_buf_add(b, f->s, f->len); break;
+	}
+}
+
+static void
+tsv_field(struct sa_buf *b, const struct sa_field *f)
+{
+	switch (f == NULL ? SA_NULL : f->type) {
+	case SA_NULL: sa_buf_add(b, "\\N", 2); break;
+	case SA_FALSE: sa_buf_add(b, "false", 5); break;
+	case SA_TRUE: sa_buf_add(b, "true", 4); break;
+	case SA_NUMBER: sa_buf_add(b, f->s, f->len); break;
+	default: sa_copy_escape(b, f->s, f->len); break;
+	}
+}
+
+void
+sa_sink_format(struct sa_sink *k, struct sa_buf *b, const struct sa_field *f,
+    size_t n)
+{
+	size_t i;
+	long j;
+
+	if (k->fmt == SA_FMT_JSON || k->deferred) {
+		sa_buf_addc(b, '{');
+		for (i = 0; i < n; i++) {
+			if (i > 0)
+				sa_buf_addc(b, ',');
+			sa_json_string(b, f[i].name, f[i].namelen);
+			sa_buf_addc(b, ':');
+			json_field(b, &f[i]);
+		}
+		sa_buf_add(b, "}\n", 2);
+		return;
+	}
+	for (i = 0; i < k->ncols; i++)
+		k->row[i] = NULL;
+	for (i = 0; i < n; i++) {
+		/* Fields usually come in the columns' order. */
+		if (i < k->ncols && f[i].namelen == strlen(k->cols[i]) &&
+		    memcmp(f[i].name, k->cols[i], f[i].namelen) == 0)
+			j = (long)i;
+		else
+			j = name_find(k, f[i].name, f[i].namelen);
+		if (j >= 0 && k->row[j] == NULL)
+			k->row[j] = &f[i];
+	}
+	for (i = 0; i < k->ncols; i++) {
+		if (i > 0)
+			sa_buf_addc(b, '\t');
+		tsv_field(b, k->row[i]);
+	}
+	sa_buf_addc(b, '\n');
+}
+
+void
+sa_sink_format_val(struct sa_sink *k, struct sa_buf *b,
+    const struct sa_val *o)
+{
+	if (k->fmt == SA_FMT_JSON || k->deferred) {
+		sa_json_append(b, o);
+		sa_buf_addc(b, '\n');
+		return;
+	}
+	sa_fields_of(&k->fs, o);
+	sa_sink_format(k, b, k->fs.f, k->fs.n);
+}
+
+void
+sa_sink_put(struct sa_sink *k, const char *line, size_t len)
+{
+	if (k->deferred) {
+		if (fwrite(line, 1, len, k->spool) != len)
+			write_error();
+		return;
+	}
+	sa_buf_add(&sa_out, line, len);
+	sa_out_line_done();
+}
+
+void
+sa_sink_finish(struct sa_sink *k)
+{
+	struct sa_reader *r;
+	struct sa_record rec;
+	struct sa_val *m;
+	uintmax_t bytes = sa_stats.bytes;
+	int st;
+
+	if (k->deferred) {
+		sa_spill_rewind(k->spool);
+		if (lseek(fileno(k->spool), 0, SEEK_SET) < 0)
+			sa_die_errno(EX_IOERR, "temporary file");
+		r = sa_reader_fdopen(fileno(k->spool), "temporary file");
+		while ((st = sa_reader_next(r, &rec)) != SA_EOF)
+			if (st == SA_OK)
+				for (m = rec.root->child; m != NULL;
+				    m = m->next)
+					add_column(k, m->key, m->keylen);
+		k->deferred = 0;
+		if (k->ncols > 0) {
+			sa_write_tsv_header(&sa_out,
+			    (const char *const *)k->cols, k->ncols);
+			sa_out_line_done();
+		}
+		sa_reader_rewind(r);
+		while ((st = sa_reader_next(r, &rec)) != SA_EOF) {
+			if (st != SA_OK)
+				continue;
+			sa_fields_of(&k->fs, rec.root);
+			sa_sink_format(k, &sa_out, k->fs.f, k->fs.n);
+			sa_out_line_done();
+		}
+		sa_reader_close(r);
+		fclose(k->spool);
+		k->spool = NULL;
+		/* The spool is not input. */
+		sa_stats.bytes = bytes;
+	}
+	sa_out_flush();
+}
