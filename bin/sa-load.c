@@ -1,10 +1,1249 @@
-/* sa-load: placeholder until the tool lands. */
+/*
+ * sa-load: rows into PostgreSQL in bulk, with types inferred from the data.
+ *
+ * The input is read once.  Each good row goes to an unlinked spool file as
+ * COPY text fields while the type of every column is inferred, so that the
+ * table can be created or evolved before the first row is sent; then the
+ * spool is sent with COPY FROM STDIN in batches, all in one transaction.
+ * Memory holds one record and the list of columns, never the input.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "load-infer.h"
 #include "sa.h"
+
+#define NAMEDATALEN 63		/* PostgreSQL's longest identifier */
+#define MAX_COLUMNS 1600	/* PostgreSQL's widest table */
+#define COPY_CHUNK (1 << 18)	/* bytes handed to PQputCopyData at once */
+
+enum mode { APPEND, UPSERT, REPLACE };
+
+/* A column of the load: a field of the input and its place in the table. */
+struct column {
+	char *key;		/* field name in the input */
+	size_t keylen;
+	char *name;		/* column name, at most 63 bytes */
+	enum ld_type data;	/* what the loaded values need */
+	int used;		/* a loaded row has the field */
+	int intable;		/* the table has the column */
+	enum ld_type table;	/* its type there, as sa-load sees it */
+	char *tabletype;	/* its SQL type there */
+	unsigned hash;
+	int hnext;		/* next column in the hash chain, or -1 */
+};
+
+/* A column of the existing table. */
+struct tcol {
+	char *name;
+	char *typname;		/* pg_type.typname */
+	char *type;		/* format_type() */
+};
+
+static struct {
+	const char *conninfo;
+	char **keys;
+	size_t nkeys;
+	enum mode mode;
+	int no_create, no_evolve, dry_run;
+	char *inserted_at;
+	long long batch_rows;
+	size_t batch_bytes;
+} opt = { .batch_rows = 100000, .batch_bytes = 64 << 20 };
+
+static char *schema, *table;	/* the target, unquoted */
+static struct sa_buf target;	/* the target, quoted */
+static struct sa_buf shown;	/* the target, as messages show it */
+static PGconn *conn;
+static struct timespec started;
+
+static struct column *cols;
+static size_t ncols, colcap;
+static int *htab;
+static size_t hsize;
+
+static struct tcol *tcols;
+static size_t ntcols;
+static int table_exists;
+
+static FILE *spool;
+static char **files;		/* names of the input files, for messages */
+static size_t nfiles;
+static uintmax_t rows_loaded, rows_inserted, rows_updated;
+static char **keynames;		/* column names of the -k fields */
+
+static void
+usage(void)
+{
+	printf("usage: sa-load [options] [schema.]table [file ...]\n"
+	    "Load rows (NDJSON, JSON arrays or TSV) into a PostgreSQL table.\n"
+	    "\n"
+	    "  -d, --dbname CONNINFO   connection string or URI (default: PG*"
+	    " variables)\n"
+	    "  -k, --key COL[,COL...]  key columns: primary key of a new table,"
+	    " upsert key\n"
+	    "      --mode MODE         append (default), upsert or replace\n"
+	    "      --no-create         fail if the table does not exist\n"
+	    "      --no-evolve         fail instead of adding or widening "
+	    "columns\n"
+	    "      --inserted-at COL   add a timestamptz column set at load "
+	    "time\n"
+	    "      --batch-rows N      rows per COPY statement (default "
+	    "100000)\n"
+	    "      --batch-bytes SIZE  bytes per COPY statement (default 64M)\n"
+	    "      --dry-run           print the DDL and change nothing\n"
+	    "      --rejects FILE      write bad records to FILE and go on\n"
+	    "      --stats             print a JSON line of counters at exit\n"
+	    "      --quiet             no progress line, warnings or summary\n"
+	    "  -h, --help              show this help\n"
+	    "      --version           show the version\n");
+}
+
+/* Names and SQL text. */
+
+static void
+add_ident(struct sa_buf *b, const char *s)
+{
+	sa_buf_addc(b, '"');
+	for (; *s != '\0'; s++) {
+		if (*s == '"')
+			sa_buf_addc(b, '"');
+		sa_buf_addc(b, *s);
+	}
+	sa_buf_addc(b, '"');
+}
+
+/* Returns NAME as PostgreSQL keeps it: names longer than 63 bytes are cut
+ * at a character boundary and end in a hash of the whole name, so that
+ * the same long name always gives the same short one. */
+static char *
+pg_name(const char *what, const char *s, size_t len, int report)
+{
+	struct sa_fp fp;
+	size_t cut = NAMEDATALEN - 9;
+	char *name;
+
+	if (len <= NAMEDATALEN)
+		return xstrndup(s, len);
+	fp = sa_fp_bytes(s, len);
+	while (cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80)
+		cut--;
+	name = xmalloc(cut + 10);
+	memcpy(name, s, cut);
+	snprintf(name + cut, 10, "_%08x", (unsigned)(fp.lo & 0xffffffff));
+	if (report)
+		sa_warn("%s \"%.*s\" is longer than %d bytes: named \"%s\"",
+		    what, (int)len, s, NAMEDATALEN, name);
+	return name;
+}
+
+static void
+parse_target(const char *arg)
+{
+	const char *dot = strchr(arg, '.');
+
+	if (*arg == '\0' || (dot != NULL && (dot == arg || dot[1] == '\0')))
+		sa_usage_error("invalid table name '%s'", arg);
+	if (dot != NULL) {
+		schema = pg_name("schema", arg, dot - arg, 1);
+		table = pg_name("table", dot + 1, strlen(dot + 1), 1);
+		add_ident(&target, schema);
+		sa_buf_addc(&target, '.');
+	} else
+		table = pg_name("table", arg, strlen(arg), 1);
+	add_ident(&target, table);
+	if (schema != NULL) {
+		sa_buf_adds(&shown, schema);
+		sa_buf_addc(&shown, '.');
+	}
+	sa_buf_adds(&shown, table);
+}
+
+static void
+parse_keys(const char *arg)
+{
+	const char *p = arg, *comma;
+
+	do {
+		comma = strchr(p, ',');
+		if (comma == p || *p == '\0')
+			sa_usage_error("-k: empty column name in '%s'", arg);
+		opt.keys = xrealloc(opt.keys, (opt.nkeys + 1) * sizeof(char *));
+		opt.keys[opt.nkeys++] = comma ? xstrndup(p, comma - p) :
+		    xstrdup(p);
+		p = comma + 1;
+	} while (comma != NULL);
+}
+
+/* The database. */
+
+/* The exit status for an error of SQLSTATE STATE. */
+static int
+status_of(const char *state)
+{
+	if (state == NULL || strncmp(state, "08", 2) == 0 ||
+	    strncmp(state, "57P", 3) == 0 || strncmp(state, "53", 2) == 0 ||
+	    strcmp(state, "40P01") == 0)
+		return EX_UNAVAILABLE;
+	if (strncmp(state, "28", 2) == 0 || strcmp(state, "42501") == 0)
+		return EX_NOPERM;
+	if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0 ||
+	    strncmp(state, "54", 2) == 0)
+		return EX_DATAERR;
+	if (strcmp(state, "42P10") == 0)
+		return EX_USAGE;
+	if (strcmp(state, "3F000") == 0)
+		return EX_CANTCREAT;
+	return EX_SOFTWARE;
+}
+
+/* Makes a one-line message of libpq's text. */
+static char *
+one_line(const char *msg)
+{
+	char *s = xstrdup(msg ? msg : ""), *p, *q;
+
+	for (p = q = s; *p != '\0'; p++) {
+		if (*p == '\n' || *p == '\t') {
+			if (q > s && q[-1] != ' ')
+				*q++ = ' ';
+			continue;
+		}
+		*q++ = *p;
+	}
+	while (q > s && q[-1] == ' ')
+		q--;
+	*q = '\0';
+	return s;
+}
+
+/* Reports a failed statement and exits; the server rolls the transaction
+ * back when the connection closes. */
+static void __attribute__((noreturn))
+db_fail(PGresult *res, const char *where)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) :
+	    NULL;
+	const char *detail = res ? PQresultErrorField(res,
+	    PG_DIAG_MESSAGE_DETAIL) : NULL;
+	const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) :
+	    NULL;
+	char *msg = one_line(res && PQresultErrorField(res,
+	    PG_DIAG_MESSAGE_PRIMARY) ? PQresultErrorField(res,
+	    PG_DIAG_MESSAGE_PRIMARY) : PQerrorMessage(conn));
+
+	if (state != NULL && strcmp(state, "42P10") == 0)
+		hint = "--mode upsert needs a primary key or unique index on "
+		    "the -k columns";
+	sa_note("%s: %s%s%s%s", where, msg, detail ? " (" : "",
+	    detail ? detail : "", detail ? ")" : "");
+	if (hint != NULL)
+		sa_note("hint: %s", hint);
+	exit(status_of(state));
+}
+
+static PGresult *
+run(const char *sql, int nparams, const char *const *params)
+{
+	PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL,
+	    NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		db_fail(res, shown.s);
+	return res;
+}
+
+static void
+run_ok(const char *sql)
+{
+	PQclear(run(sql, 0, NULL));
+}
+
+static void
+notice(void *arg, const char *msg)
+{
+	char *m = one_line(msg);
+
+	(void)arg;
+	sa_warn("%s", m);
+	free(m);
+}
+
+static int
+auth_failed(const char *msg)
+{
+	return PQconnectionNeedsPassword(conn) ||
+	    strstr(msg, "authentication failed") != NULL ||
+	    strstr(msg, "no pg_hba.conf entry") != NULL ||
+	    strstr(msg, "permission denied") != NULL;
+}
+
+static void
+db_connect(void)
+{
+	const char *kw[] = { "dbname", "fallback_application_name", NULL };
+	const char *val[] = { opt.conninfo, "sa-load", NULL };
+	PQconninfoOption *o;
+	char *err = NULL, *msg;
+
+	if (opt.conninfo != NULL) {
+		if ((o = PQconninfoParse(opt.conninfo, &err)) == NULL) {
+			msg = one_line(err);
+			sa_usage_error("-d: %s", msg);
+		}
+		PQconninfoFree(o);
+	}
+	conn = PQconnectdbParams(kw, val, 1);
+	if (PQstatus(conn) != CONNECTION_OK) {
+		msg = one_line(PQerrorMessage(conn));
+		sa_die(auth_failed(msg) ? EX_NOPERM : EX_UNAVAILABLE,
+		    "cannot connect to PostgreSQL: %s", msg);
+	}
+	PQsetNoticeProcessor(conn, notice, NULL);
+	if (PQsetClientEncoding(conn, "UTF8") != 0)
+		db_fail(NULL, "client_encoding");
+	run_ok("SET client_min_messages = warning");
+}
+
+static int
+find_tcol(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ntcols; i++)
+		if (strcmp(tcols[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+/* Reads the columns of the table as it is now. */
+static void
+read_table(void)
+{
+	const char *params[] = { target.s };
+	PGresult *res;
+	size_t i;
+	int k;
+
+	for (i = 0; i < ntcols; i++) {
+		free(tcols[i].name);
+		free(tcols[i].typname);
+		free(tcols[i].type);
+	}
+	ntcols = 0;
+	res = run("SELECT a.attname, t.typname, "
+	    "format_type(a.atttypid, a.atttypmod), c.oid IS NOT NULL "
+	    "FROM (SELECT to_regclass($1) AS oid) c "
+	    "LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
+	    "AND NOT a.attisdropped "
+	    "LEFT JOIN pg_type t ON t.oid = a.atttypid ORDER BY a.attnum",
+	    1, params);
+	table_exists = PQntuples(res) > 0 && PQgetvalue(res, 0, 3)[0] == 't';
+	tcols = xrealloc(tcols, (PQntuples(res) + 1) * sizeof(*tcols));
+	for (k = 0; k < PQntuples(res); k++) {
+		if (PQgetisnull(res, k, 0))
+			continue;
+		tcols[ntcols].name = xstrdup(PQgetvalue(res, k, 0));
+		tcols[ntcols].typname = xstrdup(PQgetvalue(res, k, 1));
+		tcols[ntcols].type = xstrdup(PQgetvalue(res, k, 2));
+		ntcols++;
+	}
+	PQclear(res);
+	for (i = 0; i < ncols; i++) {
+		k = find_tcol(cols[i].name);
+		cols[i].intable = k >= 0;
+		cols[i].table = k >= 0 ? ld_from_pg(tcols[k].typname) : LD_NONE;
+		cols[i].tabletype = k >= 0 ? tcols[k].type : NULL;
+	}
+}
+
+/* Columns. */
+
+static unsigned
+hash(const char *s, size_t len)
+{
+	unsigned h = 2166136261u;
+
+	while (len-- > 0)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h;
+}
+
+static void
+rehash(void)
+{
+	size_t i;
+
+	free(htab);
+	hsize = hsize ? hsize * 2 : 64;
+	htab = xmalloc(hsize * sizeof(*htab));
+	for (i = 0; i < hsize; i++)
+		htab[i] = -1;
+	for (i = 0; i < ncols; i++) {
+		cols[i].hnext = htab[cols[i].hash & (hsize - 1)];
+		htab[cols[i].hash & (hsize - 1)] = i;
+	}
+}
+
+static int
+find_column(const char *key, size_t len, unsigned h)
+{
+	int i;
+
+	if (hsize == 0)
+		return -1;
+	for (i = htab[h & (hsize - 1)]; i >= 0; i = cols[i].hnext)
+		if (cols[i].hash == h && cols[i].keylen == len &&
+		    memcmp(cols[i].key, key, len) == 0)
+			return i;
+	return -1;
+}
+
+static int
+new_column(const char *key, size_t len, unsigned h)
+{
+	struct column *c;
+	size_t i;
+	int k;
+
+	if (ncols == MAX_COLUMNS)
+		sa_die(EX_DATAERR, "%s: more than %d columns", shown.s,
+		    MAX_COLUMNS);
+	if (ncols == colcap) {
+		colcap = colcap ? colcap * 2 : 32;
+		cols = xrealloc(cols, colcap * sizeof(*cols));
+	}
+	c = &cols[ncols];
+	memset(c, 0, sizeof(*c));
+	c->key = xstrndup(key, len);
+	c->keylen = len;
+	c->name = pg_name("column", key, len, 1);
+	c->hash = h;
+	if (opt.inserted_at != NULL && strcmp(c->name, opt.inserted_at) == 0)
+		sa_die(EX_USAGE, "--inserted-at %s: the input has a field of "
+		    "that name", opt.inserted_at);
+	for (i = 0; i < ncols; i++)
+		if (strcmp(cols[i].name, c->name) == 0)
+			sa_die(EX_DATAERR, "fields \"%s\" and \"%s\" would both "
+			    "be column \"%s\"", cols[i].key, c->key, c->name);
+	k = find_tcol(c->name);
+	c->intable = k >= 0;
+	c->table = k >= 0 ? ld_from_pg(tcols[k].typname) : LD_NONE;
+	c->tabletype = k >= 0 ? tcols[k].type : NULL;
+	ncols++;
+	if (ncols * 2 > hsize)
+		rehash();
+	else {
+		c->hnext = htab[h & (hsize - 1)];
+		htab[h & (hsize - 1)] = ncols - 1;
+	}
+	return ncols - 1;
+}
+
+/* Reading the input into the spool. */
+
+static int
+in_table(const char *key, size_t len)
+{
+	char *name = pg_name("column", key, len, 0);
+	int found = find_tcol(name) >= 0;
+
+	free(name);
+	return found;
+}
+
+/* Does V hold a NUL character, which PostgreSQL cannot store in text? */
+static int
+has_nul(const struct sa_val *v)
+{
+	const struct sa_val *e;
+
+	if (v->key != NULL && memchr(v->key, '\0', v->keylen) != NULL)
+		return 1;
+	if (v->type == SA_STRING)
+		return memchr(v->str, '\0', v->len) != NULL;
+	if (v->type == SA_OBJECT || v->type == SA_ARRAY)
+		for (e = v->child; e != NULL; e = e->next)
+			if (has_nul(e))
+				return 1;
+	return 0;
+}
+
+static enum ld_type
+type_of(const struct sa_val *v, int tsv)
+{
+	switch (v->type) {
+	case SA_TRUE:
+	case SA_FALSE:
+		return LD_BOOL;
+	case SA_NUMBER:
+		return ld_number(v->str, v->len);
+	case SA_STRING:
+		return tsv ? ld_tsv(v->str, v->len) : ld_string(v->str, v->len);
+	case SA_OBJECT:
+	case SA_ARRAY:
+		return LD_JSONB;
+	}
+	return LD_NONE;
+}
+
+static void
+put32(struct sa_buf *b, uint32_t v)
+{
+	sa_buf_add(b, &v, sizeof(v));
+}
+
+static uint32_t
+file_index(const char *name)
+{
+	if (nfiles == 0 || strcmp(files[nfiles - 1], name) != 0) {
+		files = xrealloc(files, (nfiles + 1) * sizeof(*files));
+		files[nfiles++] = xstrdup(name);
+	}
+	return nfiles - 1;
+}
+
+/*
+ * A spooled row is its length (4 bytes, not counting itself), the index
+ * of its file (4) and its line (8), then for each non-null field the
+ * column index (4), the length (4) and the COPY text of the value.
+ */
+struct rowfield {
+	uint32_t col;
+	enum ld_type type;
+};
+
+static void
+spool_input(int nargs, char **args)
+{
+	static struct sa_buf row, text;
+	struct sa_input in;
+	struct sa_record rec;
+	struct rowfield *rf = NULL;
+	size_t nrf, rfcap = 0, i, pos, nseq = 0, nprev = 0, seqcap = 0;
+	uint32_t *seq = NULL, *prev = NULL, *tmp;
+	const struct sa_val *m, *kv;
+	uint64_t line;
+	uint32_t len;
+	int tsv, ci;
+	enum ld_type t;
+
+	spool = sa_tmpfile();
+	setvbuf(spool, NULL, _IOFBF, 1 << 20);
+	sa_input_init(&in, nargs, args);
+	while (sa_input_next(&in, &rec) == SA_OK) {
+		tsv = sa_input_format(&in) == SA_FMT_TSV;
+		sa_buf_reset(&row);
+		put32(&row, 0);
+		put32(&row, file_index(rec.file));
+		line = rec.line;
+		sa_buf_add(&row, &line, sizeof(line));
+		nrf = 0;
+		if (rec.root->len > seqcap) {
+			seqcap = rec.root->len * 2;
+			seq = xrealloc(seq, seqcap * sizeof(*seq));
+			prev = xrealloc(prev, seqcap * sizeof(*prev));
+		}
+		if (rec.root->len > rfcap) {
+			rfcap = rec.root->len * 2;
+			rf = xrealloc(rf, rfcap * sizeof(*rf));
+		}
+		for (m = rec.root->child, pos = 0; m != NULL;
+		    m = m->next, pos++) {
+			unsigned h;
+
+			/* Rows usually repeat the previous row's fields. */
+			if (pos < nprev && cols[prev[pos]].keylen == m->keylen &&
+			    memcmp(cols[prev[pos]].key, m->key, m->keylen) == 0)
+				ci = prev[pos];
+			else {
+				if (m->keylen == 0 ||
+				    memchr(m->key, '\0', m->keylen) != NULL) {
+					sa_reject(rec.file, rec.line, NULL, 0,
+					    rec.root, "a field name is empty "
+					    "or holds a NUL character");
+					goto next;
+				}
+				h = hash(m->key, m->keylen);
+				ci = find_column(m->key, m->keylen, h);
+				if (ci < 0) {
+					if (opt.no_evolve && table_exists &&
+					    !in_table(m->key, m->keylen)) {
+						sa_reject(rec.file, rec.line,
+						    NULL, 0, rec.root, "field "
+						    "\"%s\" is not a column of "
+						    "%s (--no-evolve)", m->key,
+						    shown.s);
+						goto next;
+					}
+					ci = new_column(m->key, m->keylen, h);
+				}
+			}
+			seq[pos] = ci;
+			t = type_of(m, tsv);
+			rf[nrf].col = ci;
+			rf[nrf++].type = t;
+			if (t == LD_NONE)
+				continue;
+			if (has_nul(m)) {
+				sa_reject(rec.file, rec.line, NULL, 0, rec.root,
+				    "field \"%s\" holds a NUL character, which "
+				    "PostgreSQL cannot store", m->key);
+				goto next;
+			}
+			if (opt.no_evolve && cols[ci].intable &&
+			    ld_join(cols[ci].table, t) != cols[ci].table) {
+				sa_buf_reset(&text);
+				sa_copy_field(&text, m);
+				sa_reject(rec.file, rec.line, NULL, 0, rec.root,
+				    "%.*s%s does not fit column \"%s\" (%s) of "
+				    "%s (--no-evolve)", text.len > 40 ? 40 :
+				    (int)text.len, text.s, text.len > 40 ?
+				    "..." : "", cols[ci].name,
+				    cols[ci].tabletype, shown.s);
+				goto next;
+			}
+			put32(&row, ci);
+			put32(&row, 0);
+			len = row.len;
+			sa_copy_field(&row, m);
+			len = row.len - len;
+			memcpy(row.s + row.len - len - 4, &len, 4);
+		}
+		for (i = 0; i < opt.nkeys; i++) {
+			kv = sa_get(rec.root, opt.keys[i], strlen(opt.keys[i]));
+			if (kv == NULL || kv->type == SA_NULL) {
+				sa_reject(rec.file, rec.line, NULL, 0, rec.root,
+				    "key \"%s\" is %s", opt.keys[i],
+				    kv ? "null" : "missing");
+				goto next;
+			}
+		}
+		for (i = 0; i < nrf; i++) {
+			cols[rf[i].col].used = 1;
+			cols[rf[i].col].data = ld_join(cols[rf[i].col].data,
+			    rf[i].type);
+		}
+		len = row.len - 4;
+		memcpy(row.s, &len, 4);
+		if (fwrite(row.s, 1, row.len, spool) != row.len)
+			sa_die_errno(EX_IOERR, "temporary file");
+		rows_loaded++;
+		nseq = pos;
+		tmp = prev, prev = seq, seq = tmp;
+		nprev = nseq;
+		continue;
+next:
+		nprev = 0;
+	}
+	sa_input_close(&in);
+	if (fflush(spool) != 0)
+		sa_die_errno(EX_IOERR, "temporary file");
+	free(rf);
+	free(seq);
+	free(prev);
+	if (in.status != 0)
+		sa_die(in.status, "nothing was loaded");
+}
+
+/* The table: creating it, evolving it. */
+
+/* Appends the DDL the table needs to B; returns the number of changes.
+ * With REPORT, each change is reported on stderr. */
+static int
+plan(struct sa_buf *b, int report)
+{
+	size_t i, k;
+	int n = 0;
+	enum ld_type j;
+
+	if (!table_exists) {
+		sa_buf_adds(b, "CREATE TABLE IF NOT EXISTS ");
+		sa_buf_adds(b, target.s);
+		sa_buf_adds(b, " (");
+		for (i = 0; i < ncols; i++) {
+			if (!cols[i].used)
+				continue;
+			sa_buf_adds(b, n++ ? ",\n\t" : "\n\t");
+			add_ident(b, cols[i].name);
+			sa_buf_addc(b, ' ');
+			sa_buf_adds(b, ld_type_sql(cols[i].data));
+		}
+		if (opt.inserted_at != NULL) {
+			sa_buf_adds(b, n++ ? ",\n\t" : "\n\t");
+			add_ident(b, opt.inserted_at);
+			sa_buf_adds(b, " timestamptz");
+		}
+		if (opt.nkeys > 0) {
+			sa_buf_adds(b, ",\n\tPRIMARY KEY (");
+			for (k = 0; k < opt.nkeys; k++) {
+				if (k > 0)
+					sa_buf_adds(b, ", ");
+				add_ident(b, keynames[k]);
+			}
+			sa_buf_addc(b, ')');
+		}
+		sa_buf_adds(b, "\n);\n");
+		return 1;
+	}
+	for (i = 0; i < ncols; i++) {
+		struct column *c = &cols[i];
+
+		if (!c->used)
+			continue;
+		if (!c->intable) {
+			sa_buf_adds(b, n++ ? ",\n\t" : "ALTER TABLE ");
+			if (n == 1) {
+				sa_buf_adds(b, target.s);
+				sa_buf_adds(b, "\n\t");
+			}
+			sa_buf_adds(b, "ADD COLUMN IF NOT EXISTS ");
+			add_ident(b, c->name);
+			sa_buf_addc(b, ' ');
+			sa_buf_adds(b, ld_type_sql(c->data));
+			if (report)
+				sa_warn("%s: new column \"%s\" %s", shown.s,
+				    c->name, ld_type_sql(c->data));
+			continue;
+		}
+		j = ld_join(c->table, c->data);
+		if (j == c->table)
+			continue;
+		if (opt.no_evolve)
+			sa_die(EX_DATAERR, "%s: column \"%s\" (%s) would have to "
+			    "become %s (--no-evolve)", shown.s, c->name,
+			    c->tabletype, ld_type_sql(j));
+		sa_buf_adds(b, n++ ? ",\n\t" : "ALTER TABLE ");
+		if (n == 1) {
+			sa_buf_adds(b, target.s);
+			sa_buf_adds(b, "\n\t");
+		}
+		sa_buf_adds(b, "ALTER COLUMN ");
+		add_ident(b, c->name);
+		sa_buf_adds(b, " TYPE ");
+		sa_buf_adds(b, ld_type_sql(j));
+		sa_buf_adds(b, " USING ");
+		add_ident(b, c->name);
+		sa_buf_adds(b, "::");
+		sa_buf_adds(b, ld_type_sql(j));
+		if (report)
+			sa_warn("%s: column \"%s\" widened from %s to %s",
+			    shown.s, c->name, c->tabletype, ld_type_sql(j));
+	}
+	if (opt.inserted_at != NULL && find_tcol(opt.inserted_at) < 0) {
+		sa_buf_adds(b, n++ ? ",\n\t" : "ALTER TABLE ");
+		if (n == 1) {
+			sa_buf_adds(b, target.s);
+			sa_buf_adds(b, "\n\t");
+		}
+		sa_buf_adds(b, "ADD COLUMN IF NOT EXISTS ");
+		add_ident(b, opt.inserted_at);
+		sa_buf_adds(b, " timestamptz");
+		if (report)
+			sa_warn("%s: new column \"%s\" timestamptz", shown.s,
+			    opt.inserted_at);
+	}
+	if (n > 0)
+		sa_buf_adds(b, ";\n");
+	return n;
+}
+
+/* Brings the table to what the rows need.  Loads that change the table
+ * take an advisory lock on its name first, so that two of them at once
+ * change it one after the other, each seeing what the other did. */
+static void
+evolve(void)
+{
+	struct sa_buf ddl = { 0 };
+	const char *params[] = { schema, table };
+
+	read_table();
+	if (!table_exists && opt.no_create)
+		sa_die(EX_CANTCREAT, "%s: the table does not exist "
+		    "(--no-create)", shown.s);
+	if (plan(&ddl, 0) > 0) {
+		PQclear(run("SELECT pg_advisory_xact_lock(hashtext('sa-load'), "
+		    "hashtext(coalesce($1, current_schema()) || '.' || $2))",
+		    2, params));
+		read_table();
+		sa_buf_reset(&ddl);
+		if (plan(&ddl, 1) > 0)
+			run_ok(ddl.s);
+	}
+	sa_buf_free(&ddl);
+}
+
+/* Sending the rows. */
+
+static char *copy_target;	/* the table COPY writes to */
+
+static void
+add_column_list(struct sa_buf *b, const char *prefix)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < ncols; i++)
+		if (cols[i].used) {
+			if (n++ > 0)
+				sa_buf_adds(b, ", ");
+			sa_buf_adds(b, prefix);
+			add_ident(b, cols[i].name);
+		}
+	if (opt.inserted_at != NULL) {
+		if (n > 0)
+			sa_buf_adds(b, ", ");
+		sa_buf_adds(b, prefix);
+		add_ident(b, opt.inserted_at);
+	}
+}
+
+static void
+copy_begin(void)
+{
+	struct sa_buf sql = { 0 };
+	PGresult *res;
+
+	sa_buf_adds(&sql, "COPY ");
+	sa_buf_adds(&sql, copy_target);
+	sa_buf_adds(&sql, " (");
+	add_column_list(&sql, "");
+	sa_buf_adds(&sql, ") FROM STDIN");
+	res = PQexec(conn, sql.s);
+	if (PQresultStatus(res) != PGRES_COPY_IN)
+		db_fail(res, shown.s);
+	PQclear(res);
+	sa_buf_free(&sql);
+}
+
+static void
+copy_send(struct sa_buf *b)
+{
+	if (b->len > 0 && PQputCopyData(conn, b->s, b->len) != 1)
+		db_fail(NULL, shown.s);
+	sa_buf_reset(b);
+}
+
+/* Reads the spooled row at OFF into ROW; returns 0 at the end. */
+static int
+read_row(struct sa_buf *row, long off)
+{
+	uint32_t len;
+
+	if (off >= 0 && fseek(spool, off, SEEK_SET) != 0)
+		sa_die_errno(EX_IOERR, "temporary file");
+	if (fread(&len, 4, 1, spool) != 1)
+		return 0;
+	sa_buf_reset(row);
+	sa_buf_grow(row, len);
+	if (fread(row->s, 1, len, spool) != len)
+		sa_die(EX_IOERR, "temporary file: short read");
+	row->len = len;
+	return 1;
+}
+
+/* Says where the ROWth row (from 1) after spool offset OFF came from. */
+static void
+row_origin(long off, uintmax_t row, const char **file, uintmax_t *line)
+{
+	struct sa_buf b = { 0 };
+	uint32_t fi;
+	uint64_t l;
+
+	*file = NULL;
+	if (read_row(&b, off)) {
+		while (--row > 0 && read_row(&b, -1))
+			;
+		if (row == 0) {
+			memcpy(&fi, b.s, 4);
+			memcpy(&l, b.s + 4, 8);
+			*file = files[fi];
+			*line = l;
+		}
+	}
+	sa_buf_free(&b);
+}
+
+/* Ends the COPY of a batch whose first row was at spool offset OFF.  A
+ * row the server refused is reported with its file and line. */
+static void
+copy_end(long off)
+{
+	PGresult *res;
+	const char *ctx, *p, *file;
+	uintmax_t line;
+	unsigned long n;
+
+	if (PQputCopyEnd(conn, NULL) != 1)
+		db_fail(NULL, shown.s);
+	while ((res = PQgetResult(conn)) != NULL) {
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			ctx = PQresultErrorField(res, PG_DIAG_CONTEXT);
+			p = ctx ? strstr(ctx, ", line ") : NULL;
+			if (p != NULL && sscanf(p, ", line %lu", &n) == 1) {
+				row_origin(off, n, &file, &line);
+				if (file != NULL) {
+					struct sa_buf w = { 0 };
+
+					sa_buf_adds(&w, file);
+					sa_buf_grow(&w, 32);
+					w.len += snprintf(w.s + w.len, 32,
+					    ":%ju", line);
+					db_fail(res, w.s);
+				}
+			}
+			db_fail(res, shown.s);
+		}
+		PQclear(res);
+	}
+}
+
+static void
+send_rows(void)
+{
+	struct sa_buf row = { 0 }, out = { 0 };
+	struct { const char *s; uint32_t len; } *slot;
+	const char *p, *end;
+	char *stamp = NULL;
+	long batch_off = 0, off = 0;
+	uintmax_t nrows = 0;
+	size_t bytes = 0, i;
+	uint32_t ci, len;
+	int n;
+
+	slot = xcalloc(ncols + 1, sizeof(*slot));
+	if (opt.inserted_at != NULL) {
+		PGresult *res = run("SELECT now()", 0, NULL);
+
+		stamp = xstrdup(PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
+	rewind(spool);
+	copy_begin();
+	while (read_row(&row, -1)) {
+		if (nrows == (uintmax_t)opt.batch_rows ||
+		    bytes >= opt.batch_bytes) {
+			copy_send(&out);
+			copy_end(batch_off);
+			copy_begin();
+			batch_off = off;
+			nrows = bytes = 0;
+		}
+		off += 4 + row.len;
+		for (p = row.s + 12, end = row.s + row.len; p < end;
+		    p += 8 + len) {
+			memcpy(&ci, p, 4);
+			memcpy(&len, p + 4, 4);
+			slot[ci].s = p + 8;
+			slot[ci].len = len;
+		}
+		n = 0;
+		sa_buf_grow(&out, row.len + ncols * 3 + 64);
+		for (i = 0; i < ncols; i++) {
+			if (!cols[i].used)
+				continue;
+			if (n++ > 0)
+				out.s[out.len++] = '\t';
+			if (slot[i].s != NULL) {
+				memcpy(out.s + out.len, slot[i].s, slot[i].len);
+				out.len += slot[i].len;
+				slot[i].s = NULL;
+			} else {
+				out.s[out.len++] = '\\';
+				out.s[out.len++] = 'N';
+			}
+		}
+		if (stamp != NULL) {
+			if (n > 0)
+				sa_buf_addc(&out, '\t');
+			sa_buf_adds(&out, stamp);
+		}
+		sa_buf_addc(&out, '\n');
+		nrows++;
+		bytes += row.len;
+		if (out.len >= COPY_CHUNK)
+			copy_send(&out);
+	}
+	copy_send(&out);
+	copy_end(batch_off);
+	free(slot);
+	free(stamp);
+	sa_buf_free(&row);
+	sa_buf_free(&out);
+}
+
+/* Upsert: the rows go to a staging table, then into the target with one
+ * INSERT ... ON CONFLICT in which the last row of each key wins. */
+static void
+upsert(void)
+{
+	struct sa_buf sql = { 0 }, ord = { 0 };
+	PGresult *res;
+	size_t i, k;
+	int n;
+
+	/* The row order column gets a name no loaded column has. */
+	sa_buf_adds(&ord, "sa_load_ord");
+	for (;;) {
+		for (i = 0; i < ncols; i++)
+			if (strcmp(cols[i].name, ord.s) == 0)
+				break;
+		if (i == ncols && (opt.inserted_at == NULL ||
+		    strcmp(opt.inserted_at, ord.s) != 0))
+			break;
+		sa_buf_addc(&ord, '_');
+	}
+	sa_buf_adds(&sql, "CREATE TEMP TABLE sa_load_stage ON COMMIT DROP AS "
+	    "SELECT ");
+	add_column_list(&sql, "");
+	sa_buf_adds(&sql, " FROM ");
+	sa_buf_adds(&sql, target.s);
+	sa_buf_adds(&sql, " WITH NO DATA");
+	run_ok(sql.s);
+	sa_buf_reset(&sql);
+	sa_buf_adds(&sql, "ALTER TABLE pg_temp.sa_load_stage ADD COLUMN ");
+	add_ident(&sql, ord.s);
+	sa_buf_adds(&sql, " bigint GENERATED ALWAYS AS IDENTITY");
+	run_ok(sql.s);
+
+	copy_target = "pg_temp.sa_load_stage";
+	send_rows();
+
+	sa_buf_reset(&sql);
+	sa_buf_adds(&sql, "WITH i AS (INSERT INTO ");
+	sa_buf_adds(&sql, target.s);
+	sa_buf_adds(&sql, " AS t (");
+	add_column_list(&sql, "");
+	sa_buf_adds(&sql, ") SELECT DISTINCT ON (");
+	for (k = 0; k < opt.nkeys; k++) {
+		if (k > 0)
+			sa_buf_adds(&sql, ", ");
+		add_ident(&sql, keynames[k]);
+	}
+	sa_buf_adds(&sql, ") ");
+	add_column_list(&sql, "");
+	sa_buf_adds(&sql, " FROM pg_temp.sa_load_stage ORDER BY ");
+	for (k = 0; k < opt.nkeys; k++) {
+		add_ident(&sql, keynames[k]);
+		sa_buf_adds(&sql, ", ");
+	}
+	add_ident(&sql, ord.s);
+	sa_buf_adds(&sql, " DESC ON CONFLICT (");
+	for (k = 0; k < opt.nkeys; k++) {
+		if (k > 0)
+			sa_buf_adds(&sql, ", ");
+		add_ident(&sql, keynames[k]);
+	}
+	sa_buf_adds(&sql, ") DO UPDATE SET ");
+	n = 0;
+	for (i = 0; i <= ncols; i++) {
+		const char *name = i < ncols ? cols[i].name : opt.inserted_at;
+
+		if (name == NULL || (i < ncols && !cols[i].used))
+			continue;
+		for (k = 0; k < opt.nkeys; k++)
+			if (strcmp(name, keynames[k]) == 0)
+				break;
+		if (k < opt.nkeys)
+			continue;
+		if (n++ > 0)
+			sa_buf_adds(&sql, ", ");
+		add_ident(&sql, name);
+		sa_buf_adds(&sql, " = EXCLUDED.");
+		add_ident(&sql, name);
+	}
+	if (n == 0) {
+		/* Only keys: a row that is there is "updated" to itself. */
+		add_ident(&sql, keynames[0]);
+		sa_buf_adds(&sql, " = EXCLUDED.");
+		add_ident(&sql, keynames[0]);
+	}
+	sa_buf_adds(&sql, " RETURNING (t.xmax = 0) AS inserted) "
+	    "SELECT count(*) FILTER (WHERE inserted), "
+	    "count(*) FILTER (WHERE NOT inserted) FROM i");
+	res = run(sql.s, 0, NULL);
+	rows_inserted = strtoumax(PQgetvalue(res, 0, 0), NULL, 10);
+	rows_updated = strtoumax(PQgetvalue(res, 0, 1), NULL, 10);
+	PQclear(res);
+	sa_buf_free(&sql);
+	sa_buf_free(&ord);
+}
+
+static void
+load(void)
+{
+	struct sa_buf sql = { 0 };
+
+	run_ok("BEGIN");
+	if (rows_loaded > 0)
+		evolve();
+	else
+		read_table();
+	if (opt.mode == REPLACE && table_exists) {
+		sa_buf_adds(&sql, "DELETE FROM ");
+		sa_buf_adds(&sql, target.s);
+		run_ok(sql.s);
+	}
+	if (rows_loaded > 0) {
+		if (opt.mode == UPSERT)
+			upsert();
+		else {
+			copy_target = target.s;
+			send_rows();
+			rows_inserted = rows_loaded;
+		}
+	}
+	run_ok("COMMIT");
+	sa_buf_free(&sql);
+}
+
+static double
+elapsed(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - started.tv_sec) + (t.tv_nsec - started.tv_nsec) /
+	    1e9;
+}
+
+static void
+summary(void)
+{
+	static char extra[128];
+	double s = elapsed();
+
+	sa_stats.out = rows_inserted + rows_updated;
+	snprintf(extra, sizeof(extra), "\"inserted\":%ju,\"updated\":%ju",
+	    rows_inserted, rows_updated);
+	sa_stats_extra(extra);
+	if (sa_quiet)
+		return;
+	sa_progress_clear();
+	fprintf(stderr, "%s: %s: %ju rows read, %ju inserted, %ju updated",
+	    sa_prog, shown.s, sa_stats.in, rows_inserted, rows_updated);
+	if (sa_stats.rejected > 0)
+		fprintf(stderr, ", %ju rejected", sa_stats.rejected);
+	fprintf(stderr, ", %.2f s, %.0f rows/s%s\n", s,
+	    s > 0 ? sa_stats.in / s : 0.0, opt.dry_run ? " (dry run)" : "");
+}
 
 int
 main(int argc, char **argv)
 {
-	(void)argc;
+	enum {
+		OPT_MODE = 0x2000, OPT_NO_CREATE, OPT_NO_EVOLVE,
+		OPT_INSERTED_AT, OPT_BATCH_ROWS, OPT_BATCH_BYTES, OPT_DRY_RUN
+	};
+	static const struct option longopts[] = {
+		{ "dbname", required_argument, NULL, 'd' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "mode", required_argument, NULL, OPT_MODE },
+		{ "no-create", no_argument, NULL, OPT_NO_CREATE },
+		{ "no-evolve", no_argument, NULL, OPT_NO_EVOLVE },
+		{ "inserted-at", required_argument, NULL, OPT_INSERTED_AT },
+		{ "batch-rows", required_argument, NULL, OPT_BATCH_ROWS },
+		{ "batch-bytes", required_argument, NULL, OPT_BATCH_BYTES },
+		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+		SA_COMMON_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct sa_buf ddl = { 0 };
+	size_t i;
+	int c;
+
+	clock_gettime(CLOCK_MONOTONIC, &started);
 	sa_setprog(argv[0]);
-	sa_die(EX_SOFTWARE, "not implemented yet");
+	sa_out_init();
+	while ((c = getopt_long(argc, argv, "d:hk:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			opt.conninfo = optarg;
+			break;
+		case 'k':
+			parse_keys(optarg);
+			break;
+		case OPT_MODE:
+			if (strcmp(optarg, "append") == 0)
+				opt.mode = APPEND;
+			else if (strcmp(optarg, "upsert") == 0)
+				opt.mode = UPSERT;
+			else if (strcmp(optarg, "replace") == 0)
+				opt.mode = REPLACE;
+			else
+				sa_usage_error("--mode: '%s' is not append, "
+				    "upsert or replace", optarg);
+			break;
+		case OPT_NO_CREATE:
+			opt.no_create = 1;
+			break;
+		case OPT_NO_EVOLVE:
+			opt.no_evolve = 1;
+			break;
+		case OPT_INSERTED_AT:
+			if (*optarg == '\0')
+				sa_usage_error("--inserted-at: empty name");
+			opt.inserted_at = pg_name("column", optarg,
+			    strlen(optarg), 1);
+			break;
+		case OPT_BATCH_ROWS:
+			opt.batch_rows = sa_parse_int("--batch-rows", optarg, 1,
+			    INT64_MAX);
+			break;
+		case OPT_BATCH_BYTES:
+			opt.batch_bytes = sa_parse_size("--batch-bytes", optarg,
+			    1);
+			break;
+		case OPT_DRY_RUN:
+			opt.dry_run = 1;
+			break;
+		default:
+			if (!sa_common_option(c, optarg, usage))
+				sa_usage_error(NULL);
+		}
+	}
+	if (optind >= argc)
+		sa_usage_error("missing table name");
+	if (opt.mode == UPSERT && opt.nkeys == 0)
+		sa_usage_error("--mode upsert needs -k/--key");
+	parse_target(argv[optind++]);
+	for (i = 0; i < opt.nkeys; i++)
+		if (opt.inserted_at != NULL &&
+		    strcmp(opt.keys[i], opt.inserted_at) == 0)
+			sa_usage_error("--inserted-at %s cannot be a key",
+			    opt.inserted_at);
+
+	db_connect();
+	read_table();
+	if (!table_exists && opt.no_create)
+		sa_die(EX_CANTCREAT, "%s: the table does not exist "
+		    "(--no-create)", shown.s);
+	spool_input(argc - optind, argv + optind);
+	keynames = xcalloc(opt.nkeys + 1, sizeof(*keynames));
+	for (i = 0; i < opt.nkeys; i++) {
+		size_t len = strlen(opt.keys[i]);
+		int k = find_column(opt.keys[i], len, hash(opt.keys[i], len));
+
+		keynames[i] = k >= 0 ? xstrdup(cols[k].name) :
+		    pg_name("column", opt.keys[i], len, 0);
+	}
+
+	if (opt.dry_run) {
+		read_table();
+		if (rows_loaded > 0 && plan(&ddl, 0) == 0)
+			sa_buf_adds(&ddl, "-- no change to the table\n");
+		sa_buf_add(&sa_out, ddl.s ? ddl.s : "", ddl.len);
+		sa_out_flush();
+		sa_buf_free(&ddl);
+	} else
+		load();
+	summary();
+	PQfinish(conn);
+	return EX_OK;
 }
