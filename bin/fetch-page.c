@@ -1,0 +1,433 @@
+/*
+ * fetch-page.c: a page parsed into exact values, its records and its next
+ * cursor.
+ *
+ * libjq (jq 1.6) turns every number into a double, which would corrupt
+ * 64-bit ids.  So the page is parsed twice: by yajl into sa_val trees that
+ * keep numbers as written, and by libjq only to evaluate path(EXPR); the
+ * paths are then followed in the exact tree.  Only an expression that
+ * builds new values (not a path expression) has its results taken from
+ * libjq itself.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jq.h>
+#include <yajl/yajl_parse.h>
+
+#include "fetch.h"
+
+struct expr {
+	const char *opt, *src;
+	jq_state *paths;	/* path(EXPR) */
+	jq_state *values;	/* EXPR itself, for non-path expressions */
+	int by_value;		/* EXPR proved not to be a path expression */
+};
+
+static struct expr records_expr, next_expr;
+static struct sa_buf jq_msg;
+static struct sa_arena *arena;	/* of the page being worked on */
+
+/* The page as a jv, parsed on first use. */
+static jv doc;
+static int have_doc;
+
+/* Results of an expression, and the records of a page. */
+static struct sa_val **vals, **recs;
+static size_t nvals, capvals, nrecs, caprecs;
+
+struct build {
+	struct sa_arena *a;
+	struct sa_val *root, *cur;
+	const char *key;
+	size_t keylen;
+};
+
+static int
+add(struct build *b, struct sa_val *v)
+{
+	if (b->cur == NULL)
+		b->root = v;
+	else if (b->cur->type == SA_OBJECT)
+		sa_val_add(b->cur, v, b->key, b->keylen);
+	else
+		sa_val_add(b->cur, v, NULL, 0);
+	if (v->type == SA_OBJECT || v->type == SA_ARRAY)
+		b->cur = v;
+	return 1;
+}
+
+static int
+on_null(void *ud)
+{
+	struct build *b = ud;
+
+	return add(b, sa_val_new(b->a, SA_NULL, NULL, 0));
+}
+
+static int
+on_boolean(void *ud, int t)
+{
+	struct build *b = ud;
+
+	return add(b, sa_val_new(b->a, t ? SA_TRUE : SA_FALSE, NULL, 0));
+}
+
+static int
+on_number(void *ud, const char *s, size_t len)
+{
+	struct build *b = ud;
+
+	return add(b, sa_val_new(b->a, SA_NUMBER, s, len));
+}
+
+static int
+on_string(void *ud, const unsigned char *s, size_t len)
+{
+	struct build *b = ud;
+
+	return add(b, sa_val_new(b->a, SA_STRING, (const char *)s, len));
+}
+
+static int
+on_start_map(void *ud)
+{
+	struct build *b = ud;
+
+	return add(b, sa_val_new(b->a, SA_OBJECT, NULL, 0));
+}
+
+static int
+on_key(void *ud, const unsigned char *s, size_t len)
+{
+	struct build *b = ud;
+	char *k = sa_arena_alloc(b->a, len + 1);
+
+	memcpy(k, s, len);
+	k[len] = '\0';
+	b->key = k;
+	b->keylen = len;
+	return 1;
+}
+
+static int
+on_end(void *ud)
+{
+	struct build *b = ud;
+
+	b->cur = b->cur->parent;
+	return 1;
+}
+
+static int
+on_start_array(void *ud)
+{
+	struct build *b = ud;
+
+	return add(b, sa_val_new(b->a, SA_ARRAY, NULL, 0));
+}
+
+static const yajl_callbacks callbacks = {
+	on_null, on_boolean, NULL, NULL, on_number, on_string,
+	on_start_map, on_key, on_end, on_start_array, on_end
+};
+
+/* Parses S into values in arena A; returns NULL and sets *ERR (static
+ * text) if it is not one JSON value. */
+static struct sa_val *
+parse_json(struct sa_arena *a, const char *s, size_t len, char **err)
+{
+	struct build b = { a, NULL, NULL, NULL, 0 };
+	yajl_handle h = yajl_alloc(&callbacks, NULL, &b);
+	yajl_status st;
+	static char msg[256];
+	unsigned char *e;
+
+	st = yajl_parse(h, (const unsigned char *)s, len);
+	if (st == yajl_status_ok)
+		st = yajl_complete_parse(h);
+	if (st != yajl_status_ok || b.root == NULL) {
+		e = yajl_get_error(h, 0, (const unsigned char *)s, len);
+		snprintf(msg, sizeof(msg), "%s", b.root == NULL &&
+		    st == yajl_status_ok ? "empty page" : (char *)e);
+		msg[strcspn(msg, "\n")] = '\0';
+		yajl_free_error(h, e);
+		yajl_free(h);
+		*err = msg;
+		return NULL;
+	}
+	yajl_free(h);
+	return b.root;
+}
+
+void
+page_parse(struct page *pg, struct sa_arena *a)
+{
+	char *err;
+
+	if (have_doc)
+		jv_free(doc);
+	have_doc = 0;
+	arena = a;
+	pg->root = parse_json(a, pg->body, pg->len, &err);
+	if (pg->root == NULL)
+		sa_die(EX_DATAERR, "%s: the page is not valid JSON: %s",
+		    pg->url, err);
+}
+
+static void
+on_jq_error(void *ud, jv msg)
+{
+	(void)ud;
+	msg = jq_format_error(msg);
+	sa_buf_reset(&jq_msg);
+	sa_buf_adds(&jq_msg, jv_string_value(msg));
+	sa_buf_addc(&jq_msg, '\0');
+	jv_free(msg);
+}
+
+static jq_state *
+compile(const char *opt, const char *prog)
+{
+	jq_state *jq = jq_init();
+
+	if (jq == NULL)
+		sa_die(EX_SOFTWARE, "cannot initialise libjq");
+	jq_set_error_cb(jq, on_jq_error, NULL);
+	sa_buf_reset(&jq_msg);
+	if (!jq_compile(jq, prog))
+		sa_usage_error("%s: %s", opt, jq_msg.len ? jq_msg.s :
+		    "cannot compile the expression");
+	return jq;
+}
+
+static void
+expr_init(struct expr *e, const char *opt, const char *src)
+{
+	struct sa_buf p = { 0 };
+
+	e->opt = opt;
+	e->src = src;
+	if (src == NULL)
+		return;
+	e->values = compile(opt, src);
+	/* The newline ends a comment at the end of SRC. */
+	sa_buf_adds(&p, "path(");
+	sa_buf_adds(&p, src);
+	sa_buf_adds(&p, "\n)");
+	sa_buf_addc(&p, '\0');
+	e->paths = compile(opt, p.s);
+	sa_buf_free(&p);
+}
+
+void
+page_init(const char *records, const char *next)
+{
+	expr_init(&records_expr, "--records", records);
+	expr_init(&next_expr, "--next", next);
+}
+
+void
+page_cleanup(void)
+{
+	jq_teardown(&records_expr.paths);
+	jq_teardown(&records_expr.values);
+	jq_teardown(&next_expr.paths);
+	jq_teardown(&next_expr.values);
+	if (have_doc)
+		jv_free(doc);
+	have_doc = 0;
+	sa_buf_free(&jq_msg);
+	free(vals);
+	free(recs);
+	vals = recs = NULL;
+	capvals = caprecs = 0;
+}
+
+static void
+push(struct sa_val ***list, size_t *n, size_t *cap, struct sa_val *v)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 256;
+		*list = xrealloc(*list, *cap * sizeof(**list));
+	}
+	(*list)[(*n)++] = v;
+}
+
+/* Runs JQ over the page; returns every output in an array, or dies with
+ * the jq error. */
+static jv
+run(struct expr *e, jq_state *jq, const struct page *pg, int *path_error)
+{
+	jv out = jv_array(), r;
+
+	if (!have_doc) {
+		doc = jv_parse_sized(pg->body, (int)pg->len);
+		have_doc = 1;
+		if (!jv_is_valid(doc)) {
+			jv m = jv_invalid_get_msg(doc);
+
+			doc = jv_null();
+			sa_die(EX_DATAERR, "%s: jq cannot parse the page: %s",
+			    pg->url, jv_get_kind(m) == JV_KIND_STRING ?
+			    jv_string_value(m) : "invalid JSON");
+		}
+	}
+	jq_start(jq, jv_copy(doc), 0);
+	while (jv_is_valid(r = jq_next(jq)))
+		out = jv_array_append(out, r);
+	if (jv_invalid_has_msg(jv_copy(r))) {
+		jv m = jv_invalid_get_msg(r);
+		const char *s;
+
+		if (jv_get_kind(m) != JV_KIND_STRING)
+			m = jv_dump_string(m, 0);
+		s = jv_string_value(m);
+		if (path_error != NULL && strstr(s, "path expression")) {
+			*path_error = 1;
+			jv_free(m);
+			jv_free(out);
+			return jv_null();
+		}
+		sa_die(EX_DATAERR, "%s: %s: jq error: %s", pg->url, e->opt, s);
+	}
+	jv_free(r);
+	return out;
+}
+
+/* Follows PATH (an array of keys and indexes) in the exact tree; sets
+ * *OK to 0 for a path element it cannot follow (a slice). */
+static struct sa_val *
+follow(struct sa_val *v, jv path, int *ok)
+{
+	int i, n = jv_array_length(jv_copy(path));
+
+	for (i = 0; i < n && v != NULL; i++) {
+		jv k = jv_array_get(jv_copy(path), i);
+
+		if (jv_get_kind(k) == JV_KIND_STRING) {
+			v = sa_get(v, jv_string_value(k),
+			    jv_string_length_bytes(jv_copy(k)));
+		} else if (jv_get_kind(k) == JV_KIND_NUMBER &&
+		    v->type == SA_ARRAY) {
+			double d = jv_number_value(k);
+			long idx = (long)d;
+			struct sa_val *c;
+
+			if (idx < 0)
+				idx += (long)v->len;
+			for (c = v->child; c != NULL && idx > 0; idx--)
+				c = c->next;
+			v = idx < 0 ? NULL : c;
+		} else if (jv_get_kind(k) == JV_KIND_NUMBER ||
+		    jv_get_kind(k) == JV_KIND_NULL)
+			v = NULL;
+		else
+			*ok = 0;
+		jv_free(k);
+	}
+	return v;
+}
+
+/* Evaluates E over the page into VALS: values of the exact tree, or
+ * values re-parsed from libjq's output for a non-path expression. */
+static void
+eval(struct expr *e, struct page *pg)
+{
+	jv out;
+	int i, n, ok = 1, path_error = 0;
+
+	nvals = 0;
+	if (!e->by_value) {
+		out = run(e, e->paths, pg, &path_error);
+		n = path_error ? 0 : jv_array_length(jv_copy(out));
+		for (i = 0; i < n && ok; i++) {
+			struct sa_val *v = follow(pg->root,
+			    jv_array_get(jv_copy(out), i), &ok);
+
+			if (v != NULL)
+				push(&vals, &nvals, &capvals, v);
+		}
+		jv_free(out);
+		if (!path_error && ok)
+			return;
+		e->by_value = 1;
+		nvals = 0;
+	}
+	out = run(e, e->values, pg, NULL);
+	n = jv_array_length(jv_copy(out));
+	for (i = 0; i < n; i++) {
+		jv s = jv_dump_string(jv_array_get(jv_copy(out), i), 0);
+		char *err;
+		struct sa_val *v = parse_json(arena, jv_string_value(s),
+		    jv_string_length_bytes(jv_copy(s)), &err);
+
+		if (v == NULL)
+			sa_die(EX_SOFTWARE, "%s: cannot read jq's output: %s",
+			    e->opt, err);
+		push(&vals, &nvals, &capvals, v);
+		jv_free(s);
+	}
+	jv_free(out);
+}
+
+static void
+add_records(struct sa_val *v)
+{
+	struct sa_val *c;
+
+	if (v->type == SA_ARRAY) {
+		for (c = v->child; c != NULL; c = c->next)
+			push(&recs, &nrecs, &caprecs, c);
+	} else if (v->type != SA_NULL)
+		push(&recs, &nrecs, &caprecs, v);
+}
+
+size_t
+page_records(struct page *pg, struct sa_val ***out)
+{
+	static const char *const where[] = { "data", "results", "items",
+		"records" };
+	struct sa_val *v = NULL;
+	size_t i;
+
+	nrecs = 0;
+	if (records_expr.src != NULL) {
+		eval(&records_expr, pg);
+		for (i = 0; i < nvals; i++)
+			add_records(vals[i]);
+	} else {
+		if (pg->root->type == SA_ARRAY)
+			v = pg->root;
+		for (i = 0; v == NULL && i < 4; i++) {
+			v = sa_get(pg->root, where[i], strlen(where[i]));
+			if (v != NULL && v->type != SA_ARRAY)
+				v = NULL;
+		}
+		if (v == NULL)
+			sa_die(EX_DATAERR, "%s: no records in the page: it is "
+			    "not an array and has no .data, .results, .items "
+			    "or .records array (see --records)", pg->url);
+		add_records(v);
+	}
+	*out = recs;
+	return nrecs;
+}
+
+struct sa_val *
+page_next(struct page *pg)
+{
+	struct sa_val *v;
+
+	eval(&next_expr, pg);
+	if (nvals == 0)
+		return NULL;
+	v = vals[0];
+	if (v->type == SA_NULL || v->type == SA_FALSE ||
+	    (v->type == SA_STRING && v->len == 0))
+		return NULL;
+	if (v->type != SA_STRING && v->type != SA_NUMBER)
+		sa_die(EX_DATAERR, "%s: --next gave neither a string nor a "
+		    "number", pg->url);
+	return v;
+}
