@@ -407,7 +407,7 @@ split(const struct sa_val *o, const char *rel, const char *prefix, size_t plen,
 	struct ctx child = { 0 }, base = { 0 };
 	const struct sa_val *e;
 	struct sa_row *row;
-	size_t a, namelen;
+	size_t a, me, namelen;
 	const char *name;
 	uintmax_t i;
 	int ok;
@@ -418,14 +418,12 @@ split(const struct sa_val *o, const char *rel, const char *prefix, size_t plen,
 		return 0;
 	ctx_copy(&base, ctx);
 	ctx_keys(&base, o, prefix, plen);
-	/* ROW's arrays live in ROW, which new_row() may move: copy first. */
-	for (a = 0; ok && a < rows[nrows - 1].row.narrays; a++) {
-		struct sa_row *r = &rows[nrows - 1].row;
-		const struct sa_val *arr = r->arrays[a];
+	/* new_row() may move the rows: find this one by its index. */
+	me = nrows - 1;
+	for (a = 0; ok && a < rows[me].row.narrays; a++) {
+		const struct sa_val *arr = rows[me].row.arrays[a];
 
-		name = r->array_names[a];
-		name = sa_arena_alloc(scratch, strlen(r->array_names[a]) + 1);
-		strcpy((char *)name, r->array_names[a]);
+		name = rows[me].row.array_names[a];
 		namelen = strlen(name);
 		sa_buf_reset(&childrel);
 		sa_buf_adds(&childrel, rel);

@@ -1,6 +1,38 @@
 #!/usr/bin/env bats
+# What every tool shares: --help, --version, usage errors.
+
 load helpers/common
 
-@test "placeholder" {
-  skip "not written yet"
+TOOLS="sa-explode"
+
+@test "--help prints the usage line first and exits 0" {
+	for t in $TOOLS; do
+		run --separate-stderr "$t" --help
+		assert_success
+		assert_line --index 0 --regexp "^usage: $t "
+		assert_equal "$stderr" ""
+	done
+}
+
+@test "--version names the tool and the package version" {
+	for t in $TOOLS; do
+		run "$t" --version
+		assert_success
+		assert_output --regexp "^$t \\(sa\\) [0-9]+\\.[0-9]+\\.[0-9]+$"
+	done
+}
+
+@test "an unknown option points to --help and exits 64" {
+	for t in $TOOLS; do
+		run --separate-stderr "$t" --no-such-option
+		assert_failure 64
+		assert_equal "$(sed -n 2p <<<"$stderr")" "Try '$t --help' for more information."
+	done
+}
+
+@test "the man pages have no mandoc warnings" {
+	command -v mandoc >/dev/null || skip "mandoc is not installed"
+	run mandoc -Tlint -Wwarning "$SA_SRCDIR"/man/sa-explode.1 "$SA_SRCDIR"/man/sa.7
+	assert_success
+	assert_output ""
 }

@@ -1,6 +1,398 @@
 #!/usr/bin/env bats
+# sa-explode: flattening, --path, --split, -t, bad input, memory.
+
 load helpers/common
 
-@test "placeholder" {
-  skip "not written yet"
+setup() {
+	A="$FIXTURES/sa-explode/accounts.ndjson"
+}
+
+@test "flatten joins nested keys, keeps arrays whole and numbers exact" {
+	run --separate-stderr sa-explode "$A"
+	assert_success
+	assert_equal "$stderr" ""
+	assert_output - <<'EOF'
+{"id":1,"name":"Acme","owner_id":7,"owner_team_name":"EMEA","tags":["vip","smb"],"territories":[{"id":10,"name":"North","association":{"source_id":99,"kind":"primary"},"tags":[{"name":"a"},{"name":"b"}]},{"id":11,"name":"South","tags":[]}],"result_id":3,"result_score":1.50,"big":12345678901234567890}
+{"id":2,"name":"Tab\there \"quoted\" back\\slash\nnewline","owner":null,"tags":[],"territories":[],"result_id":4,"ünïcode":"日本"}
+{"id":3,"name":"Late","territories":["x",{"id":12}],"segment":"new"}
+EOF
+}
+
+@test "--sep changes the separator" {
+	run sa-explode --sep __ <<<'{"id":1,"owner":{"team":{"name":"x"}}}'
+	assert_success
+	assert_output '{"id":1,"owner__team__name":"x"}'
+}
+
+@test "-p explodes an array: parent key, _idx, prefixed fields, scalar elements" {
+	run sa-explode -p territories "$A"
+	assert_success
+	assert_output - <<'EOF'
+{"id":1,"territories_idx":0,"territories_id":10,"territories_name":"North","territories_association_source_id":99,"territories_association_kind":"primary","territories_tags":[{"name":"a"},{"name":"b"}]}
+{"id":1,"territories_idx":1,"territories_id":11,"territories_name":"South","territories_tags":[]}
+{"id":3,"territories_idx":0,"territories":"x"}
+{"id":3,"territories_idx":1,"territories_id":12}
+EOF
+}
+
+@test "-p with a nested path carries every ancestor's key and idx" {
+	run sa-explode -p territories.tags "$A"
+	assert_success
+	assert_output - <<'EOF'
+{"id":1,"territories_idx":0,"territories_id":10,"territories_tags_idx":0,"territories_tags_name":"a"}
+{"id":1,"territories_idx":0,"territories_id":10,"territories_tags_idx":1,"territories_tags_name":"b"}
+EOF
+}
+
+@test "-p through a nested object" {
+	run sa-explode -p result.reasons <<<'{"id":5,"result":{"reasons":[{"code":"R1"},{"code":"R2"}]}}'
+	assert_success
+	assert_output - <<'EOF'
+{"id":5,"result_reasons_idx":0,"result_reasons_code":"R1"}
+{"id":5,"result_reasons_idx":1,"result_reasons_code":"R2"}
+EOF
+}
+
+@test "-k picks the parent keys, dotted paths allowed, missing keys are null" {
+	run sa-explode -p territories -k id,owner.id "$A"
+	assert_success
+	assert_line --index 0 '{"id":1,"owner_id":7,"territories_idx":0,"territories_id":10,"territories_name":"North","territories_association_source_id":99,"territories_association_kind":"primary","territories_tags":[{"name":"a"},{"name":"b"}]}'
+	assert_line --index 2 '{"id":3,"owner_id":null,"territories_idx":0,"territories":"x"}'
+}
+
+@test "--keep-empty gives one row of parent keys for empty and missing arrays" {
+	run sa-explode -p territories --keep-empty <<'EOF'
+{"id":1,"territories":[]}
+{"id":2}
+{"id":3,"territories":[{"id":9}]}
+EOF
+	assert_success
+	assert_output - <<'EOF'
+{"id":1,"territories_idx":null}
+{"id":2,"territories_idx":null}
+{"id":3,"territories_idx":0,"territories_id":9}
+EOF
+}
+
+@test "--keep-empty at the inner level of a nested path" {
+	run sa-explode -p territories.tags --keep-empty <<<'{"id":1,"territories":[{"id":5,"tags":[]}]}'
+	assert_success
+	assert_output '{"id":1,"territories_idx":0,"territories_id":5,"territories_tags_idx":null}'
+}
+
+@test "--split writes the whole model in one pass" {
+	run sa-explode --split "$BATS_TEST_TMPDIR/out" --name acc "$A"
+	assert_success
+	run ls "$BATS_TEST_TMPDIR/out"
+	assert_output - <<'EOF'
+acc.ndjson
+acc__territories.ndjson
+acc__territories__tags.ndjson
+EOF
+	run cat "$BATS_TEST_TMPDIR/out/acc.ndjson"
+	assert_output - <<'EOF'
+{"id":1,"name":"Acme","owner_id":7,"owner_team_name":"EMEA","tags":["vip","smb"],"result_id":3,"result_score":1.50,"big":12345678901234567890}
+{"id":2,"name":"Tab\there \"quoted\" back\\slash\nnewline","owner":null,"result_id":4,"ünïcode":"日本"}
+{"id":3,"name":"Late","segment":"new"}
+EOF
+	run cat "$BATS_TEST_TMPDIR/out/acc__territories.ndjson"
+	assert_output - <<'EOF'
+{"id":1,"territories_idx":0,"territories_id":10,"territories_name":"North","territories_association_source_id":99,"territories_association_kind":"primary"}
+{"id":1,"territories_idx":1,"territories_id":11,"territories_name":"South"}
+{"id":3,"territories_idx":0,"territories":"x"}
+{"id":3,"territories_idx":1,"territories_id":12}
+EOF
+	run cat "$BATS_TEST_TMPDIR/out/acc__territories__tags.ndjson"
+	assert_output - <<'EOF'
+{"id":1,"territories_idx":0,"territories_id":10,"territories_tags_idx":0,"territories_tags_name":"a"}
+{"id":1,"territories_idx":0,"territories_id":10,"territories_tags_idx":1,"territories_tags_name":"b"}
+EOF
+}
+
+@test "--split -t writes TSV files with complete headers" {
+	run sa-explode -t --split "$BATS_TEST_TMPDIR/out" --name acc "$A"
+	assert_success
+	run cat "$BATS_TEST_TMPDIR/out/acc__territories.tsv"
+	assert_output - <<'EOF'
+id	territories_idx	territories_id	territories_name	territories_association_source_id	territories_association_kind	territories
+1	0	10	North	99	primary	\N
+1	1	11	South	\N	\N	\N
+3	0	\N	\N	\N	\N	x
+3	1	12	\N	\N	\N	\N
+EOF
+}
+
+@test "--split needs --name and takes no --path" {
+	run --separate-stderr sa-explode --split "$BATS_TEST_TMPDIR/o" "$A"
+	assert_failure 64
+	run --separate-stderr sa-explode --split "$BATS_TEST_TMPDIR/o" --name a -p x "$A"
+	assert_failure 64
+}
+
+@test "--max-depth keeps deeper objects whole" {
+	run sa-explode --max-depth 2 <<<'{"id":1,"a":{"b":{"c":{"d":1}},"e":2}}'
+	assert_success
+	assert_output '{"id":1,"a_b":{"c":{"d":1}},"a_e":2}'
+	run sa-explode --max-depth 1 <<<'{"id":1,"a":{"b":1}}'
+	assert_output '{"id":1,"a":{"b":1}}'
+	run --separate-stderr sa-explode --max-depth 0 <<<'{}'
+	assert_failure 64
+}
+
+@test "--drop removes columns by glob" {
+	run sa-explode --drop 'owner_*' --drop tags "$A"
+	assert_success
+	assert_line --index 0 '{"id":1,"name":"Acme","territories":[{"id":10,"name":"North","association":{"source_id":99,"kind":"primary"},"tags":[{"name":"a"},{"name":"b"}]},{"id":11,"name":"South","tags":[]}],"result_id":3,"result_score":1.50,"big":12345678901234567890}'
+}
+
+@test "-t knows a column that first appears in the last record, also on stdin" {
+	run sa-explode -t < "$A"
+	assert_success
+	assert_output - <<'EOF'
+id	name	owner_id	owner_team_name	tags	territories	result_id	result_score	big	owner	ünïcode	segment
+1	Acme	7	EMEA	["vip","smb"]	[{"id":10,"name":"North","association":{"source_id":99,"kind":"primary"},"tags":[{"name":"a"},{"name":"b"}]},{"id":11,"name":"South","tags":[]}]	3	1.50	12345678901234567890	\N	\N	\N
+2	Tab\there "quoted" back\\slash\nnewline	\N	\N	[]	[]	4	\N	\N	\N	日本	\N
+3	Late	\N	\N	\N	["x",{"id":12}]	\N	\N	\N	\N	\N	new
+EOF
+	# The spool under $TMPDIR is gone afterwards.
+	run ls -A "$TMPDIR"
+	assert_output ""
+}
+
+@test "equal values of colliding paths merge; different ones are an error naming both" {
+	run sa-explode <<<'{"result_id":3,"result":{"id":3}}'
+	assert_success
+	assert_output '{"result_id":3}'
+	run --separate-stderr sa-explode <<<'{"result_id":3,"result":{"id":4}}'
+	assert_failure 65
+	assert_equal "$stderr" 'sa-explode: stdin:1: result_id and result.id both make column "result_id" with different values'
+	run sa-explode --sep __ <<<'{"result_id":3,"result":{"id":4}}'
+	assert_output '{"result_id":3,"result__id":4}'
+}
+
+@test "a collision goes to --rejects and the rest comes out" {
+	run --separate-stderr sa-explode --rejects "$BATS_TEST_TMPDIR/rej" <<'EOF'
+{"id":1}
+{"id":2,"a_b":1,"a":{"b":2}}
+{"id":3}
+EOF
+	assert_success
+	assert_output $'{"id":1}\n{"id":3}'
+	run cat "$BATS_TEST_TMPDIR/rej"
+	assert_output '{"file":"stdin","line":2,"error":"a_b and a.b both make column \"a_b\" with different values","input":"{\"id\":2,\"a_b\":1,\"a\":{\"b\":2}}"}'
+}
+
+@test "input formats: pretty-printed, concatenated, top-level array, CRLF" {
+	run sa-explode <<'EOF'
+{"id":1}{"id":2} {"id":3}
+{
+  "id": 4,
+  "o": {"k": true}
+}
+EOF
+	assert_output $'{"id":1}\n{"id":2}\n{"id":3}\n{"id":4,"o_k":true}'
+	run sa-explode <<'EOF'
+[
+  {"id": 1, "a": [1, 2]},
+  {"id": 2}
+]
+EOF
+	assert_output $'{"id":1,"a":[1,2]}\n{"id":2}'
+	run sa-explode < <(printf '{"id":1}\r\n{"id":2}\r\n')
+	assert_output $'{"id":1}\n{"id":2}'
+}
+
+@test "TSV input is read with its header" {
+	run sa-explode < <(printf 'id\tname\n1\ta\\tb\n2\t\\N\n')
+	assert_success
+	assert_output $'{"id":"1","name":"a\\tb"}\n{"id":"2","name":null}'
+}
+
+@test "empty input gives empty output" {
+	run --separate-stderr sa-explode < /dev/null
+	assert_success
+	assert_output ""
+	run sa-explode -t < /dev/null
+	assert_success
+	assert_output ""
+}
+
+@test "invalid JSON mid-stream stops with FILE:LINE and status 65" {
+	printf '{"id":1}\n{"id":2,bad}\n{"id":3}\n' > "$BATS_TEST_TMPDIR/bad.ndjson"
+	run --separate-stderr sa-explode "$BATS_TEST_TMPDIR/bad.ndjson"
+	assert_failure 65
+	assert_output '{"id":1}'
+	assert_equal "$stderr" "sa-explode: $BATS_TEST_TMPDIR/bad.ndjson:2: invalid JSON: lexical error: invalid char in json text."
+}
+
+@test "with --rejects every other record comes out and the bad one is kept" {
+	printf '{"id":1}\n{"id":2,bad}\n{"id":3}\n' > "$BATS_TEST_TMPDIR/bad.ndjson"
+	run --separate-stderr sa-explode --rejects "$BATS_TEST_TMPDIR/rej" --stats "$BATS_TEST_TMPDIR/bad.ndjson"
+	assert_success
+	assert_output $'{"id":1}\n{"id":3}'
+	run cat "$BATS_TEST_TMPDIR/rej"
+	assert_output "{\"file\":\"$BATS_TEST_TMPDIR/bad.ndjson\",\"line\":2,\"error\":\"invalid JSON: lexical error: invalid char in json text.\",\"input\":\"{\\\"id\\\":2,bad}\"}"
+}
+
+@test "--stats prints one JSON line of counters" {
+	run --separate-stderr sa-explode --stats -p territories "$A"
+	assert_success
+	run jq -c '{prog, records_in, records_out, records_rejected, bytes_in}' <<<"$stderr"
+	assert_output "{\"prog\":\"sa-explode\",\"records_in\":3,\"records_out\":4,\"records_rejected\":0,\"bytes_in\":$(wc -c < "$A")}"
+}
+
+@test "a truncated last line is an error on its line" {
+	run --separate-stderr sa-explode < <(printf '{"id":1}\n{"id":2')
+	assert_failure 65
+	assert_output '{"id":1}'
+	assert_equal "$stderr" 'sa-explode: stdin:2: invalid JSON: the input ends inside a record'
+}
+
+@test "a multi-line record that breaks is rejected whole and reading resumes" {
+	run --separate-stderr sa-explode --rejects "$BATS_TEST_TMPDIR/rej" <<'EOF'
+{"id":1}
+{
+  "id": 2,
+  oops
+}
+{"id":3}
+EOF
+	assert_success
+	assert_output $'{"id":1}\n{"id":3}'
+	run jq -c '[.line, .input]' "$BATS_TEST_TMPDIR/rej"
+	assert_line --index 0 '[2,"{\n  \"id\": 2,\n  oops"]'
+}
+
+@test "records that are not objects are bad input" {
+	run --separate-stderr sa-explode --rejects "$BATS_TEST_TMPDIR/rej" <<'EOF'
+{"id":1}
+"text"
+42
+{"id":4}
+EOF
+	assert_success
+	assert_output $'{"id":1}\n{"id":4}'
+	run jq -c '[.line, .error, .input]' "$BATS_TEST_TMPDIR/rej"
+	assert_output $'[2,"record is not a JSON object","\\"text\\""]\n[3,"record is not a JSON object","42"]'
+}
+
+@test "invalid UTF-8 is bad input" {
+	run --separate-stderr sa-explode < <(printf '{"id":1,"s":"\xff"}\n{"id":2}\n')
+	assert_failure 65
+	assert_equal "$stderr" 'sa-explode: stdin:1: invalid JSON: lexical error: invalid bytes in UTF8 string.'
+	run --separate-stderr sa-explode --rejects "$BATS_TEST_TMPDIR/rej" < <(printf '{"id":1,"s":"\xff"}\n{"id":2}\n')
+	assert_success
+	assert_output '{"id":2}'
+	run jq -r .input "$BATS_TEST_TMPDIR/rej"
+	assert_output '{"id":1,"s":"�"}'
+}
+
+@test "100 000-deep nesting is an error, not a crash" {
+	python3 -c "print('{\"id\":1,\"a\":' + '['*100000 + ']'*100000 + '}'); print('{\"id\":2,\"b\":' + '{\"c\":'*100000 + '1' + '}'*100000 + '}'); print('{\"id\":3}')" > "$BATS_TEST_TMPDIR/deep"
+	run --separate-stderr sa-explode --rejects "$BATS_TEST_TMPDIR/rej" "$BATS_TEST_TMPDIR/deep"
+	assert_success
+	assert_output '{"id":3}'
+	run jq -c '[.line, .error]' "$BATS_TEST_TMPDIR/rej"
+	assert_output $'[1,"nested deeper than 10000 levels"]\n[2,"nested deeper than 10000 levels"]'
+}
+
+@test "5 000-deep objects flatten, or stay whole below --max-depth" {
+	python3 -c "print('{\"id\":1,\"a\":' + '{\"b\":'*5000 + '1' + '}'*5000 + '}')" > "$BATS_TEST_TMPDIR/deep"
+	run sa-explode "$BATS_TEST_TMPDIR/deep"
+	assert_success
+	assert_output "{\"id\":1,\"a$(printf '_b%.0s' $(seq 5000))\":1}"
+	run sa-explode --max-depth 1 "$BATS_TEST_TMPDIR/deep"
+	assert_output "$(tr -d ' ' < "$BATS_TEST_TMPDIR/deep")"
+}
+
+@test "a record with 100 000 keys" {
+	python3 -c "import json; print(json.dumps({'k%d' % i: i for i in range(100000)}, separators=(',', ':')))" > "$BATS_TEST_TMPDIR/wide"
+	run sa-explode "$BATS_TEST_TMPDIR/wide"
+	assert_success
+	assert_output "$(cat "$BATS_TEST_TMPDIR/wide")"
+}
+
+@test "a huge string survives" {
+	python3 -c "print('{\"id\":1,\"s\":\"' + 'x'*5000000 + '\"}')" > "$BATS_TEST_TMPDIR/huge"
+	run sa-explode "$BATS_TEST_TMPDIR/huge"
+	assert_success
+	assert_output "$(cat "$BATS_TEST_TMPDIR/huge")"
+}
+
+@test "a closed pipe ends quietly with status 0" {
+	gen-successapp -n 20000 > "$BATS_TEST_TMPDIR/in"
+	run --separate-stderr bash -c 'sa-explode "$1" | head -n 1 > /dev/null; echo "${PIPESTATUS[0]}"' _ "$BATS_TEST_TMPDIR/in"
+	assert_output 0
+	assert_equal "$stderr" ""
+}
+
+@test "a file that cannot be opened: the others are read, then status 66" {
+	run --separate-stderr sa-explode "$BATS_TEST_TMPDIR/missing" <(echo '{"id":1}')
+	assert_failure 66
+	assert_output '{"id":1}'
+	assert_equal "$stderr" "sa-explode: $BATS_TEST_TMPDIR/missing: No such file or directory"
+}
+
+@test "-t output goes into PostgreSQL with \\copy unchanged and round-trips" {
+	require_pg
+	printf '%s\n' \
+	    '{"id":1,"s":"tab\there","n":12345678901234567890,"j":{"x":[1,"a\\b"]},"u":"日本 ü"}' \
+	    '{"id":2,"s":"line\nbreak\r\\back","n":null,"u":null}' \
+	    '{"id":3,"s":"","j":{"q":"\"quoted\""}}' > "$BATS_TEST_TMPDIR/in"
+	sa-explode -t --max-depth 1 "$BATS_TEST_TMPDIR/in" > "$BATS_TEST_TMPDIR/out.tsv"
+	psql -q -v ON_ERROR_STOP=1 -c 'drop table if exists explode_rt' \
+	    -c 'create table explode_rt (id int, s text, n numeric, j jsonb, u text)'
+	psql -q -v ON_ERROR_STOP=1 -c "\\copy explode_rt from '$BATS_TEST_TMPDIR/out.tsv' (header)"
+	run psql -At -c "select id, s is null, n, j, u from explode_rt order by id"
+	assert_output - <<'EOF'
+1|f|12345678901234567890|{"x": [1, "a\\b"]}|日本 ü
+2|f||||
+3|f||{"q": "\"quoted\""}|
+EOF
+	run psql -At -c "select string_agg(encode(convert_to(s, 'UTF8'), 'escape'), ',' order by id) from explode_rt"
+	assert_output 'tab\011here,line\012break\015\\\\back,'
+	psql -q -c 'drop table explode_rt'
+}
+
+@test "peak RSS stays under 16 MB on a 1 GB input, NDJSON and one JSON array" {
+	skip_if_sanitizers
+	gen-successapp --bytes 1G > "$BATS_TEST_TMPDIR/big.ndjson"
+	rss=$(peak_rss_kb "$BATS_TEST_TMPDIR/n" sa-explode -p territories "$BATS_TEST_TMPDIR/big.ndjson")
+	echo "ndjson -p: $rss KiB"
+	[ "$rss" -le 16384 ]
+	rss=$(peak_rss_kb /dev/null sa-explode "$BATS_TEST_TMPDIR/big.ndjson")
+	echo "ndjson flatten: $rss KiB"
+	[ "$rss" -le 16384 ]
+	# The same records as one top-level array on a single line.
+	{ printf '['; paste -sd, "$BATS_TEST_TMPDIR/big.ndjson"; printf ']\n'; } > "$BATS_TEST_TMPDIR/big.json"
+	rm "$BATS_TEST_TMPDIR/big.ndjson"
+	rss=$(peak_rss_kb "$BATS_TEST_TMPDIR/a" sa-explode -p territories "$BATS_TEST_TMPDIR/big.json")
+	echo "array -p: $rss KiB"
+	[ "$rss" -le 16384 ]
+	run cmp "$BATS_TEST_TMPDIR/n" "$BATS_TEST_TMPDIR/a"
+	assert_success
+}
+
+@test "--split on generated data: every array element is one child row" {
+	gen-successapp -n 300 --seed 3 > "$BATS_TEST_TMPDIR/in"
+	sa-explode --split "$BATS_TEST_TMPDIR/out" --name a "$BATS_TEST_TMPDIR/in"
+	for p in territories bridges stage_history result_reasons; do
+		want=$(jq "[.${p}[]?] | length" "$BATS_TEST_TMPDIR/in" | awk '{s += $1} END {print s}')
+		run wc -l < "$BATS_TEST_TMPDIR/out/a__$p.ndjson"
+		assert_output "$want"
+	done
+	want=$(jq '[.territories[]?.tags[]?] | length' "$BATS_TEST_TMPDIR/in" | awk '{s += $1} END {print s}')
+	run wc -l < "$BATS_TEST_TMPDIR/out/a__territories__tags.ndjson"
+	assert_output "$want"
+	# Child rows hold the same values as jq finds in the input.
+	run diff <(jq -c '.id as $id | .stage_history | to_entries[] | {id: $id, stage_history_idx: .key, stage_history_stage: .value.stage, stage_history_at: .value.at}' "$BATS_TEST_TMPDIR/in") "$BATS_TEST_TMPDIR/out/a__stage_history.ndjson"
+	assert_success
+	run wc -l < "$BATS_TEST_TMPDIR/out/a.ndjson"
+	assert_output 300
+}
+
+@test "-p on generated data equals jq's explode" {
+	gen-successapp -n 300 --seed 4 > "$BATS_TEST_TMPDIR/in"
+	run diff <(jq -c '.id as $id | .territories | to_entries[] | {id: $id, territories_idx: .key, territories_id: .value.id, territories_name: .value.name, territories_association_source_id: .value.association.source_id, territories_association_kind: .value.association.kind, territories_tags: .value.tags}' "$BATS_TEST_TMPDIR/in") <(sa-explode -p territories "$BATS_TEST_TMPDIR/in")
+	assert_success
 }
