@@ -56,7 +56,6 @@ digits(const char *s, int n)
 enum ld_type
 ld_number(const char *s, size_t len)
 {
-	static const char max[] = "9223372036854775807";
 	size_t i = 0, n;
 
 	if (len > 0 && s[0] == '-')
@@ -71,9 +70,10 @@ ld_number(const char *s, size_t len)
 		return LD_BIGINT;
 	if (n > 19)
 		return LD_NUMERIC;
-	/* Nineteen digits: compare with the largest bigint; the negative
-	 * side holds one more, which numeric takes too. */
-	return memcmp(s + i, max, 19) <= 0 ? LD_BIGINT : LD_NUMERIC;
+	/* Nineteen digits: compare with the limit, one more on the negative
+	 * side. */
+	return memcmp(s + i, i ? "9223372036854775808" :
+	    "9223372036854775807", 19) <= 0 ? LD_BIGINT : LD_NUMERIC;
 }
 
 /* Is S/LEN a number in JSON's grammar? */

@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -60,6 +61,7 @@ static char *schema, *table;	/* the target, unquoted */
 static struct sa_buf target;	/* the target, quoted */
 static struct sa_buf shown;	/* the target, as messages show it */
 static PGconn *conn;
+static PGcancel *volatile cancel;	/* for the signal handler */
 static struct timespec started;
 
 static struct column *cols;
@@ -275,6 +277,21 @@ notice(void *arg, const char *msg)
 	free(m);
 }
 
+/* A signal ends the load: the statement in progress is cancelled, and
+ * the transaction rolls back as the connection closes.  The handler is
+ * installed even where the shell left SIGINT ignored (background jobs),
+ * since an interrupted load must never commit. */
+static void
+on_signal(int sig)
+{
+	char err[256];
+
+	if (cancel != NULL)
+		PQcancel(cancel, err, sizeof(err));
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 static int
 auth_failed(const char *msg)
 {
@@ -306,6 +323,7 @@ db_connect(void)
 		    "cannot connect to PostgreSQL: %s", msg);
 	}
 	PQsetNoticeProcessor(conn, notice, NULL);
+	cancel = PQgetCancel(conn);
 	if (PQsetClientEncoding(conn, "UTF8") != 0)
 		db_fail(NULL, "client_encoding");
 	run_ok("SET client_min_messages = warning");
@@ -600,7 +618,7 @@ spool_input(int nargs, char **args)
 			if (opt.no_evolve && cols[ci].intable &&
 			    ld_join(cols[ci].table, t) != cols[ci].table) {
 				sa_buf_reset(&text);
-				sa_copy_field(&text, m);
+				sa_json_append(&text, m);
 				sa_reject(rec.file, rec.line, NULL, 0, rec.root,
 				    "%.*s%s does not fit column \"%s\" (%s) of "
 				    "%s (--no-evolve)", text.len > 40 ? 40 :
@@ -670,18 +688,18 @@ plan(struct sa_buf *b, int report)
 		for (i = 0; i < ncols; i++) {
 			if (!cols[i].used)
 				continue;
-			sa_buf_adds(b, n++ ? ",\n\t" : "\n\t");
+			sa_buf_adds(b, n++ ? ",\n    " : "\n    ");
 			add_ident(b, cols[i].name);
 			sa_buf_addc(b, ' ');
 			sa_buf_adds(b, ld_type_sql(cols[i].data));
 		}
 		if (opt.inserted_at != NULL) {
-			sa_buf_adds(b, n++ ? ",\n\t" : "\n\t");
+			sa_buf_adds(b, n++ ? ",\n    " : "\n    ");
 			add_ident(b, opt.inserted_at);
 			sa_buf_adds(b, " timestamptz");
 		}
 		if (opt.nkeys > 0) {
-			sa_buf_adds(b, ",\n\tPRIMARY KEY (");
+			sa_buf_adds(b, ",\n    PRIMARY KEY (");
 			for (k = 0; k < opt.nkeys; k++) {
 				if (k > 0)
 					sa_buf_adds(b, ", ");
@@ -698,10 +716,10 @@ plan(struct sa_buf *b, int report)
 		if (!c->used)
 			continue;
 		if (!c->intable) {
-			sa_buf_adds(b, n++ ? ",\n\t" : "ALTER TABLE ");
+			sa_buf_adds(b, n++ ? ",\n    " : "ALTER TABLE ");
 			if (n == 1) {
 				sa_buf_adds(b, target.s);
-				sa_buf_adds(b, "\n\t");
+				sa_buf_adds(b, "\n    ");
 			}
 			sa_buf_adds(b, "ADD COLUMN IF NOT EXISTS ");
 			add_ident(b, c->name);
@@ -719,10 +737,10 @@ plan(struct sa_buf *b, int report)
 			sa_die(EX_DATAERR, "%s: column \"%s\" (%s) would have to "
 			    "become %s (--no-evolve)", shown.s, c->name,
 			    c->tabletype, ld_type_sql(j));
-		sa_buf_adds(b, n++ ? ",\n\t" : "ALTER TABLE ");
+		sa_buf_adds(b, n++ ? ",\n    " : "ALTER TABLE ");
 		if (n == 1) {
 			sa_buf_adds(b, target.s);
-			sa_buf_adds(b, "\n\t");
+			sa_buf_adds(b, "\n    ");
 		}
 		sa_buf_adds(b, "ALTER COLUMN ");
 		add_ident(b, c->name);
@@ -737,10 +755,10 @@ plan(struct sa_buf *b, int report)
 			    shown.s, c->name, c->tabletype, ld_type_sql(j));
 	}
 	if (opt.inserted_at != NULL && find_tcol(opt.inserted_at) < 0) {
-		sa_buf_adds(b, n++ ? ",\n\t" : "ALTER TABLE ");
+		sa_buf_adds(b, n++ ? ",\n    " : "ALTER TABLE ");
 		if (n == 1) {
 			sa_buf_adds(b, target.s);
-			sa_buf_adds(b, "\n\t");
+			sa_buf_adds(b, "\n    ");
 		}
 		sa_buf_adds(b, "ADD COLUMN IF NOT EXISTS ");
 		add_ident(b, opt.inserted_at);
@@ -1160,6 +1178,9 @@ main(int argc, char **argv)
 
 	clock_gettime(CLOCK_MONOTONIC, &started);
 	sa_setprog(argv[0]);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
 	sa_out_init();
 	while ((c = getopt_long(argc, argv, "d:hk:", longopts, NULL)) != -1) {
 		switch (c) {

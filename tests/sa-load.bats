@@ -1,6 +1,564 @@
 #!/usr/bin/env bats
 load helpers/common
+bats_require_minimum_version 1.5.0
 
-@test "placeholder" {
-  skip "not written yet"
+F="$FIXTURES/sa-load"
+
+# Every test that needs the server calls pg first: a fresh table name T,
+# timestamps shown in UTC.
+pg() {
+	require_pg
+	export PGTZ=UTC PGOPTIONS="-c client_min_messages=warning"
+	T="t${BATS_TEST_NUMBER}"
+	q "DROP TABLE IF EXISTS \"$T\" CASCADE"
+}
+
+q() {
+	psql -XAtq -v ON_ERROR_STOP=1 -c "$1"
+}
+
+# The columns of table $1 as "name type" lines.
+cols() {
+	q "SELECT attname || ' ' || format_type(atttypid, atttypmod)
+	   FROM pg_attribute WHERE attrelid = '\"$1\"'::regclass
+	   AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+}
+
+# The summary line without its timing.
+summary() {
+	sed -E 's/, [0-9.]+ s, [0-9]+ rows\/s/, S s, R rows\/s/'
+}
+
+@test "--help prints the usage line the man page shows" {
+	run sa-load --help
+	assert_success
+	assert_line --index 0 "usage: sa-load [options] [schema.]table [file ...]"
+	synopsis=$(MANWIDTH=200 man -P cat "$SA_SRCDIR/man/sa-load.1" 2>/dev/null |
+		sed -n '/^SYNOPSIS/{n;p;}' | sed -E 's/^ +//; s/ +/ /g')
+	[ "usage: $synopsis" = "usage: sa-load [options] [schema.]table [file ...]" ]
+}
+
+@test "usage errors exit 64" {
+	run sa-load
+	[ "$status" -eq 64 ]
+	run sa-load --mode upsert t
+	[ "$status" -eq 64 ]
+	assert_line --index 0 "sa-load: --mode upsert needs -k/--key"
+	run sa-load --mode sideways -k id t
+	[ "$status" -eq 64 ]
+	run sa-load --batch-rows 0 t
+	[ "$status" -eq 64 ]
+	run sa-load --batch-bytes lots t
+	[ "$status" -eq 64 ]
+	run sa-load --bogus t
+	[ "$status" -eq 64 ]
+	run sa-load -d "host='unterminated" t
+	[ "$status" -eq 64 ]
+}
+
+@test "types inferred from NDJSON, values exact" {
+	pg
+	run --separate-stderr sa-load "$T" "$F/types.ndjson"
+	assert_success
+	[ "$(summary <<<"$stderr")" = "sa-load: $T: 3 rows read, 3 inserted, 0 updated, S s, R rows/s" ]
+	run cols "$T"
+	assert_output - <<-'EOF'
+	id bigint
+	flag boolean
+	small bigint
+	big bigint
+	neg bigint
+	money numeric
+	day date
+	at timestamp with time zone
+	local timestamp with time zone
+	uid uuid
+	doc jsonb
+	list jsonb
+	zip text
+	word text
+	nothing text
+	EOF
+	run q "SELECT * FROM \"$T\" ORDER BY id"
+	assert_output - <<-EOF
+	1|t|42|9223372036854775807|-9223372036854775808|12345678901234567890.123456789012345678|2024-02-29|2024-01-02 03:04:05.123456+00|2024-01-02 03:04:00+00|123e4567-e89b-12d3-a456-426614174000|{"a": [1, 2, {"b": null}], "s": "x\\ty"}|[1, "two", 3.0]|00501|Grüße, 東京 🎉|
+	2|f|-7|0|1|0.1|1999-12-31|2024-06-30 21:59:59+00|2024-06-30 12:00:00+00|00000000-0000-0000-0000-000000000000|{}|[]|12345|tab	here, newline
+	there, back\\slash, cr$(printf '\r')end, quote" and \\N|
+	3||||||||||||||
+	EOF
+	run q "SELECT word = E'tab\\there, newline\\nthere, back\\\\slash, cr\\rend, quote\" and \\\\N', word IS NULL, nothing IS NULL FROM \"$T\" ORDER BY id"
+	assert_output - <<-'EOF'
+	f|f|t
+	t|f|t
+	f|f|t
+	EOF
+}
+
+@test "types inferred from TSV: booleans, numbers in JSON's grammar, JSON" {
+	pg
+	run --separate-stderr sa-load "$T" "$F/types.tsv"
+	assert_success
+	run cols "$T"
+	assert_output - <<-'EOF'
+	id bigint
+	flag boolean
+	small bigint
+	big numeric
+	money numeric
+	day date
+	at timestamp with time zone
+	uid uuid
+	doc jsonb
+	zip text
+	word text
+	nothing text
+	EOF
+	run q "SELECT * FROM \"$T\" ORDER BY id"
+	assert_output - <<-'EOF'
+	1|t|42|9223372036854775808|1.50|2024-02-29|2024-01-02 03:04:05+00|123e4567-e89b-12d3-a456-426614174000|{"a": [1, 2]}|00501|Grüße	and
+	more \ end|
+	2|f|-1|-3|-2000|2023-01-01|2024-01-01 21:34:05+00|00000000-0000-0000-0000-000000000000|[1, "x"]|007||
+	3|||||||||||
+	EOF
+	run q "SELECT word IS NULL, nothing IS NULL FROM \"$T\" ORDER BY id"
+	assert_output - <<-'EOF'
+	f|t
+	f|t
+	t|t
+	EOF
+}
+
+@test "sa-explode -t output loads with the same types as its NDJSON" {
+	pg
+	gen-successapp -n 50 --seed 5 | sa-explode -p territories >"$BATS_TEST_TMPDIR/t.ndjson"
+	sa-explode -t "$BATS_TEST_TMPDIR/t.ndjson" >"$BATS_TEST_TMPDIR/t.tsv"
+	sa-load --quiet "$T" "$BATS_TEST_TMPDIR/t.ndjson"
+	sa-load --quiet "${T}b" "$BATS_TEST_TMPDIR/t.tsv"
+	[ "$(cols "$T")" = "$(cols "${T}b")" ]
+	run q "SELECT count(*) FROM (SELECT * FROM \"$T\" EXCEPT SELECT * FROM \"${T}b\") d"
+	assert_output 0
+	q "DROP TABLE \"${T}b\""
+}
+
+@test "names with spaces, quotes, upper case and over 63 bytes" {
+	pg
+	long=a_very_long_field_name_that_goes_on_and_on_beyond_the_limit_of_postgres
+	run --separate-stderr sa-load "$T" "$F/names.ndjson"
+	assert_success
+	short=$(cols "$T" | sed -n 's/^\(a_very.*\) text$/\1/p')
+	[ "${#short}" -eq 63 ]
+	[ "${short:0:54}" = "${long:0:54}" ]
+	[[ "$short" =~ ^${long:0:54}_[0-9a-f]{8}$ ]]
+	assert_equal "${stderr_lines[0]}" "sa-load: column \"$long\" is longer than 63 bytes: named \"$short\""
+	run cols "$T"
+	assert_output - <<-EOF
+	Id bigint
+	first name text
+	say "hi" text
+	UPPER text
+	$short text
+	ünïcödé text
+	EOF
+	run q "SELECT \"Id\", \"first name\", \"say \"\"hi\"\"\", \"UPPER\", \"$short\", \"ünïcödé\" FROM \"$T\""
+	assert_output "1|a|b|c|d|e"
+	# The same long name gives the same column the next time.
+	sa-load --quiet "$T" "$F/names.ndjson"
+	run q "SELECT count(*) FROM \"$T\""
+	assert_output 2
+}
+
+@test "schema-qualified table names and quoted table names" {
+	pg
+	q 'CREATE SCHEMA IF NOT EXISTS "Sales Data"'
+	q 'DROP TABLE IF EXISTS "Sales Data"."My Table"'
+	sa-load --quiet "Sales Data.My Table" "$F/base.ndjson"
+	run q 'SELECT id, name FROM "Sales Data"."My Table" ORDER BY id'
+	assert_output - <<-'EOF'
+	1|one
+	2|two
+	EOF
+	q 'DROP SCHEMA "Sales Data" CASCADE'
+}
+
+@test "evolution adds columns and widens types, reporting each change" {
+	pg
+	sa-load --quiet "$T" "$F/base.ndjson"
+	run --separate-stderr sa-load "$T" "$F/evolve.ndjson"
+	assert_success
+	assert_equal "${#stderr_lines[@]}" 5
+	assert_equal "${stderr_lines[0]}" "sa-load: $T: column \"n\" widened from bigint to numeric"
+	assert_equal "${stderr_lines[1]}" "sa-load: $T: column \"day\" widened from date to timestamptz"
+	assert_equal "${stderr_lines[2]}" "sa-load: $T: new column \"color\" text"
+	assert_equal "${stderr_lines[3]}" "sa-load: $T: new column \"tags\" jsonb"
+	run cols "$T"
+	assert_output - <<-'EOF'
+	id bigint
+	name text
+	n numeric
+	day timestamp with time zone
+	color text
+	tags jsonb
+	EOF
+	run --separate-stderr sa-load "$T" "$F/evolve-text.ndjson"
+	assert_success
+	assert_equal "${stderr_lines[0]}" "sa-load: $T: column \"n\" widened from numeric to text"
+	assert_equal "${stderr_lines[1]}" "sa-load: $T: column \"day\" widened from timestamp with time zone to text"
+	run q "SELECT id, name, n, day, color, tags FROM \"$T\" ORDER BY id"
+	assert_output - <<-'EOF'
+	1|one|1|2024-01-01 00:00:00+00||
+	2|two|2|2024-01-02 00:00:00+00||
+	3|three|3.5|2024-01-03 10:00:00+00|red|
+	4|four|4|2024-01-04 00:00:00+00||["a"]
+	5||five|soon||
+	EOF
+}
+
+@test "--no-evolve: a new field or a value that no longer fits leaves the table as it was" {
+	pg
+	sa-load --quiet "$T" "$F/base.ndjson"
+	before=$(q "SELECT * FROM \"$T\" ORDER BY id")
+	run --separate-stderr sa-load --no-evolve "$T" "$F/misfit.ndjson"
+	[ "$status" -eq 65 ]
+	assert_equal "$stderr" "sa-load: $F/misfit.ndjson:2: \"many\" does not fit column \"n\" (bigint) of $T (--no-evolve)"
+	run --separate-stderr sa-load --no-evolve "$T" "$F/evolve.ndjson"
+	[ "$status" -eq 65 ]
+	assert_equal "$stderr" "sa-load: $F/evolve.ndjson:1: 3.5 does not fit column \"n\" (bigint) of $T (--no-evolve)"
+	run --separate-stderr sa-load --no-evolve "$T" <<<'{"id": 3, "color": "red"}'
+	[ "$status" -eq 65 ]
+	assert_equal "$stderr" "sa-load: stdin:1: field \"color\" is not a column of $T (--no-evolve)"
+	[ "$(q "SELECT * FROM \"$T\" ORDER BY id")" = "$before" ]
+	run cols "$T"
+	assert_output - <<-'EOF'
+	id bigint
+	name text
+	n bigint
+	day date
+	EOF
+	# With --rejects the misfit goes there and the rest is loaded.
+	run --separate-stderr sa-load --no-evolve --rejects "$BATS_TEST_TMPDIR/rej" "$T" "$F/misfit.ndjson"
+	assert_success
+	[ "$(summary <<<"$stderr")" = "sa-load: $T: 3 rows read, 2 inserted, 0 updated, 1 rejected, S s, R rows/s" ]
+	run jq -c '[.line, .error]' "$BATS_TEST_TMPDIR/rej"
+	assert_output "[2,\"\\\"many\\\" does not fit column \\\"n\\\" (bigint) of $T (--no-evolve)\"]"
+	run q "SELECT id FROM \"$T\" ORDER BY id"
+	assert_output - <<-'EOF'
+	1
+	2
+	20
+	22
+	EOF
+}
+
+@test "--no-create on a missing table exits 73 and creates nothing" {
+	pg
+	run --separate-stderr sa-load --no-create "$T" "$F/base.ndjson"
+	[ "$status" -eq 73 ]
+	assert_equal "$stderr" "sa-load: $T: the table does not exist (--no-create)"
+	run q "SELECT to_regclass('\"$T\"') IS NULL"
+	assert_output t
+}
+
+@test "invalid JSON in the middle leaves the table as it was" {
+	pg
+	sa-load --quiet "$T" "$F/base.ndjson"
+	before=$(q "SELECT * FROM \"$T\" ORDER BY id")
+	run --separate-stderr sa-load "$T" "$F/bad-middle.ndjson"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == "sa-load: $F/bad-middle.ndjson:2: invalid JSON"* ]]
+	[ "$(q "SELECT * FROM \"$T\" ORDER BY id")" = "$before" ]
+	run --separate-stderr sa-load --rejects "$BATS_TEST_TMPDIR/rej" "$T" "$F/bad-middle.ndjson"
+	assert_success
+	run jq -r .line "$BATS_TEST_TMPDIR/rej"
+	assert_output 2
+	run q "SELECT id, name FROM \"$T\" ORDER BY id"
+	assert_output - <<-'EOF'
+	1|one
+	2|two
+	10|ten
+	12|twelve
+	EOF
+}
+
+@test "a row the server refuses is reported by file and line; nothing is loaded" {
+	pg
+	q "CREATE TABLE \"$T\" (id bigint, name varchar(4), n bigint, day date)"
+	q "INSERT INTO \"$T\" VALUES (0, 'zero', 0, NULL)"
+	run --separate-stderr sa-load --batch-rows 2 "$T" "$F/base.ndjson" "$F/upsert.ndjson"
+	[ "$status" -eq 65 ]
+	assert_equal "$stderr" "sa-load: $F/upsert.ndjson:4: value too long for type character varying(4)"
+	run q "SELECT * FROM \"$T\""
+	assert_output "0|zero|0|"
+}
+
+@test "-k creates a primary key; upsert: the last row of a key wins" {
+	pg
+	run --separate-stderr sa-load -k id --mode upsert "$T" "$F/upsert.ndjson"
+	assert_success
+	[ "$(summary <<<"$stderr")" = "sa-load: $T: 5 rows read, 3 inserted, 0 updated, S s, R rows/s" ]
+	run q "SELECT * FROM \"$T\" ORDER BY id"
+	assert_output - <<-'EOF'
+	1|eins|100
+	2|two|2
+	3|three|3
+	EOF
+	run q "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = '\"$T\"'::regclass"
+	assert_output "PRIMARY KEY (id)"
+	run --separate-stderr sa-load -k id --mode upsert "$T" "$F/base.ndjson"
+	assert_success
+	assert_equal "${stderr_lines[0]}" "sa-load: $T: new column \"day\" date"
+	[ "$(summary <<<"${stderr_lines[1]}")" = "sa-load: $T: 2 rows read, 0 inserted, 2 updated, S s, R rows/s" ]
+	run q "SELECT * FROM \"$T\" ORDER BY id"
+	assert_output - <<-'EOF'
+	1|one|1|2024-01-01
+	2|two|2|2024-01-02
+	3|three|3|
+	EOF
+	# Append with a key that is already there violates the primary key.
+	run --separate-stderr sa-load "$T" "$F/base.ndjson"
+	[ "$status" -eq 65 ]
+	run q "SELECT count(*) FROM \"$T\""
+	assert_output 3
+}
+
+@test "upsert into a table without a unique key exits 64 and changes nothing" {
+	pg
+	sa-load --quiet "$T" "$F/base.ndjson"
+	run --separate-stderr sa-load -k id --mode upsert "$T" "$F/upsert.ndjson"
+	echo "$stderr"
+	[ "$status" -eq 64 ]
+	assert_equal "${stderr_lines[1]}" "sa-load: hint: --mode upsert needs a primary key or unique index on the -k columns"
+	run q "SELECT count(*) FROM \"$T\""
+	assert_output 2
+}
+
+@test "a row without its key is bad input" {
+	pg
+	run --separate-stderr sa-load -k id "$T" - <<<'{"id": 1}
+{"name": "x"}
+{"id": null}'
+	[ "$status" -eq 65 ]
+	assert_equal "$stderr" 'sa-load: stdin:2: key "id" is missing'
+	run q "SELECT to_regclass('\"$T\"') IS NULL"
+	assert_output t
+}
+
+@test "--mode replace replaces the old rows atomically" {
+	pg
+	sa-load --quiet "$T" "$F/upsert.ndjson"
+	run --separate-stderr sa-load --mode replace "$T" "$F/base.ndjson"
+	assert_success
+	run q "SELECT id, name, n, day FROM \"$T\" ORDER BY id"
+	assert_output - <<-'EOF'
+	1|one|1|2024-01-01
+	2|two|2|2024-01-02
+	EOF
+	# A failed replace keeps the old rows.
+	run sa-load --mode replace "$T" "$F/bad-middle.ndjson"
+	[ "$status" -eq 65 ]
+	run q "SELECT count(*) FROM \"$T\""
+	assert_output 2
+}
+
+@test "--inserted-at adds a timestamptz set at load time" {
+	pg
+	sa-load --quiet --inserted-at loaded_at "$T" "$F/base.ndjson"
+	run cols "$T"
+	assert_line --index 4 "loaded_at timestamp with time zone"
+	run q "SELECT count(*), count(DISTINCT loaded_at), bool_and(loaded_at BETWEEN now() - interval '1 hour' AND now()) FROM \"$T\""
+	assert_output "2|1|t"
+}
+
+@test "batches by rows and by bytes all land, in one transaction" {
+	pg
+	gen-successapp -n 300 --seed 2 | sa-explode >"$BATS_TEST_TMPDIR/in.ndjson"
+	sa-load --quiet --batch-rows 7 "$T" "$BATS_TEST_TMPDIR/in.ndjson"
+	sa-load --quiet --batch-bytes 1k "$T" "$BATS_TEST_TMPDIR/in.ndjson"
+	sa-load --quiet "${T}b" "$BATS_TEST_TMPDIR/in.ndjson"
+	run q "SELECT count(*) FROM \"$T\""
+	assert_output 600
+	run q "SELECT count(*) FROM (SELECT * FROM \"$T\" EXCEPT ALL SELECT * FROM \"${T}b\" EXCEPT ALL SELECT * FROM \"${T}b\") d"
+	assert_output 0
+	q "DROP TABLE \"${T}b\""
+}
+
+@test "--dry-run prints the DDL and changes nothing" {
+	pg
+	run --separate-stderr sa-load --dry-run -k id "$T" "$F/base.ndjson"
+	assert_success
+	assert_output - <<-EOF
+	CREATE TABLE IF NOT EXISTS "$T" (
+	    "id" bigint,
+	    "name" text,
+	    "n" bigint,
+	    "day" date,
+	    PRIMARY KEY ("id")
+	);
+	EOF
+	run q "SELECT to_regclass('\"$T\"') IS NULL"
+	assert_output t
+	sa-load --quiet "$T" "$F/base.ndjson"
+	run --separate-stderr sa-load --dry-run "$T" "$F/evolve.ndjson"
+	assert_success
+	assert_output - <<-EOF
+	ALTER TABLE "$T"
+	    ALTER COLUMN "n" TYPE numeric USING "n"::numeric,
+	    ALTER COLUMN "day" TYPE timestamptz USING "day"::timestamptz,
+	    ADD COLUMN IF NOT EXISTS "color" text,
+	    ADD COLUMN IF NOT EXISTS "tags" jsonb;
+	EOF
+	run cols "$T"
+	assert_line --index 2 "n bigint"
+}
+
+@test "empty input changes nothing; an unopenable file loads nothing (66)" {
+	pg
+	run --separate-stderr sa-load "$T" /dev/null
+	assert_success
+	run q "SELECT to_regclass('\"$T\"') IS NULL"
+	assert_output t
+	run --separate-stderr sa-load "$T" "$F/base.ndjson" "$BATS_TEST_TMPDIR/missing"
+	[ "$status" -eq 66 ]
+	run q "SELECT to_regclass('\"$T\"') IS NULL"
+	assert_output t
+}
+
+@test "an unreachable server exits 69, a wrong password 77" {
+	require_pg
+	run --separate-stderr env PGHOST=127.0.0.1 PGPORT=1 sa-load t "$F/base.ndjson"
+	[ "$status" -eq 69 ]
+	[[ "$stderr" == "sa-load: cannot connect to PostgreSQL: "*"Connection refused"* ]]
+	run --separate-stderr env PGPASSWORD=wrong PGHOST=127.0.0.1 sa-load t "$F/base.ndjson"
+	[ "$status" -eq 77 ]
+	[[ "$stderr" == *"password authentication failed"* ]]
+}
+
+@test "two loads into the same new table at once both succeed" {
+	pg
+	for i in 1 2 3 4; do
+		gen-successapp -n 200 --seed $i --start-id $((i * 1000)) |
+			sa-explode | jq -c ". + {\"only_$i\": $i}" >"$BATS_TEST_TMPDIR/in$i"
+	done
+	pids=()
+	for i in 1 2 3 4; do
+		sa-load --quiet "$T" "$BATS_TEST_TMPDIR/in$i" 2>"$BATS_TEST_TMPDIR/err$i" &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do
+		wait "$p"
+	done
+	run q "SELECT count(*), count(only_1), count(only_2), count(only_3), count(only_4) FROM \"$T\""
+	assert_output "800|200|200|200|200"
+}
+
+# Waits until a backend of sa-load sleeps in the trigger below.
+wait_for_sleep() {
+	for _ in $(seq 100); do
+		n=$(q "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sa-load' AND wait_event = 'PgSleep'")
+		[ "$n" -gt 0 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+wait_for_no_backend() {
+	for _ in $(seq 100); do
+		n=$(q "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sa-load'")
+		[ "$n" -eq 0 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+slow_table() {
+	sa-load --quiet "$T" "$F/base.ndjson"
+	q "CREATE FUNCTION \"${T}_slow\"() RETURNS trigger LANGUAGE plpgsql AS
+	   \$\$ BEGIN IF NEW.id = 22 THEN PERFORM pg_sleep(2); END IF; RETURN NEW; END \$\$"
+	q "CREATE TRIGGER slow BEFORE INSERT ON \"$T\" FOR EACH ROW EXECUTE FUNCTION \"${T}_slow\"()"
+}
+
+@test "kill -INT in the middle of a load leaves the table as it was" {
+	pg
+	slow_table
+	sa-load --batch-rows 1 "$T" "$F/misfit.ndjson" "$F/upsert.ndjson" 2>/dev/null &
+	pid=$!
+	wait_for_sleep
+	kill -INT "$pid"
+	run wait "$pid"
+	[ "$status" -ne 0 ]
+	wait_for_no_backend
+	run q "SELECT id FROM \"$T\" ORDER BY id"
+	assert_output - <<-'EOF'
+	1
+	2
+	EOF
+	q "DROP FUNCTION \"${T}_slow\"() CASCADE"
+}
+
+@test "kill -9 in the middle of a load leaves the table as it was" {
+	pg
+	slow_table
+	sa-load --batch-rows 1 "$T" "$F/misfit.ndjson" "$F/upsert.ndjson" 2>/dev/null &
+	pid=$!
+	wait_for_sleep
+	kill -9 "$pid"
+	run wait "$pid"
+	[ "$status" -eq 137 ]
+	wait_for_no_backend
+	run q "SELECT id FROM \"$T\" ORDER BY id"
+	assert_output - <<-'EOF'
+	1
+	2
+	EOF
+	q "DROP FUNCTION \"${T}_slow\"() CASCADE"
+}
+
+# The number of statements sa-load sends, read from the server's log.
+statements() {
+	local log size
+	log=$(pg_lsclusters --no-header 2>/dev/null | awk -v p="$PGPORT" '$3 == p { print $7 }')
+	[ -r "$log" ] || skip "the server log is not readable here"
+	size=$(stat -c %s "$log")
+	PGOPTIONS="-c log_statement=all" sa-load --quiet "$@"
+	sleep 0.2
+	tail -c +$((size + 1)) "$log" | grep -cE 'LOG: +(statement|execute)'
+}
+
+@test "no N+1: the number of statements does not grow with the rows" {
+	pg
+	gen-successapp -n 2000 --seed 4 | sa-explode >"$BATS_TEST_TMPDIR/big"
+	head -n 10 "$BATS_TEST_TMPDIR/big" >"$BATS_TEST_TMPDIR/small"
+	small=$(statements "$T" "$BATS_TEST_TMPDIR/small")
+	q "DROP TABLE \"$T\""
+	big=$(statements "$T" "$BATS_TEST_TMPDIR/big")
+	[ "$small" -gt 0 ]
+	[ "$small" -eq "$big" ]
+	q "DROP TABLE \"$T\""
+	small=$(statements -k id --mode upsert "$T" "$BATS_TEST_TMPDIR/small")
+	big=$(statements -k id --mode upsert "$T" "$BATS_TEST_TMPDIR/big")
+	[ "$small" -eq "$big" ]
+}
+
+@test "--stats adds the JSON line with inserted and updated" {
+	pg
+	run --separate-stderr sa-load --stats -k id --mode upsert "$T" "$F/upsert.ndjson"
+	assert_success
+	run jq -c '[.prog, .records_in, .records_out, .inserted, .updated]' <<<"${stderr_lines[1]}"
+	assert_output '["sa-load",5,3,3,0]'
+}
+
+@test "--quiet prints nothing on success" {
+	pg
+	run --separate-stderr sa-load --quiet "$T" "$F/names.ndjson"
+	assert_success
+	assert_equal "$stderr" ""
+	assert_output ""
+}
+
+@test "memory stays bounded: peak RSS does not follow the input size" {
+	pg
+	skip_if_sanitizers
+	gen-successapp -n 20000 --seed 6 | sa-explode >"$BATS_TEST_TMPDIR/in"
+	rss=$(peak_rss_kb /dev/null sa-load --quiet "$T" "$BATS_TEST_TMPDIR/in")
+	echo "peak RSS $rss KiB for $(stat -c %s "$BATS_TEST_TMPDIR/in") bytes" >&3
+	[ "$rss" -lt 32768 ]
 }
