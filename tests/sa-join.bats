@@ -1,6 +1,256 @@
 #!/usr/bin/env bats
 load helpers/common
+bats_require_minimum_version 1.5.0
 
-@test "placeholder" {
-  skip "not written yet"
+F="$SA_SRCDIR/tests/fixtures/sa-join"
+
+psql_() {
+	psql -X -q -v ON_ERROR_STOP=1 "$@"
+}
+
+# Loads LEFT and RIGHT (TSV files) into PostgreSQL as text columns.
+pg_load() {
+	psql_ -c "drop table if exists l, r" \
+	    -c "create table l (id text, name text, v text)" \
+	    -c "create table r (id text, name text, w text)"
+	psql_ -c "\\copy l from '$1' (format text, header)"
+	psql_ -c "\\copy r from '$2' (format text, header)"
+}
+
+# The same join computed by PostgreSQL, as sorted COPY rows.
+pg_join() {
+	psql_ -c "\\copy (select id, l.name, l.v, r.name as name_right, r.w
+	    from l $1 join r using (id)) to stdout" | LC_ALL=C sort
+}
+
+# Our rows as sorted COPY rows (without the header).
+sa_rows() {
+	sa-join -t "$@" | tail -n +2 | LC_ALL=C sort
+}
+
+gen_right() {
+	awk -v n="$1" 'BEGIN { srand(21); for (i = 1; i <= n; i++) {
+	    k = rand() < 0.01 ? "\\N" : int(rand() * n * 0.7)
+	    printf "%s%s\tr%d\tw%d\n", i == 1 ? "id\tname\tw\n" : "", k, i, i % 7 } }'
+}
+
+gen_left() {
+	awk -v n="$1" 'BEGIN { srand(22); for (i = 1; i <= n; i++) {
+	    k = rand() < 0.01 ? "\\N" : int(rand() * n * 0.7)
+	    printf "%s%s\tl%d\t%d\n", i == 1 ? "id\tname\tv\n" : "", k, i, i } }'
+}
+
+@test "inner, left, right and full joins of NDJSON: exact output" {
+	for t in inner left right full; do
+		run --separate-stderr sa-join -k id --type $t "$F/right.ndjson" "$F/left.ndjson"
+		assert_success
+		assert_output "$(cat "$F/$t.expected")"
+		assert_equal "$stderr" ""
+	done
+}
+
+@test "all four join types equal PostgreSQL's: NULL keys, duplicates on both sides, clashing names" {
+	require_pg
+	pg_load "$F/left.tsv" "$F/right.tsv"
+	for t in inner left right full; do
+		pg_join $t >"$BATS_TEST_TMPDIR/pg"
+		sa_rows -k id --type $t "$F/right.tsv" "$F/left.tsv" >"$BATS_TEST_TMPDIR/tsv"
+		sa_rows -k id --type $t "$F/right.ndjson" "$F/left.ndjson" >"$BATS_TEST_TMPDIR/json"
+		[ -s "$BATS_TEST_TMPDIR/pg" ]
+		diff -u "$BATS_TEST_TMPDIR/pg" "$BATS_TEST_TMPDIR/tsv"
+		diff -u "$BATS_TEST_TMPDIR/pg" "$BATS_TEST_TMPDIR/json"
+	done
+}
+
+@test "spilling joins (-m 1M) equal PostgreSQL's on generated data" {
+	require_pg
+	gen_left 80000 >"$BATS_TEST_TMPDIR/left.tsv"
+	gen_right 60000 >"$BATS_TEST_TMPDIR/right.tsv"
+	pg_load "$BATS_TEST_TMPDIR/left.tsv" "$BATS_TEST_TMPDIR/right.tsv"
+	for t in inner left right full; do
+		pg_join $t >"$BATS_TEST_TMPDIR/pg"
+		sa_rows -k id --type $t -m 1M "$BATS_TEST_TMPDIR/right.tsv" \
+		    "$BATS_TEST_TMPDIR/left.tsv" >"$BATS_TEST_TMPDIR/sa"
+		cmp "$BATS_TEST_TMPDIR/pg" "$BATS_TEST_TMPDIR/sa"
+	done
+}
+
+@test "TSV in, TSV out: left columns, then right ones without the key, clashes suffixed" {
+	run sa-join -k id "$F/right.tsv" "$F/left.tsv"
+	assert_success
+	assert_line --index 0 "$(printf 'id\tname\tv\tname_right\tw')"
+	assert_line --index 1 "$(printf '1\ta\t10\tR1\ty')"
+	assert_equal "${#lines[@]}" 6
+}
+
+@test "--suffix, -k LEFT=RIGHT, LEFT from standard input, -j" {
+	printf '%s\n' '{"rid":2,"name":"two","x":true}' '{"rid":9,"name":"nine","x":false}' \
+	    >"$BATS_TEST_TMPDIR/r"
+	run sh -c "sa-join -k id=rid --suffix _r --type right -j '$BATS_TEST_TMPDIR/r' <'$F/left.tsv'"
+	assert_success
+	assert_output "$(printf '%s\n' \
+	    '{"id":"2","name":"b","v":"20","name_r":"two","x":true}' \
+	    '{"id":"2","name":"b2","v":"21","name_r":"two","x":true}' \
+	    '{"id":9,"name":null,"v":null,"name_r":"nine","x":false}')"
+}
+
+@test "several key columns" {
+	printf '%s\n' '{"a":1,"b":"x","l":1}' '{"a":1,"b":"y","l":2}' >"$BATS_TEST_TMPDIR/l"
+	printf '%s\n' '{"a":"1","b":"y","r":1}' '{"a":1,"b":"z","r":2}' >"$BATS_TEST_TMPDIR/r"
+	run sa-join -k a,b "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/l"
+	assert_success
+	assert_output '{"a":1,"b":"y","l":2,"r":1}'
+}
+
+@test "-m 1M (grace join) and -m 1G give the same output, byte for byte" {
+	awk 'BEGIN { srand(5); for (i = 1; i <= 60000; i++)
+	    printf "{\"id\":%s,\"r\":%d,\"name\":\"r%d\"}\n",
+	    rand() < 0.01 ? "null" : int(rand() * 40000), i, i }' >"$BATS_TEST_TMPDIR/r"
+	awk 'BEGIN { srand(6); for (i = 1; i <= 100000; i++)
+	    printf "{\"id\":%d,\"l\":%d,\"name\":\"l%d\"}\n",
+	    int(rand() * 50000), i, i }' >"$BATS_TEST_TMPDIR/l"
+	for t in inner left right full; do
+		sa-join -k id --type $t -m 1M "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/l" \
+		    >"$BATS_TEST_TMPDIR/small"
+		sa-join -k id --type $t -m 1G "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/l" \
+		    >"$BATS_TEST_TMPDIR/big"
+		cmp "$BATS_TEST_TMPDIR/small" "$BATS_TEST_TMPDIR/big"
+	done
+	# A full join has at least a row for every left record.
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/small")" -gt 100000 ]
+}
+
+@test "--sorted merge join gives the rows of the hash join" {
+	gen_left 5000 | sed 1d | LC_ALL=C sort -t "$(printf '\t')" -k1,1 |
+	    sed "1i id\tname\tv" >"$BATS_TEST_TMPDIR/left.tsv"
+	gen_right 4000 | sed 1d | LC_ALL=C sort -t "$(printf '\t')" -k1,1 |
+	    sed "1i id\tname\tw" >"$BATS_TEST_TMPDIR/right.tsv"
+	for t in inner left right full; do
+		sa_rows -k id --type $t --sorted "$BATS_TEST_TMPDIR/right.tsv" \
+		    "$BATS_TEST_TMPDIR/left.tsv" >"$BATS_TEST_TMPDIR/merge"
+		sa_rows -k id --type $t "$BATS_TEST_TMPDIR/right.tsv" \
+		    "$BATS_TEST_TMPDIR/left.tsv" >"$BATS_TEST_TMPDIR/hash"
+		[ -s "$BATS_TEST_TMPDIR/hash" ]
+		cmp "$BATS_TEST_TMPDIR/merge" "$BATS_TEST_TMPDIR/hash"
+	done
+}
+
+@test "--sorted stops with 65 when an input is not sorted" {
+	run --separate-stderr sa-join --sorted -k id "$F/right.tsv" "$F/left.tsv"
+	assert_failure 65
+	assert_equal "$stderr" "sa-join: $F/right.tsv:3: RIGHT is not sorted by key (id=\"1\" after a greater key)"
+}
+
+@test "--validate m:1 stops on a duplicate right key and names it" {
+	run --separate-stderr sa-join -k id --validate m:1 "$F/right.tsv" "$F/left.tsv"
+	assert_failure 65
+	assert_output ""
+	assert_equal "$stderr" "sa-join: $F/right.tsv:4: key id=\"2\" is not unique in RIGHT (--validate m:1)"
+}
+
+@test "--validate 1:m stops on a duplicate left key; 1:1 on either" {
+	sed '4d' "$F/right.tsv" | sed '/R3b/d' >"$BATS_TEST_TMPDIR/r.tsv"
+	run --separate-stderr sa-join -k id --validate 1:m "$F/right.tsv" "$F/left.tsv"
+	assert_failure 65
+	assert_equal "$stderr" "sa-join: $F/left.tsv:4: key id=\"2\" is not unique in LEFT (--validate 1:m)"
+	run --separate-stderr sa-join -k id --validate 1:1 "$BATS_TEST_TMPDIR/r.tsv" "$F/left.tsv"
+	assert_failure 65
+	assert_equal "$stderr" "sa-join: $F/left.tsv:4: key id=\"2\" is not unique in LEFT (--validate 1:1)"
+	run sa-join -k id --validate m:1 "$BATS_TEST_TMPDIR/r.tsv" "$F/left.tsv"
+	assert_success
+	assert_equal "${#lines[@]}" 4
+	# The same checks hold when the join spills.
+	gen_left 80000 >"$BATS_TEST_TMPDIR/left.tsv"
+	gen_right 60000 >"$BATS_TEST_TMPDIR/right.tsv"
+	run --separate-stderr sa-join -k id -m 1M --validate m:1 \
+	    "$BATS_TEST_TMPDIR/right.tsv" "$BATS_TEST_TMPDIR/left.tsv"
+	assert_failure 65
+	[[ "$stderr" == "sa-join: $BATS_TEST_TMPDIR/right.tsv:"*": key id=\""*"\" is not unique in RIGHT (--validate m:1)" ]]
+}
+
+@test "--max-fanout stops when one key would give more than N rows" {
+	run --separate-stderr sa-join -k id --max-fanout 3 "$F/right.tsv" "$F/left.tsv"
+	assert_failure 65
+	assert_equal "$stderr" "sa-join: $F/left.tsv:4: key id=\"2\" would produce more than 3 rows (--max-fanout)"
+	run sa-join -k id --max-fanout 4 "$F/right.tsv" "$F/left.tsv"
+	assert_success
+	assert_equal "${#lines[@]}" 6
+	awk 'BEGIN { for (i = 0; i < 1000; i++) print "{\"id\":1,\"i\":" i "}" }' >"$BATS_TEST_TMPDIR/many"
+	run --separate-stderr sa-join -k id --max-fanout 100000 "$BATS_TEST_TMPDIR/many" "$BATS_TEST_TMPDIR/many"
+	assert_failure 65
+	assert_equal "$stderr" "sa-join: $BATS_TEST_TMPDIR/many:101: key id=\"1\" would produce more than 100000 rows (--max-fanout)"
+}
+
+@test "a closed pipe ends the join quietly" {
+	run bash -c "sa-join -k id --type full '$F/right.ndjson' '$F/left.ndjson' | head -n 1; echo \${PIPESTATUS[0]}"
+	assert_output "$(head -n 1 "$F/full.expected"; echo 0)"
+}
+
+@test "usage errors exit 64, an unopenable input 66" {
+	run --separate-stderr sa-join "$F/right.tsv"
+	assert_failure 64
+	run --separate-stderr sa-join -k id --type outer "$F/right.tsv"
+	assert_failure 64
+	run --separate-stderr sa-join -k id --validate 2:1 "$F/right.tsv"
+	assert_failure 64
+	run --separate-stderr sa-join -k id --max-fanout 0 "$F/right.tsv"
+	assert_failure 64
+	run --separate-stderr sa-join -k id a b c
+	assert_failure 64
+	run --separate-stderr sa-join -k id - -
+	assert_failure 64
+	run --separate-stderr sa-join -k id "$F/none" "$F/left.tsv"
+	assert_failure 66
+	assert_equal "$stderr" "sa-join: $F/none: No such file or directory"
+}
+
+@test "--help shows the man page's SYNOPSIS as its usage line" {
+	run sa-join --help
+	assert_success
+	synopsis=$(mandoc -Tascii "$SA_SRCDIR/man/sa-join.1" | col -b |
+	    sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | sed '1d;$d' |
+	    tr -s ' \t\n' '   ' | sed 's/^ //; s/ $//')
+	assert_equal "${lines[0]}" "usage: $synopsis"
+}
+
+@test "no temporary file is left, also after SIGINT during a grace join" {
+	mkdir "$BATS_TEST_TMPDIR/tmp"
+	gen_right 60000 >"$BATS_TEST_TMPDIR/right.tsv"
+	gen_left 1000 >"$BATS_TEST_TMPDIR/left.tsv"
+	TMPDIR="$BATS_TEST_TMPDIR/tmp" sa-join -k id -m 1M \
+	    "$BATS_TEST_TMPDIR/right.tsv" "$BATS_TEST_TMPDIR/left.tsv" >/dev/null
+	run ls -A "$BATS_TEST_TMPDIR/tmp"
+	assert_output ""
+
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	TMPDIR="$BATS_TEST_TMPDIR/tmp" sa-join -k id -m 1M \
+	    "$BATS_TEST_TMPDIR/right.tsv" "$BATS_TEST_TMPDIR/fifo" >/dev/null &
+	pid=$!
+	exec 7>"$BATS_TEST_TMPDIR/fifo"
+	head -n 100 "$BATS_TEST_TMPDIR/left.tsv" >&7
+	for _ in $(seq 100); do
+		ls -l /proc/$pid/fd | grep -q "$BATS_TEST_TMPDIR/tmp/sa-.*(deleted)" && break
+		sleep 0.1
+	done
+	ls -l /proc/$pid/fd | grep -q "$BATS_TEST_TMPDIR/tmp/sa-.*(deleted)"
+	kill -INT $pid
+	exec 7>&-
+	wait $pid || true
+	run ls -A "$BATS_TEST_TMPDIR/tmp"
+	assert_output ""
+}
+
+@test "memory: -m 64M with a larger RIGHT stays under 80 MB" {
+	skip_if_sanitizers
+	awk 'BEGIN { for (i = 1; i <= 1500000; i++)
+	    printf "{\"id\":%d,\"name\":\"right record %d\",\"pad\":\"%064d\"}\n", i, i, i }' \
+	    >"$BATS_TEST_TMPDIR/r"
+	awk 'BEGIN { for (i = 1; i <= 1500000; i += 3) printf "{\"id\":%d,\"l\":%d}\n", i, i }' \
+	    >"$BATS_TEST_TMPDIR/l"
+	rss=$(peak_rss_kb "$BATS_TEST_TMPDIR/out" sa-join -k id -m 64M \
+	    "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/l")
+	run wc -l <"$BATS_TEST_TMPDIR/out"
+	assert_output 500000
+	echo "# peak RSS $rss KiB" >&3
+	[ "$rss" -le $(( 80 * 1024 )) ]
 }
