@@ -42,7 +42,12 @@ sa_row_free(struct sa_row *row)
 static size_t
 name_hash(const char *s, size_t len)
 {
-	return (size_t)sa_fp_bytes(s, len).lo;
+	size_t h = 14695981039346656037ULL;
+
+	/* FNV-1a: column names are short, and this is on the hot path. */
+	while (len-- > 0)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return h ^ (h >> 29);
 }
 
 static void
@@ -221,35 +226,44 @@ remember_array(struct sa_row *row, const struct sa_val *v, const char *name,
 	row->array_names[row->narrays++] = copy;
 }
 
+static int
+flatten(const struct sa_flat_opts *o, struct sa_row *row,
+    const struct sa_val *obj, struct sa_buf *name, int depth)
+{
+	const struct sa_val *m;
+	size_t plen = name->len;
+	int ok = 1;
+
+	for (m = obj->child; m != NULL && ok; m = m->next) {
+		name->len = plen;
+		if (plen > 0)
+			sa_buf_add(name, o->sep, o->seplen);
+		sa_buf_add(name, m->key, m->keylen);
+		if (m->type == SA_OBJECT && m->len > 0 &&
+		    (o->max_depth == 0 || depth < o->max_depth))
+			ok = flatten(o, row, m, name, depth + 1);
+		else if (m->type == SA_OBJECT && m->len == 0)
+			continue;	/* {} has no columns to give */
+		else if (o->split && sa_is_object_array(m))
+			remember_array(row, m, name->s, name->len);
+		else if (o->split && m->type == SA_ARRAY && m->len == 0)
+			continue;	/* no rows to give, and no type */
+		else
+			ok = sa_row_add(row, o, name->s, name->len, m);
+	}
+	name->len = plen;
+	return ok;
+}
+
 int
 sa_flatten(const struct sa_flat_opts *o, struct sa_row *row,
     const struct sa_val *obj, const char *prefix, size_t plen, int depth)
 {
-	struct sa_buf name = { 0 };
-	const struct sa_val *m;
-	int ok = 1;
+	static struct sa_buf name;
 
-	for (m = obj->child; m != NULL && ok; m = m->next) {
-		sa_buf_reset(&name);
-		if (plen > 0) {
-			sa_buf_add(&name, prefix, plen);
-			sa_buf_add(&name, o->sep, o->seplen);
-		}
-		sa_buf_add(&name, m->key, m->keylen);
-		if (m->type == SA_OBJECT && m->len > 0 &&
-		    (o->max_depth == 0 || depth < o->max_depth))
-			ok = sa_flatten(o, row, m, name.s, name.len, depth + 1);
-		else if (m->type == SA_OBJECT && m->len == 0)
-			continue;	/* {} has no columns to give */
-		else if (o->split && sa_is_object_array(m))
-			remember_array(row, m, name.s, name.len);
-		else if (o->split && m->type == SA_ARRAY && m->len == 0)
-			continue;	/* no rows to give, and no type */
-		else
-			ok = sa_row_add(row, o, name.s, name.len, m);
-	}
-	sa_buf_free(&name);
-	return ok;
+	sa_buf_reset(&name);
+	sa_buf_add(&name, prefix, plen);
+	return flatten(o, row, obj, &name, depth);
 }
 
 struct sa_val *
