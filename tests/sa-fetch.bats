@@ -1,6 +1,451 @@
 #!/usr/bin/env bats
+# sa-fetch against tests/helpers/fixture-api, a mock API on 127.0.0.1 that
+# every test starts for itself and teardown stops.
 load helpers/common
+bats_require_minimum_version 1.5.0
 
-@test "placeholder" {
-  skip "not written yet"
+setup() {
+	API_PID=
+	FETCH_PID=
+	LOG="$BATS_TEST_TMPDIR/api.log"
+}
+
+teardown() {
+	if [ -n "$FETCH_PID" ]; then
+		kill -9 "$FETCH_PID" 2>/dev/null || true
+		wait "$FETCH_PID" 2>/dev/null || true
+	fi
+	if [ -n "$API_PID" ]; then
+		kill "$API_PID" 2>/dev/null || true
+		wait "$API_PID" 2>/dev/null || true
+	fi
+}
+
+# Starts the mock API; sets API (its URL) and OTHER (a second origin).
+start_api() {
+	local i
+	fixture-api --port-file "$BATS_TEST_TMPDIR/port" --log "$LOG" \
+	    --lifetime 300 "$@" 3>&- &
+	API_PID=$!
+	for i in $(seq 200); do
+		[ -s "$BATS_TEST_TMPDIR/port" ] && break
+		sleep 0.05
+	done
+	read -r PORT OTHER_PORT <"$BATS_TEST_TMPDIR/port"
+	API="http://127.0.0.1:$PORT"
+	OTHER="http://127.0.0.1:$OTHER_PORT"
+}
+
+# Waits until the state file STATE counts N pages, while sa-fetch runs.
+wait_pages() {
+	until [ -s "$1" ] && [ "$(jq .pages "$1")" -ge "$2" ]; do
+		kill -0 "$FETCH_PID"
+		sleep 0.02
+	done
+}
+
+# The records FROM..TO-1 as sa-fetch must write them.
+expected() {
+	fixture-api --dump "$1" "$2" >"$BATS_TEST_TMPDIR/expected"
+	echo "$BATS_TEST_TMPDIR/expected"
+}
+
+# Requests in the log whose path matches REGEX, as "server status path".
+requests() {
+	jq -r --arg re "$1" 'select(.path | test($re)) |
+	    "\(.server) \(.status) \(.path)"' "$LOG"
+}
+
+@test "--help shows the usage; a bad option or no URL exits 64" {
+	run sa-fetch --help
+	assert_success
+	assert_line --index 0 --partial "usage: sa-fetch [-H HEADER]"
+	run --separate-stderr sa-fetch --no-such-option
+	[ "$status" -eq 64 ]
+	run --separate-stderr sa-fetch
+	[ "$status" -eq 64 ]
+	[ "$stderr" = "sa-fetch: missing URL
+Try 'sa-fetch --help' for more information." ]
+	run --separate-stderr sa-fetch --next .n --page-param p http://127.0.0.1:1/
+	[ "$status" -eq 64 ]
+	run --separate-stderr sa-fetch --offset-param o http://127.0.0.1:1/
+	[ "$status" -eq 64 ]
+	[ "$stderr" = "sa-fetch: --offset-param needs --limit
+Try 'sa-fetch --help' for more information." ]
+	run --separate-stderr sa-fetch --retries -1 http://127.0.0.1:1/
+	[ "$status" -eq 64 ]
+	run --separate-stderr sa-fetch --since-field u --since-param u http://127.0.0.1:1/
+	[ "$status" -eq 64 ]
+	run --separate-stderr sa-fetch -H 'no colon' http://127.0.0.1:1/
+	[ "$status" -eq 64 ]
+	run --separate-stderr sa-fetch --records '.data[' http://127.0.0.1:1/
+	[ "$status" -eq 64 ]
+	run --separate-stderr sa-fetch --bearer-env SA_FETCH_UNSET http://127.0.0.1:1/
+	[ "$status" -eq 64 ]
+	[ "$stderr" = "sa-fetch: --bearer-env: the environment variable SA_FETCH_UNSET is not set
+Try 'sa-fetch --help' for more information." ]
+}
+
+@test "Link rel=next pages: every record once, numbers byte for byte" {
+	start_api
+	run --separate-stderr sa-fetch "$API/link/accounts?n=23&size=5"
+	assert_success
+	[ "$stderr" = "" ]
+	diff <(echo "$output") "$(expected 0 23)"
+	# 2**53 + 1 is no double: it would come out as ...992 through one.
+	assert_line --index 0 --partial '"big_counter":9007199254740993,'
+	[ "$(requests . | wc -l)" -eq 5 ]
+}
+
+@test "a relative Link target is resolved against the page's URL" {
+	start_api
+	run sa-fetch "$API/link/accounts?n=12&size=5&link=relative"
+	assert_success
+	diff <(echo "$output") "$(expected 0 12)"
+}
+
+@test "--next with --cursor-param: an opaque string cursor" {
+	start_api
+	run sa-fetch --next .meta.next_cursor --cursor-param cursor \
+	    "$API/cursor/accounts?n=23&size=5"
+	assert_success
+	diff <(echo "$output") "$(expected 0 23)"
+}
+
+@test "--next with a 64-bit number cursor keeps every digit" {
+	start_api
+	run sa-fetch --next .meta.next_id --cursor-param cursor \
+	    "$API/cursor/accounts?n=23&size=5"
+	assert_success
+	diff <(echo "$output") "$(expected 0 23)"
+	requests 'cursor=9007199254740998' | grep -q '^main 200 '
+}
+
+@test "--next without --cursor-param follows a URL from the page" {
+	start_api
+	run sa-fetch --next '.links.next' "$API/cursor/accounts?n=23&size=5"
+	assert_success
+	diff <(echo "$output") "$(expected 0 23)"
+}
+
+@test "--page-param numbers pages from --start and stops at an empty page" {
+	start_api
+	run sa-fetch --page-param page --limit 5 --limit-param per_page \
+	    "$API/pages/accounts?n=23"
+	assert_success
+	diff <(echo "$output") "$(expected 0 23)"
+	[ "$(requests . | wc -l)" -eq 6 ]
+	run sa-fetch --page-param page --start 3 --limit 5 \
+	    --limit-param per_page "$API/pages/accounts?n=23"
+	assert_success
+	diff <(echo "$output") "$(expected 10 23)"
+}
+
+@test "--offset-param advances by the records received, even when capped" {
+	start_api
+	run sa-fetch --offset-param offset --limit 10 \
+	    "$API/offset/accounts?n=23&max_limit=4"
+	assert_success
+	diff <(echo "$output") "$(expected 0 23)"
+	requests 'offset=20' | grep -q 'limit=10'
+}
+
+@test "--records takes a jq path; select() filters exact records" {
+	start_api
+	run sa-fetch --records .response.accounts "$API/nested/accounts?n=12&size=5"
+	assert_success
+	diff <(echo "$output") "$(expected 0 12)"
+	run sa-fetch --records '.response.accounts[] | select(.id % 3 == 0)' \
+	    "$API/nested/accounts?n=12&size=5"
+	assert_success
+	diff <(echo "$output") <(awk 'NR % 3 == 0' "$(expected 0 12)")
+}
+
+@test "--records with an expression that builds values goes through jq" {
+	start_api
+	run sa-fetch --records '.response.accounts | map({id, name})' \
+	    "$API/nested/accounts?n=3&size=2"
+	assert_success
+	[ "$output" = '{"id":100000,"name":"東京商事 0"}
+{"id":100001,"name":"Société Générale 1"}
+{"id":100002,"name":"Stark 2"}' ]
+}
+
+@test "records that are not objects are rejected, or kept in --rejects" {
+	start_api
+	run --separate-stderr sa-fetch --records '.response.count, .response.accounts' \
+	    "$API/nested/accounts?n=3&size=2"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"/nested/accounts?n=3&size=2:1: record 1 of the page is not an object" ]]
+	run --separate-stderr sa-fetch --rejects "$BATS_TEST_TMPDIR/rej" \
+	    --records '.response.count, .response.accounts' \
+	    "$API/nested/accounts?n=3&size=2"
+	assert_success
+	diff <(echo "$output") "$(expected 0 3)"
+	[ "$(jq -r .input "$BATS_TEST_TMPDIR/rej" | tr '\n' ' ')" = "2 1 " ]
+}
+
+@test "a page without a records array exits 65 and points to --records" {
+	start_api
+	run --separate-stderr sa-fetch "$API/nested/accounts?n=3"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"no records in the page"*"(see --records)" ]]
+}
+
+@test "--max-pages stops early" {
+	start_api
+	run sa-fetch --max-pages 2 "$API/link/accounts?n=23&size=5"
+	assert_success
+	diff <(echo "$output") "$(expected 0 10)"
+}
+
+@test "-H headers are sent; credentials in them stay on the first origin" {
+	start_api
+	run sa-fetch -H 'X-Api-Key: k1' -H 'Authorization: Token t0p' \
+	    -H 'Accept: application/vnd.sa+json' "$API/link/accounts?n=3&redirect=other"
+	assert_success
+	diff <(echo "$output") "$(expected 0 3)"
+	[ "$(jq -r 'select(.server == "main") | .headers | "\(.["x-api-key"]) \(.authorization) \(.accept)"' "$LOG")" = \
+	    "k1 Token t0p application/vnd.sa+json" ]
+	[ "$(jq -r 'select(.server == "other") | .headers | "\(.["x-api-key"]) \(.authorization) \(.accept)"' "$LOG")" = \
+	    "k1 null application/vnd.sa+json" ]
+}
+
+@test "--bearer-env: the token is sent, never in argv, never to another host" {
+	start_api --token 'tok-3141'
+	export SA_TOKEN='tok-3141'
+	sa-fetch --bearer-env SA_TOKEN "$API/link/accounts?n=4&size=2&auth=bearer&delay=1" \
+	    >"$BATS_TEST_TMPDIR/out" 3>&- &
+	FETCH_PID=$!
+	until grep -q . "$LOG" 2>/dev/null; do sleep 0.05; done
+	run cat "/proc/$FETCH_PID/cmdline"
+	refute_output --partial 'tok-3141'
+	assert_output --partial 'SA_TOKEN'
+	wait "$FETCH_PID"
+	FETCH_PID=
+	diff "$BATS_TEST_TMPDIR/out" "$(expected 0 4)"
+	[ "$(jq -r .headers.authorization "$LOG" | sort -u)" = "Bearer tok-3141" ]
+
+	: >"$LOG"
+	run sa-fetch --bearer-env SA_TOKEN "$API/link/accounts?n=3&redirect=other"
+	assert_success
+	diff <(echo "$output") "$(expected 0 3)"
+	[ "$(jq -r '"\(.server) \(.status) \(.headers.authorization)"' "$LOG")" = \
+	    "main 302 Bearer tok-3141
+other 200 null" ]
+
+	: >"$LOG"
+	run sa-fetch --bearer-env SA_TOKEN "$API/link/accounts?n=3&redirect=self&auth=bearer"
+	assert_success
+	diff <(echo "$output") "$(expected 0 3)"
+	[ "$(jq -r '"\(.server) \(.status) \(.headers.authorization)"' "$LOG")" = \
+	    "main 302 Bearer tok-3141
+main 200 Bearer tok-3141" ]
+}
+
+@test "--basic-env sends user:password from the environment" {
+	start_api --basic 'ann:pa:ss word'
+	SA_BASIC='ann:pa:ss word' run sa-fetch --basic-env SA_BASIC \
+	    "$API/pages/accounts?n=7&auth=basic" --page-param page --limit 3 \
+	    --limit-param per_page
+	assert_success
+	diff <(echo "$output") "$(expected 0 7)"
+	SA_BASIC='ann:wrong' run --separate-stderr sa-fetch --basic-env SA_BASIC \
+	    "$API/pages/accounts?n=7&auth=basic"
+	[ "$status" -eq 77 ]
+}
+
+@test "401 and 403 exit 77 saying authentication failed; 404 exits 66" {
+	start_api
+	run --separate-stderr sa-fetch "$API/link/accounts?n=3&auth=bearer"
+	[ "$status" -eq 77 ]
+	[ "$output" = "" ]
+	[ "$stderr" = "sa-fetch: $API/link/accounts?n=3&auth=bearer: authentication failed: HTTP 401: {\"error\": \"invalid or missing bearer token\"}" ]
+	run --separate-stderr sa-fetch "$API/link/accounts?n=3&status=403"
+	[ "$status" -eq 77 ]
+	[[ "$stderr" == *": authentication failed: HTTP 403: {\"error\": \"status 403 as asked\"}" ]]
+	: >"$LOG"
+	run --separate-stderr sa-fetch "$API/link/accounts?n=9&size=3&status=404&on=2"
+	[ "$status" -eq 66 ]
+	diff <(echo "$output") "$(expected 0 3)"
+	[ "$stderr" = "sa-fetch: $API/link/accounts?n=9&size=3&status=404&on=2&page=2: HTTP 404: {\"error\": \"status 404 as asked\"}" ]
+	[ "$(requests . | wc -l)" -eq 2 ]
+}
+
+@test "429 with Retry-After is retried after the time the server asked" {
+	start_api
+	run --separate-stderr sa-fetch --stats "$API/link/accounts?n=9&size=3&fail=1&fail_status=429&retry_after=1&on=2"
+	assert_success
+	diff <(echo "$output") "$(expected 0 9)"
+	[[ "$stderr" == *'"pages":3,"requests":4,"retries":1}' ]]
+	requests 'page=2' | cut -d' ' -f1,2 | tr '\n' ' ' | grep -qx 'main 429 main 200 '
+	jq -s '[.[] | select(.path | test("page=2")) | .t] | .[1] - .[0] >= 1' "$LOG" | grep -qx true
+}
+
+@test "bursts of 500 and 503 are retried: the output is complete, once" {
+	start_api
+	run sa-fetch --backoff 0.01 "$API/link/accounts?n=20&size=4&fail=3&fail_status=500"
+	assert_success
+	diff <(echo "$output") "$(expected 0 20)"
+	[ "$(jq -r .status "$LOG" | sort | uniq -c | tr -s ' ')" = " 5 200
+ 15 500" ]
+	: >"$LOG"
+	run sa-fetch --backoff 0.01 "$API/pages/accounts?n=8&fail=2&retry_after=0&on=1,3" \
+	    --page-param page --limit 3 --limit-param per_page
+	assert_success
+	diff <(echo "$output") "$(expected 0 8)"
+	[ "$(jq -r .status "$LOG" | tr '\n' ' ')" = "503 503 200 200 503 503 200 200 " ]
+}
+
+@test "a connection dropped mid-body is retried, nothing is written twice" {
+	start_api
+	run sa-fetch --backoff 0.01 "$API/cursor/accounts?n=14&size=5&drop=1" \
+	    --next .meta.next_cursor --cursor-param cursor
+	assert_success
+	diff <(echo "$output") "$(expected 0 14)"
+	[ "$(jq -r .status "$LOG" | tr '\n' ' ')" = "-200 200 -200 200 -200 200 " ]
+}
+
+@test "--timeout: a slow response is abandoned and retried" {
+	start_api
+	run sa-fetch --timeout 0.5 --backoff 0.01 "$API/link/accounts?n=9&size=3&slow=3&on=2"
+	assert_success
+	diff <(echo "$output") "$(expected 0 9)"
+	[ "$(requests 'page=2' | wc -l)" -eq 2 ]
+}
+
+@test "exhausted retries exit 69 with the last error" {
+	start_api
+	run --separate-stderr sa-fetch --retries 2 --backoff 0.01 "$API/link/accounts?n=9&size=3&fail=9&on=2"
+	[ "$status" -eq 69 ]
+	diff <(echo "$output") "$(expected 0 3)"
+	[ "$stderr" = "sa-fetch: $API/link/accounts?n=9&size=3&fail=9&on=2&page=2: HTTP 503: {\"error\": \"try again\"} (gave up after 3 attempts)" ]
+	[ "$(requests 'page=2' | wc -l)" -eq 3 ]
+	run --separate-stderr sa-fetch --retries 1 --backoff 0.01 "http://127.0.0.1:1/x"
+	[ "$status" -eq 69 ]
+	[[ "$stderr" == *"(gave up after 2 attempts)" ]]
+}
+
+@test "a page that is not JSON exits 65 and is not retried" {
+	start_api
+	run --separate-stderr sa-fetch "$API/link/accounts?n=9&size=3&bad=1&on=2"
+	[ "$status" -eq 65 ]
+	diff <(echo "$output") "$(expected 0 3)"
+	[[ "$stderr" == "sa-fetch: $API/link/accounts?n=9&size=3&bad=1&on=2&page=2: the page is not valid JSON: "* ]]
+	[ "$(requests 'page=2' | wc -l)" -eq 1 ]
+}
+
+@test "--rate: never more than N requests in any one-second window" {
+	start_api
+	run sa-fetch --rate 3 "$API/link/accounts?n=10&size=1"
+	assert_success
+	diff <(echo "$output") "$(expected 0 10)"
+	jq -s '[.[].t] | sort | . as $t | [range(3; length) | $t[.] - $t[. - 3]] | min >= 1' "$LOG" | grep -qx true
+}
+
+@test "--state: after kill -9 a rerun with -o holds every record exactly once" {
+	start_api
+	url="$API/link/accounts?n=60&size=3&delay=0.05"
+	st="$BATS_TEST_TMPDIR/state"
+	out="$BATS_TEST_TMPDIR/out"
+	for pages in 3 9; do
+		sa-fetch --state "$st" -o "$out" "$url" 3>&- &
+		FETCH_PID=$!
+		wait_pages "$st" "$pages"
+		sleep 0.0$RANDOM
+		kill -9 "$FETCH_PID"
+		wait "$FETCH_PID" || true
+		FETCH_PID=
+		[ "$(jq .done "$st")" = false ]
+	done
+	run sa-fetch --state "$st" -o "$out" "$url"
+	assert_success
+	diff "$out" "$(expected 0 60)"
+	[ "$(jq -c '[.done, .next, .pages, .records, .output_bytes == '"$(stat -c %s "$out")"']' "$st")" = '[true,null,20,60,true]' ]
+	[ "$(ls "$BATS_TEST_TMPDIR" | grep -c 'state\.')" -eq 0 ]
+	# A completed run is not resumed: the next one starts over.
+	run sa-fetch --state "$st" -o "$out" "$url"
+	assert_success
+	diff "$out" "$(expected 0 60)"
+}
+
+@test "--state on a pipe: after kill -9 every record comes at least once" {
+	start_api
+	url="$API/cursor/accounts?n=40&size=4&delay=0.05"
+	st="$BATS_TEST_TMPDIR/state"
+	out="$BATS_TEST_TMPDIR/out"
+	sa-fetch --state "$st" --next .meta.next_cursor --cursor-param cursor \
+	    "$url" >"$out" 3>&- &
+	FETCH_PID=$!
+	wait_pages "$st" 4
+	kill -9 "$FETCH_PID"
+	wait "$FETCH_PID" || true
+	FETCH_PID=
+	sa-fetch --state "$st" --next .meta.next_cursor --cursor-param cursor \
+	    "$url" >>"$out"
+	diff <(sort -u "$out") <(sort "$(expected 0 40)")
+}
+
+@test "--state of another URL is refused" {
+	start_api
+	sa-fetch --state "$BATS_TEST_TMPDIR/st" "$API/link/accounts?n=2" >/dev/null
+	run --separate-stderr sa-fetch --state "$BATS_TEST_TMPDIR/st" "$API/link/accounts?n=3"
+	[ "$status" -eq 64 ]
+	[ "$stderr" = "sa-fetch: $BATS_TEST_TMPDIR/st: the state of another URL ($API/link/accounts?n=2)" ]
+}
+
+@test "--since-field/--since-param: the next run fetches only newer records" {
+	start_api --records 30
+	st="$BATS_TEST_TMPDIR/state"
+	run sa-fetch --state "$st" --since-field updated_at \
+	    --since-param updated_since "$API/link/accounts?size=7"
+	assert_success
+	diff <(echo "$output") "$(expected 0 30)"
+	[ "$(jq -c '[.done, .since]' "$st")" = '[true,"2025-01-01T00:29:00Z"]' ]
+	# Fifteen records appear on the server.
+	sa-fetch --records . "$API/_admin?n=45" >/dev/null
+	: >"$LOG"
+	run sa-fetch --state "$st" --since-field updated_at \
+	    --since-param updated_since "$API/link/accounts?size=7"
+	assert_success
+	diff <(echo "$output") "$(expected 30 45)"
+	requests . | head -n 1 | grep -qi 'updated_since=2025-01-01T00%3A29%3A00Z'
+	[ "$(jq -c '[.done, .since]' "$st")" = '[true,"2025-01-01T00:44:00Z"]' ]
+	# Nothing new: nothing fetched, the mark stays.
+	run sa-fetch --state "$st" --since-field updated_at \
+	    --since-param updated_since "$API/link/accounts?size=7"
+	assert_success
+	[ "$output" = "" ]
+	[ "$(jq -c '[.done, .since]' "$st")" = '[true,"2025-01-01T00:44:00Z"]' ]
+}
+
+@test "a closed pipe ends sa-fetch quietly with status 0" {
+	start_api
+	run --separate-stderr bash -c "sa-fetch '$API/link/accounts?n=50&size=5' | head -n 2"
+	assert_success
+	[ "$stderr" = "" ]
+	[ "${#lines[@]}" -eq 2 ]
+}
+
+@test "memory holds one page: 200 000 records in pages of 500" {
+	skip_if_sanitizers
+	start_api
+	rss=$(peak_rss_kb "$BATS_TEST_TMPDIR/out" sa-fetch \
+	    "$API/link/accounts?n=200000&size=500")
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/out")" -eq 200000 ]
+	[ "$(cut -d, -f1 "$BATS_TEST_TMPDIR/out" | sort -u | wc -l)" -eq 200000 ]
+	echo "peak RSS: $rss KiB" >&3
+	[ "$rss" -le 32768 ]
+}
+
+@test "memory with --records and --next (libjq): 200 000 records" {
+	skip_if_sanitizers
+	start_api
+	rss=$(peak_rss_kb "$BATS_TEST_TMPDIR/out" sa-fetch --records .data \
+	    --next .meta.next_id --cursor-param cursor \
+	    "$API/cursor/accounts?n=200000&size=500")
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/out")" -eq 200000 ]
+	[ "$(cut -d, -f1 "$BATS_TEST_TMPDIR/out" | sort -u | wc -l)" -eq 200000 ]
+	echo "peak RSS: $rss KiB" >&3
+	[ "$rss" -le 49152 ]
 }
