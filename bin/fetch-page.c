@@ -326,6 +326,7 @@ follow(struct sa_val *v, jv path, int *ok)
 			*ok = 0;
 		jv_free(k);
 	}
+	jv_free(path);
 	return v;
 }
 
