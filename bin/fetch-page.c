@@ -180,9 +180,12 @@ on_jq_error(void *ud, jv msg)
 {
 	(void)ud;
 	msg = jq_format_error(msg);
-	sa_buf_reset(&jq_msg);
-	sa_buf_adds(&jq_msg, jv_string_value(msg));
-	sa_buf_addc(&jq_msg, '\0');
+	/* The first message says what is wrong; later ones count errors. */
+	if (jq_msg.len == 0) {
+		sa_buf_adds(&jq_msg, jv_string_value(msg));
+		sa_buf_addc(&jq_msg, '\0');
+		jq_msg.s[strcspn(jq_msg.s, "\n")] = '\0';
+	}
 	jv_free(msg);
 }
 
