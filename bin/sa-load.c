@@ -22,6 +22,8 @@
 #define NAMEDATALEN 63		/* PostgreSQL's longest identifier */
 #define MAX_COLUMNS 1600	/* PostgreSQL's widest table */
 #define COPY_CHUNK (1 << 18)	/* bytes handed to PQputCopyData at once */
+#define SAMPLE_ROWS 10000	/* rows read before the table is made */
+#define SAMPLE_BYTES (16 << 20)
 
 enum mode { APPEND, UPSERT, REPLACE };
 
@@ -35,6 +37,9 @@ struct column {
 	int intable;		/* the table has the column */
 	enum ld_type table;	/* its type there, as sa-load sees it */
 	char *tabletype;	/* its SQL type there */
+	char *typname;		/* and its pg_type.typname */
+	int active;		/* in the COPY in progress */
+	int staged;		/* in the staging table */
 	unsigned hash;
 	int hnext;		/* next column in the hash chain, or -1 */
 };
@@ -78,6 +83,7 @@ static char **files;		/* names of the input files, for messages */
 static size_t nfiles;
 static uintmax_t rows_loaded, rows_inserted, rows_updated;
 static char **keynames;		/* column names of the -k fields */
+static int created;		/* this load created the table */
 
 static void
 usage(void)
@@ -378,6 +384,7 @@ read_table(void)
 		cols[i].intable = k >= 0;
 		cols[i].table = k >= 0 ? ld_from_pg(tcols[k].typname) : LD_NONE;
 		cols[i].tabletype = k >= 0 ? tcols[k].type : NULL;
+		cols[i].typname = k >= 0 ? tcols[k].typname : NULL;
 	}
 }
 
@@ -454,6 +461,7 @@ new_column(const char *key, size_t len, unsigned h)
 	c->intable = k >= 0;
 	c->table = k >= 0 ? ld_from_pg(tcols[k].typname) : LD_NONE;
 	c->tabletype = k >= 0 ? tcols[k].type : NULL;
+	c->typname = k >= 0 ? tcols[k].typname : NULL;
 	ncols++;
 	if (ncols * 2 > hsize)
 		rehash();
@@ -528,165 +536,180 @@ file_index(const char *name)
 }
 
 /*
- * A spooled row is its length (4 bytes, not counting itself), the index
- * of its file (4) and its line (8), then for each non-null field the
- * column index (4), the length (4) and the COPY text of the value.
+ * A row is encoded as its length (4 bytes, not counting itself), the
+ * index of its file (4) and its line (8), then for each non-null field
+ * the column index (4), the length (4) and the COPY text of the value.
+ * The first rows are spooled in this form until the table is ready;
+ * the rest are sent as they are read.
  */
 struct rowfield {
 	uint32_t col;
 	enum ld_type type;
 };
 
-static void
-spool_input(int nargs, char **args)
+static struct sa_input in;
+static struct sa_buf row;	/* the row just read, encoded */
+static struct rowfield *rf;	/* the types of its fields, nulls included */
+static size_t nrf, rfcap;
+static uint32_t *seq, *prev;	/* its columns in order, and the last row's */
+static size_t nprev, seqcap;
+
+/* Encodes record REC into ROW; returns 0 if it was rejected. */
+static int
+encode(struct sa_record *rec)
 {
-	static struct sa_buf row, text;
-	struct sa_input in;
-	struct sa_record rec;
-	struct rowfield *rf = NULL;
-	size_t nrf, rfcap = 0, i, pos, nseq = 0, nprev = 0, seqcap = 0;
-	uint32_t *seq = NULL, *prev = NULL, *tmp;
+	static struct sa_buf text;
 	const struct sa_val *m, *kv;
-	uint64_t line;
-	uint32_t len;
-	int tsv, ci;
+	uint32_t len, *tmp;
+	uint64_t line = rec->line;
+	size_t i, pos;
+	int tsv = sa_input_format(&in) == SA_FMT_TSV, ci;
 	enum ld_type t;
+	unsigned h;
 
-	spool = sa_tmpfile();
-	setvbuf(spool, NULL, _IOFBF, 1 << 20);
-	sa_input_init(&in, nargs, args);
-	while (sa_input_next(&in, &rec) == SA_OK) {
-		tsv = sa_input_format(&in) == SA_FMT_TSV;
-		sa_buf_reset(&row);
-		put32(&row, 0);
-		put32(&row, file_index(rec.file));
-		line = rec.line;
-		sa_buf_add(&row, &line, sizeof(line));
-		nrf = 0;
-		if (rec.root->len > seqcap) {
-			seqcap = rec.root->len * 2;
-			seq = xrealloc(seq, seqcap * sizeof(*seq));
-			prev = xrealloc(prev, seqcap * sizeof(*prev));
-		}
-		if (rec.root->len > rfcap) {
-			rfcap = rec.root->len * 2;
-			rf = xrealloc(rf, rfcap * sizeof(*rf));
-		}
-		for (m = rec.root->child, pos = 0; m != NULL;
-		    m = m->next, pos++) {
-			unsigned h;
-
-			/* Rows usually repeat the previous row's fields. */
-			if (pos < nprev && cols[prev[pos]].keylen == m->keylen &&
-			    memcmp(cols[prev[pos]].key, m->key, m->keylen) == 0)
-				ci = prev[pos];
-			else {
-				if (m->keylen == 0 ||
-				    memchr(m->key, '\0', m->keylen) != NULL) {
-					sa_reject(rec.file, rec.line, NULL, 0,
-					    rec.root, "a field name is empty "
-					    "or holds a NUL character");
-					goto next;
-				}
-				h = hash(m->key, m->keylen);
-				ci = find_column(m->key, m->keylen, h);
-				if (ci < 0) {
-					if (opt.no_evolve && table_exists &&
-					    !in_table(m->key, m->keylen)) {
-						sa_reject(rec.file, rec.line,
-						    NULL, 0, rec.root, "field "
-						    "\"%s\" is not a column of "
-						    "%s (--no-evolve)", m->key,
-						    shown.s);
-						goto next;
-					}
-					ci = new_column(m->key, m->keylen, h);
-				}
-			}
-			seq[pos] = ci;
-			t = type_of(m, tsv);
-			rf[nrf].col = ci;
-			rf[nrf++].type = t;
-			if (t == LD_NONE)
-				continue;
-			if (has_nul(m)) {
-				sa_reject(rec.file, rec.line, NULL, 0, rec.root,
-				    "field \"%s\" holds a NUL character, which "
-				    "PostgreSQL cannot store", m->key);
-				goto next;
-			}
-			if (opt.no_evolve && cols[ci].intable &&
-			    ld_join(cols[ci].table, t) != cols[ci].table) {
-				sa_buf_reset(&text);
-				sa_json_append(&text, m);
-				sa_reject(rec.file, rec.line, NULL, 0, rec.root,
-				    "%.*s%s does not fit column \"%s\" (%s) of "
-				    "%s (--no-evolve)", text.len > 40 ? 40 :
-				    (int)text.len, text.s, text.len > 40 ?
-				    "..." : "", cols[ci].name,
-				    cols[ci].tabletype, shown.s);
-				goto next;
-			}
-			put32(&row, ci);
-			put32(&row, 0);
-			len = row.len;
-			sa_copy_field(&row, m);
-			len = row.len - len;
-			memcpy(row.s + row.len - len - 4, &len, 4);
-		}
-		for (i = 0; i < opt.nkeys; i++) {
-			kv = sa_get(rec.root, opt.keys[i], strlen(opt.keys[i]));
-			if (kv == NULL || kv->type == SA_NULL) {
-				sa_reject(rec.file, rec.line, NULL, 0, rec.root,
-				    "key \"%s\" is %s", opt.keys[i],
-				    kv ? "null" : "missing");
-				goto next;
-			}
-		}
-		for (i = 0; i < nrf; i++) {
-			cols[rf[i].col].used = 1;
-			cols[rf[i].col].data = ld_join(cols[rf[i].col].data,
-			    rf[i].type);
-		}
-		len = row.len - 4;
-		memcpy(row.s, &len, 4);
-		if (fwrite(row.s, 1, row.len, spool) != row.len)
-			sa_die_errno(EX_IOERR, "temporary file");
-		rows_loaded++;
-		nseq = pos;
-		tmp = prev, prev = seq, seq = tmp;
-		nprev = nseq;
-		continue;
-next:
-		nprev = 0;
+	sa_buf_reset(&row);
+	put32(&row, 0);
+	put32(&row, file_index(rec->file));
+	sa_buf_add(&row, &line, sizeof(line));
+	nrf = 0;
+	if (rec->root->len > seqcap) {
+		seqcap = rec->root->len * 2;
+		seq = xrealloc(seq, seqcap * sizeof(*seq));
+		prev = xrealloc(prev, seqcap * sizeof(*prev));
 	}
-	sa_input_close(&in);
-	if (fflush(spool) != 0)
-		sa_die_errno(EX_IOERR, "temporary file");
-	free(rf);
-	free(seq);
-	free(prev);
-	if (in.status != 0)
-		sa_die(in.status, "nothing was loaded");
+	if (rec->root->len > rfcap) {
+		rfcap = rec->root->len * 2;
+		rf = xrealloc(rf, rfcap * sizeof(*rf));
+	}
+	for (m = rec->root->child, pos = 0; m != NULL; m = m->next, pos++) {
+		/* Rows usually repeat the previous row's fields. */
+		if (pos < nprev && cols[prev[pos]].keylen == m->keylen &&
+		    memcmp(cols[prev[pos]].key, m->key, m->keylen) == 0)
+			ci = prev[pos];
+		else {
+			if (m->keylen == 0 ||
+			    memchr(m->key, '\0', m->keylen) != NULL) {
+				sa_reject(rec->file, rec->line, NULL, 0,
+				    rec->root, "a field name is empty or holds "
+				    "a NUL character");
+				goto bad;
+			}
+			h = hash(m->key, m->keylen);
+			ci = find_column(m->key, m->keylen, h);
+			if (ci < 0) {
+				if (opt.no_evolve && table_exists &&
+				    !in_table(m->key, m->keylen)) {
+					sa_reject(rec->file, rec->line, NULL, 0,
+					    rec->root, "field \"%s\" is not a "
+					    "column of %s (--no-evolve)",
+					    m->key, shown.s);
+					goto bad;
+				}
+				ci = new_column(m->key, m->keylen, h);
+			}
+		}
+		seq[pos] = ci;
+		t = type_of(m, tsv);
+		rf[nrf].col = ci;
+		rf[nrf++].type = t;
+		if (t == LD_NONE)
+			continue;
+		if ((m->type == SA_STRING || m->type == SA_OBJECT ||
+		    m->type == SA_ARRAY) && has_nul(m)) {
+			sa_reject(rec->file, rec->line, NULL, 0, rec->root,
+			    "field \"%s\" holds a NUL character, which "
+			    "PostgreSQL cannot store", m->key);
+			goto bad;
+		}
+		if (opt.no_evolve && cols[ci].intable &&
+		    ld_join(cols[ci].table, t) != cols[ci].table) {
+			sa_buf_reset(&text);
+			sa_json_append(&text, m);
+			sa_reject(rec->file, rec->line, NULL, 0, rec->root,
+			    "%.*s%s does not fit column \"%s\" (%s) of %s "
+			    "(--no-evolve)", text.len > 40 ? 40 :
+			    (int)text.len, text.s, text.len > 40 ? "..." : "",
+			    cols[ci].name, cols[ci].tabletype, shown.s);
+			goto bad;
+		}
+		put32(&row, ci);
+		put32(&row, 0);
+		len = row.len;
+		sa_copy_field(&row, m);
+		len = row.len - len;
+		memcpy(row.s + row.len - len - 4, &len, 4);
+	}
+	for (i = 0; i < opt.nkeys; i++) {
+		kv = sa_get(rec->root, opt.keys[i], strlen(opt.keys[i]));
+		if (kv == NULL || kv->type == SA_NULL) {
+			sa_reject(rec->file, rec->line, NULL, 0, rec->root,
+			    "key \"%s\" is %s", opt.keys[i],
+			    kv ? "null" : "missing");
+			goto bad;
+		}
+	}
+	for (i = 0; i < nrf; i++) {
+		cols[rf[i].col].used = 1;
+		cols[rf[i].col].data = ld_join(cols[rf[i].col].data,
+		    rf[i].type);
+	}
+	len = row.len - 4;
+	memcpy(row.s, &len, 4);
+	rows_loaded++;
+	tmp = prev, prev = seq, seq = tmp;
+	nprev = pos;
+	return 1;
+bad:
+	nprev = 0;
+	return 0;
+}
+
+/* Reads the next good row into ROW; returns 0 at the end of the input. */
+static int
+next_row(void)
+{
+	struct sa_record rec;
+
+	while (sa_input_next(&in, &rec) == SA_OK)
+		if (encode(&rec))
+			return 1;
+	return 0;
 }
 
 /* The table: creating it, evolving it. */
 
-/* Appends the DDL the table needs to B; returns the number of changes.
- * With REPORT, each change is reported on stderr. */
+static void
+start_alter(struct sa_buf *b, int *n)
+{
+	if ((*n)++ > 0) {
+		sa_buf_adds(b, ",\n    ");
+		return;
+	}
+	sa_buf_adds(b, "ALTER TABLE ");
+	sa_buf_adds(b, target.s);
+	sa_buf_adds(b, "\n    ");
+}
+
+/* Appends the DDL that the rows read so far need to B and returns the
+ * number of changes.  With DEFER, columns that had only nulls wait until
+ * a value shows their type.  With REPORT, each change is reported. */
 static int
-plan(struct sa_buf *b, int report)
+plan(struct sa_buf *b, int defer, int report)
 {
 	size_t i, k;
 	int n = 0;
 	enum ld_type j;
 
+	for (i = 0, k = 0; i < ncols; i++)
+		k += cols[i].used && cols[i].data != LD_NONE;
+	if (k == 0)
+		defer = 0;
 	if (!table_exists) {
 		sa_buf_adds(b, "CREATE TABLE IF NOT EXISTS ");
 		sa_buf_adds(b, target.s);
 		sa_buf_adds(b, " (");
 		for (i = 0; i < ncols; i++) {
-			if (!cols[i].used)
+			if (!cols[i].used || (defer && cols[i].data == LD_NONE))
 				continue;
 			sa_buf_adds(b, n++ ? ",\n    " : "\n    ");
 			add_ident(b, cols[i].name);
@@ -713,14 +736,10 @@ plan(struct sa_buf *b, int report)
 	for (i = 0; i < ncols; i++) {
 		struct column *c = &cols[i];
 
-		if (!c->used)
+		if (!c->used || (defer && c->data == LD_NONE))
 			continue;
 		if (!c->intable) {
-			sa_buf_adds(b, n++ ? ",\n    " : "ALTER TABLE ");
-			if (n == 1) {
-				sa_buf_adds(b, target.s);
-				sa_buf_adds(b, "\n    ");
-			}
+			start_alter(b, &n);
 			sa_buf_adds(b, "ADD COLUMN IF NOT EXISTS ");
 			add_ident(b, c->name);
 			sa_buf_addc(b, ' ');
@@ -737,11 +756,7 @@ plan(struct sa_buf *b, int report)
 			sa_die(EX_DATAERR, "%s: column \"%s\" (%s) would have to "
 			    "become %s (--no-evolve)", shown.s, c->name,
 			    c->tabletype, ld_type_sql(j));
-		sa_buf_adds(b, n++ ? ",\n    " : "ALTER TABLE ");
-		if (n == 1) {
-			sa_buf_adds(b, target.s);
-			sa_buf_adds(b, "\n    ");
-		}
+		start_alter(b, &n);
 		sa_buf_adds(b, "ALTER COLUMN ");
 		add_ident(b, c->name);
 		sa_buf_adds(b, " TYPE ");
@@ -755,11 +770,7 @@ plan(struct sa_buf *b, int report)
 			    shown.s, c->name, c->tabletype, ld_type_sql(j));
 	}
 	if (opt.inserted_at != NULL && find_tcol(opt.inserted_at) < 0) {
-		sa_buf_adds(b, n++ ? ",\n    " : "ALTER TABLE ");
-		if (n == 1) {
-			sa_buf_adds(b, target.s);
-			sa_buf_adds(b, "\n    ");
-		}
+		start_alter(b, &n);
 		sa_buf_adds(b, "ADD COLUMN IF NOT EXISTS ");
 		add_ident(b, opt.inserted_at);
 		sa_buf_adds(b, " timestamptz");
@@ -772,52 +783,69 @@ plan(struct sa_buf *b, int report)
 	return n;
 }
 
-/* Brings the table to what the rows need.  Loads that change the table
- * take an advisory lock on its name first, so that two of them at once
- * change it one after the other, each seeing what the other did. */
+/* Runs the DDL that the rows read so far need, and reads the table
+ * again.  A table this load created is not reported on. */
 static void
-evolve(void)
+evolve(int defer)
 {
 	struct sa_buf ddl = { 0 };
-	const char *params[] = { schema, table };
+	int report = table_exists && !created;
 
-	read_table();
-	if (!table_exists && opt.no_create)
-		sa_die(EX_CANTCREAT, "%s: the table does not exist "
-		    "(--no-create)", shown.s);
-	if (plan(&ddl, 0) > 0) {
-		PQclear(run("SELECT pg_advisory_xact_lock(hashtext('sa-load'), "
-		    "hashtext(coalesce($1, current_schema()) || '.' || $2))",
-		    2, params));
+	if (!table_exists)
+		created = 1;
+	if (plan(&ddl, defer, report) > 0) {
+		run_ok(ddl.s);
 		read_table();
-		sa_buf_reset(&ddl);
-		if (plan(&ddl, 1) > 0)
-			run_ok(ddl.s);
 	}
 	sa_buf_free(&ddl);
 }
 
+/* Takes the lock that makes loads which change one table wait for each
+ * other.  It is taken before any lock on the table, so that two loads
+ * never deadlock, and held until the end of the transaction. */
+static void
+lock_table(void)
+{
+	const char *params[] = { schema, table };
+
+	PQclear(run("SELECT pg_advisory_xact_lock(hashtext('sa-load'), "
+	    "hashtext(coalesce($1, current_schema()) || '.' || $2))", 2,
+	    params));
+	read_table();
+}
+
 /* Sending the rows. */
 
-static char *copy_target;	/* the table COPY writes to */
+static const char *copy_target;	/* the table COPY writes to */
+static int copying;		/* a COPY is in progress */
+static int staging;		/* rows go to the staging table (upsert) */
+static struct sa_buf out;	/* COPY text not sent yet */
+static uint32_t *active;	/* the columns COPY lists */
+static size_t nactive;
+static const char **slot;	/* a row's fields by column */
+static uint32_t *slotlen;
+static char *stamp;		/* the --inserted-at value */
+static uintmax_t batch_n;	/* rows in this COPY */
+static size_t batch_bytes;
+static struct origin {
+	uint32_t file;
+	uint64_t line;
+} *origins;			/* where the rows of this COPY came from */
+static size_t origcap;
 
 static void
-add_column_list(struct sa_buf *b, const char *prefix)
+add_column_list(struct sa_buf *b)
 {
 	size_t i;
-	int n = 0;
 
-	for (i = 0; i < ncols; i++)
-		if (cols[i].used) {
-			if (n++ > 0)
-				sa_buf_adds(b, ", ");
-			sa_buf_adds(b, prefix);
-			add_ident(b, cols[i].name);
-		}
-	if (opt.inserted_at != NULL) {
-		if (n > 0)
+	for (i = 0; i < nactive; i++) {
+		if (i > 0)
 			sa_buf_adds(b, ", ");
-		sa_buf_adds(b, prefix);
+		add_ident(b, cols[active[i]].name);
+	}
+	if (opt.inserted_at != NULL && !staging) {
+		if (nactive > 0)
+			sa_buf_adds(b, ", ");
 		add_ident(b, opt.inserted_at);
 	}
 }
@@ -827,94 +855,66 @@ copy_begin(void)
 {
 	struct sa_buf sql = { 0 };
 	PGresult *res;
+	size_t i;
 
+	nactive = 0;
+	active = xrealloc(active, (ncols + 1) * sizeof(*active));
+	slot = xrealloc(slot, (ncols + 1) * sizeof(*slot));
+	slotlen = xrealloc(slotlen, (ncols + 1) * sizeof(*slotlen));
+	for (i = 0; i < ncols; i++) {
+		cols[i].active = staging ? cols[i].staged :
+		    cols[i].used && cols[i].intable;
+		if (cols[i].active)
+			active[nactive++] = i;
+		slot[i] = NULL;
+	}
 	sa_buf_adds(&sql, "COPY ");
 	sa_buf_adds(&sql, copy_target);
 	sa_buf_adds(&sql, " (");
-	add_column_list(&sql, "");
+	add_column_list(&sql);
 	sa_buf_adds(&sql, ") FROM STDIN");
 	res = PQexec(conn, sql.s);
 	if (PQresultStatus(res) != PGRES_COPY_IN)
 		db_fail(res, shown.s);
 	PQclear(res);
 	sa_buf_free(&sql);
+	copying = 1;
+	batch_n = batch_bytes = 0;
 }
 
 static void
-copy_send(struct sa_buf *b)
+copy_send(void)
 {
-	if (b->len > 0 && PQputCopyData(conn, b->s, b->len) != 1)
+	if (out.len > 0 && PQputCopyData(conn, out.s, out.len) != 1)
 		db_fail(NULL, shown.s);
-	sa_buf_reset(b);
+	sa_buf_reset(&out);
 }
 
-/* Reads the spooled row at OFF into ROW; returns 0 at the end. */
-static int
-read_row(struct sa_buf *row, long off)
-{
-	uint32_t len;
-
-	if (off >= 0 && fseek(spool, off, SEEK_SET) != 0)
-		sa_die_errno(EX_IOERR, "temporary file");
-	if (fread(&len, 4, 1, spool) != 1)
-		return 0;
-	sa_buf_reset(row);
-	sa_buf_grow(row, len);
-	if (fread(row->s, 1, len, spool) != len)
-		sa_die(EX_IOERR, "temporary file: short read");
-	row->len = len;
-	return 1;
-}
-
-/* Says where the ROWth row (from 1) after spool offset OFF came from. */
+/* Ends a COPY.  A row the server refused is reported with its file and
+ * line. */
 static void
-row_origin(long off, uintmax_t row, const char **file, uintmax_t *line)
+copy_end(void)
 {
-	struct sa_buf b = { 0 };
-	uint32_t fi;
-	uint64_t l;
-
-	*file = NULL;
-	if (read_row(&b, off)) {
-		while (--row > 0 && read_row(&b, -1))
-			;
-		if (row == 0) {
-			memcpy(&fi, b.s, 4);
-			memcpy(&l, b.s + 4, 8);
-			*file = files[fi];
-			*line = l;
-		}
-	}
-	sa_buf_free(&b);
-}
-
-/* Ends the COPY of a batch whose first row was at spool offset OFF.  A
- * row the server refused is reported with its file and line. */
-static void
-copy_end(long off)
-{
+	struct sa_buf where = { 0 };
 	PGresult *res;
-	const char *ctx, *p, *file;
-	uintmax_t line;
+	const char *ctx, *p;
 	unsigned long n;
 
+	copy_send();
+	copying = 0;
 	if (PQputCopyEnd(conn, NULL) != 1)
 		db_fail(NULL, shown.s);
 	while ((res = PQgetResult(conn)) != NULL) {
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			ctx = PQresultErrorField(res, PG_DIAG_CONTEXT);
 			p = ctx ? strstr(ctx, ", line ") : NULL;
-			if (p != NULL && sscanf(p, ", line %lu", &n) == 1) {
-				row_origin(off, n, &file, &line);
-				if (file != NULL) {
-					struct sa_buf w = { 0 };
-
-					sa_buf_adds(&w, file);
-					sa_buf_grow(&w, 32);
-					w.len += snprintf(w.s + w.len, 32,
-					    ":%ju", line);
-					db_fail(res, w.s);
-				}
+			if (p != NULL && sscanf(p, ", line %lu", &n) == 1 &&
+			    n >= 1 && n <= batch_n && n <= origcap) {
+				sa_buf_adds(&where, files[origins[n - 1].file]);
+				sa_buf_grow(&where, 32);
+				where.len += snprintf(where.s + where.len, 32,
+				    ":%ju", (uintmax_t)origins[n - 1].line);
+				db_fail(res, where.s);
 			}
 			db_fail(res, shown.s);
 		}
@@ -922,20 +922,107 @@ copy_end(long off)
 	}
 }
 
+/* Sends the encoded row at R (after its length) of LEN bytes. */
+static void
+emit(const char *r, size_t len)
+{
+	const char *p = r + 12, *end = r + len;
+	uint32_t ci, flen;
+	size_t i;
+
+	if (!copying)
+		copy_begin();
+	if (batch_n < 1 << 20) {
+		if (batch_n == origcap) {
+			origcap = origcap ? origcap * 2 : 1024;
+			origins = xrealloc(origins, origcap * sizeof(*origins));
+		}
+		memcpy(&origins[batch_n].file, r, 4);
+		memcpy(&origins[batch_n].line, r + 4, 8);
+	}
+	for (; p < end; p += 8 + flen) {
+		memcpy(&ci, p, 4);
+		memcpy(&flen, p + 4, 4);
+		slot[ci] = p + 8;
+		slotlen[ci] = flen;
+	}
+	sa_buf_grow(&out, len + nactive * 3 + 64);
+	for (i = 0; i < nactive; i++) {
+		ci = active[i];
+		if (i > 0)
+			out.s[out.len++] = '\t';
+		if (slot[ci] != NULL) {
+			memcpy(out.s + out.len, slot[ci], slotlen[ci]);
+			out.len += slotlen[ci];
+			slot[ci] = NULL;
+		} else {
+			out.s[out.len++] = '\\';
+			out.s[out.len++] = 'N';
+		}
+	}
+	if (stamp != NULL && !staging) {
+		if (nactive > 0)
+			sa_buf_addc(&out, '\t');
+		sa_buf_adds(&out, stamp);
+	}
+	sa_buf_addc(&out, '\n');
+	batch_n++;
+	batch_bytes += len;
+	if (out.len >= COPY_CHUNK)
+		copy_send();
+	if (batch_n == (uintmax_t)opt.batch_rows ||
+	    batch_bytes >= opt.batch_bytes)
+		copy_end();
+}
+
+/* Does the row just read go into the COPY in progress as it is? */
+static int
+fits(void)
+{
+	struct column *c;
+	size_t i;
+
+	for (i = 0; i < nrf; i++) {
+		c = &cols[rf[i].col];
+		if (staging ? !c->staged : rf[i].type != LD_NONE &&
+		    (!c->active || !c->intable ||
+		    ld_join(c->table, rf[i].type) != c->table))
+			return 0;
+	}
+	return 1;
+}
+
+/* Adds the staging columns the rows read so far need (all text: the
+ * values are typed when they go into the table). */
+static void
+stage_columns(void)
+{
+	struct sa_buf sql = { 0 };
+	size_t i;
+	int n = 0;
+
+	sa_buf_adds(&sql, "ALTER TABLE pg_temp.sa_load_stage");
+	for (i = 0; i < ncols; i++)
+		if (cols[i].used && !cols[i].staged) {
+			sa_buf_adds(&sql, n++ ? ", ADD COLUMN " :
+			    " ADD COLUMN ");
+			add_ident(&sql, cols[i].name);
+			sa_buf_adds(&sql, " text");
+			cols[i].staged = 1;
+		}
+	if (n > 0)
+		run_ok(sql.s);
+	sa_buf_free(&sql);
+}
+
+/* Sends the spooled rows, then the rest of the input as it is read,
+ * changing the table (or the staging table) whenever a row needs it. */
 static void
 send_rows(void)
 {
-	struct sa_buf row = { 0 }, out = { 0 };
-	struct { const char *s; uint32_t len; } *slot;
-	const char *p, *end;
-	char *stamp = NULL;
-	long batch_off = 0, off = 0;
-	uintmax_t nrows = 0;
-	size_t bytes = 0, i;
-	uint32_t ci, len;
-	int n;
+	struct sa_buf r = { 0 };
+	uint32_t len;
 
-	slot = xcalloc(ncols + 1, sizeof(*slot));
 	if (opt.inserted_at != NULL) {
 		PGresult *res = run("SELECT now()", 0, NULL);
 
@@ -943,119 +1030,94 @@ send_rows(void)
 		PQclear(res);
 	}
 	rewind(spool);
-	copy_begin();
-	while (read_row(&row, -1)) {
-		if (nrows == (uintmax_t)opt.batch_rows ||
-		    bytes >= opt.batch_bytes) {
-			copy_send(&out);
-			copy_end(batch_off);
-			copy_begin();
-			batch_off = off;
-			nrows = bytes = 0;
-		}
-		off += 4 + row.len;
-		for (p = row.s + 12, end = row.s + row.len; p < end;
-		    p += 8 + len) {
-			memcpy(&ci, p, 4);
-			memcpy(&len, p + 4, 4);
-			slot[ci].s = p + 8;
-			slot[ci].len = len;
-		}
-		n = 0;
-		sa_buf_grow(&out, row.len + ncols * 3 + 64);
-		for (i = 0; i < ncols; i++) {
-			if (!cols[i].used)
-				continue;
-			if (n++ > 0)
-				out.s[out.len++] = '\t';
-			if (slot[i].s != NULL) {
-				memcpy(out.s + out.len, slot[i].s, slot[i].len);
-				out.len += slot[i].len;
-				slot[i].s = NULL;
-			} else {
-				out.s[out.len++] = '\\';
-				out.s[out.len++] = 'N';
-			}
-		}
-		if (stamp != NULL) {
-			if (n > 0)
-				sa_buf_addc(&out, '\t');
-			sa_buf_adds(&out, stamp);
-		}
-		sa_buf_addc(&out, '\n');
-		nrows++;
-		bytes += row.len;
-		if (out.len >= COPY_CHUNK)
-			copy_send(&out);
+	while (fread(&len, 4, 1, spool) == 1) {
+		sa_buf_reset(&r);
+		sa_buf_grow(&r, len);
+		if (fread(r.s, 1, len, spool) != len)
+			sa_die(EX_IOERR, "temporary file: short read");
+		emit(r.s, len);
 	}
-	copy_send(&out);
-	copy_end(batch_off);
-	free(slot);
-	free(stamp);
-	sa_buf_free(&row);
-	sa_buf_free(&out);
+	sa_buf_free(&r);
+	fclose(spool);
+	spool = NULL;
+	while (next_row()) {
+		if (!fits()) {
+			if (copying)
+				copy_end();
+			if (staging)
+				stage_columns();
+			else
+				evolve(1);
+		}
+		emit(row.s + 4, row.len - 4);
+	}
+	if (copying)
+		copy_end();
 }
 
-/* Upsert: the rows go to a staging table, then into the target with one
- * INSERT ... ON CONFLICT in which the last row of each key wins. */
+/* Upsert: the rows went to a staging table of text columns; now the
+ * table is created or evolved for all of them, and one INSERT ... ON
+ * CONFLICT moves them over, the last row of each key winning. */
 static void
-upsert(void)
+upsert(const char *ord)
 {
-	struct sa_buf sql = { 0 }, ord = { 0 };
+	struct sa_buf sql = { 0 };
 	PGresult *res;
 	size_t i, k;
 	int n;
 
-	/* The row order column gets a name no loaded column has. */
-	sa_buf_adds(&ord, "sa_load_ord");
-	for (;;) {
-		for (i = 0; i < ncols; i++)
-			if (strcmp(cols[i].name, ord.s) == 0)
-				break;
-		if (i == ncols && (opt.inserted_at == NULL ||
-		    strcmp(opt.inserted_at, ord.s) != 0))
-			break;
-		sa_buf_addc(&ord, '_');
-	}
-	sa_buf_adds(&sql, "CREATE TEMP TABLE sa_load_stage ON COMMIT DROP AS "
-	    "SELECT ");
-	add_column_list(&sql, "");
-	sa_buf_adds(&sql, " FROM ");
-	sa_buf_adds(&sql, target.s);
-	sa_buf_adds(&sql, " WITH NO DATA");
-	run_ok(sql.s);
-	sa_buf_reset(&sql);
-	sa_buf_adds(&sql, "ALTER TABLE pg_temp.sa_load_stage ADD COLUMN ");
-	add_ident(&sql, ord.s);
-	sa_buf_adds(&sql, " bigint GENERATED ALWAYS AS IDENTITY");
-	run_ok(sql.s);
+	lock_table();
+	if (!table_exists && opt.no_create)
+		sa_die(EX_CANTCREAT, "%s: the table does not exist "
+		    "(--no-create)", shown.s);
+	evolve(0);
+	read_table();
+	run_ok("SET LOCAL work_mem = '128MB'");
 
-	copy_target = "pg_temp.sa_load_stage";
-	send_rows();
-
-	sa_buf_reset(&sql);
 	sa_buf_adds(&sql, "WITH i AS (INSERT INTO ");
 	sa_buf_adds(&sql, target.s);
 	sa_buf_adds(&sql, " AS t (");
-	add_column_list(&sql, "");
+	for (i = 0, n = 0; i < ncols; i++)
+		if (cols[i].used) {
+			sa_buf_adds(&sql, n++ ? ", " : "");
+			add_ident(&sql, cols[i].name);
+		}
+	if (opt.inserted_at != NULL) {
+		sa_buf_adds(&sql, n++ ? ", " : "");
+		add_ident(&sql, opt.inserted_at);
+	}
 	sa_buf_adds(&sql, ") SELECT DISTINCT ON (");
 	for (k = 0; k < opt.nkeys; k++) {
-		if (k > 0)
-			sa_buf_adds(&sql, ", ");
-		add_ident(&sql, keynames[k]);
+		i = find_column(opt.keys[k], strlen(opt.keys[k]),
+		    hash(opt.keys[k], strlen(opt.keys[k])));
+		sa_buf_adds(&sql, k ? ", " : "");
+		add_ident(&sql, cols[i].name);
+		sa_buf_adds(&sql, "::");
+		add_ident(&sql, cols[i].typname);
 	}
 	sa_buf_adds(&sql, ") ");
-	add_column_list(&sql, "");
+	for (i = 0, n = 0; i < ncols; i++)
+		if (cols[i].used) {
+			sa_buf_adds(&sql, n++ ? ", " : "");
+			add_ident(&sql, cols[i].name);
+			sa_buf_adds(&sql, "::");
+			add_ident(&sql, cols[i].typname);
+		}
+	if (opt.inserted_at != NULL)
+		sa_buf_adds(&sql, n++ ? ", now()" : "now()");
 	sa_buf_adds(&sql, " FROM pg_temp.sa_load_stage ORDER BY ");
 	for (k = 0; k < opt.nkeys; k++) {
-		add_ident(&sql, keynames[k]);
+		i = find_column(opt.keys[k], strlen(opt.keys[k]),
+		    hash(opt.keys[k], strlen(opt.keys[k])));
+		add_ident(&sql, cols[i].name);
+		sa_buf_adds(&sql, "::");
+		add_ident(&sql, cols[i].typname);
 		sa_buf_adds(&sql, ", ");
 	}
-	add_ident(&sql, ord.s);
+	add_ident(&sql, ord);
 	sa_buf_adds(&sql, " DESC ON CONFLICT (");
 	for (k = 0; k < opt.nkeys; k++) {
-		if (k > 0)
-			sa_buf_adds(&sql, ", ");
+		sa_buf_adds(&sql, k ? ", " : "");
 		add_ident(&sql, keynames[k]);
 	}
 	sa_buf_adds(&sql, ") DO UPDATE SET ");
@@ -1070,8 +1132,7 @@ upsert(void)
 				break;
 		if (k < opt.nkeys)
 			continue;
-		if (n++ > 0)
-			sa_buf_adds(&sql, ", ");
+		sa_buf_adds(&sql, n++ ? ", " : "");
 		add_ident(&sql, name);
 		sa_buf_adds(&sql, " = EXCLUDED.");
 		add_ident(&sql, name);
@@ -1090,33 +1151,125 @@ upsert(void)
 	rows_updated = strtoumax(PQgetvalue(res, 0, 1), NULL, 10);
 	PQclear(res);
 	sa_buf_free(&sql);
-	sa_buf_free(&ord);
+}
+
+/* A name for the staging table's row order column that no loaded column
+ * has. */
+static char *
+order_column(void)
+{
+	struct sa_buf ord = { 0 };
+	size_t i;
+
+	sa_buf_adds(&ord, "sa_load_ord");
+	for (;;) {
+		for (i = 0; i < ncols; i++)
+			if (strcmp(cols[i].name, ord.s) == 0)
+				break;
+		if (i == ncols)
+			return ord.s;
+		sa_buf_addc(&ord, '_');
+	}
+}
+
+/* The column names of the -k fields. */
+static void
+name_keys(void)
+{
+	size_t i, len;
+	int k;
+
+	keynames = xcalloc(opt.nkeys + 1, sizeof(*keynames));
+	for (i = 0; i < opt.nkeys; i++) {
+		len = strlen(opt.keys[i]);
+		k = find_column(opt.keys[i], len, hash(opt.keys[i], len));
+		keynames[i] = k >= 0 ? xstrdup(cols[k].name) :
+		    pg_name("column", opt.keys[i], len, 0);
+	}
+}
+
+/* A file that could not be opened means nothing is loaded. */
+static void
+check_input(void)
+{
+	sa_input_close(&in);
+	if (in.status != 0)
+		sa_die(in.status, "nothing was loaded");
 }
 
 static void
-load(void)
+load(int nargs, char **args)
 {
 	struct sa_buf sql = { 0 };
+	uintmax_t limit = SAMPLE_ROWS;
+	char *ord = NULL;
 
 	run_ok("BEGIN");
-	if (rows_loaded > 0)
-		evolve();
-	else
-		read_table();
-	if (opt.mode == REPLACE && table_exists) {
+	staging = opt.mode == UPSERT;
+	/* A load that may change the table takes the lock first; one that
+	 * cannot (--no-evolve on a table that is there) runs alongside. */
+	if (!opt.dry_run && !staging && !(opt.no_evolve && table_exists))
+		lock_table();
+	if (!table_exists && opt.no_create)
+		sa_die(EX_CANTCREAT, "%s: the table does not exist "
+		    "(--no-create)", shown.s);
+	if (!opt.dry_run && opt.mode == REPLACE && table_exists) {
 		sa_buf_adds(&sql, "DELETE FROM ");
 		sa_buf_adds(&sql, target.s);
 		run_ok(sql.s);
 	}
+
+	/* The first rows show the types; with --no-evolve a new table is
+	 * made for all of them, since it may not change later. */
+	if (opt.dry_run || (opt.no_evolve && !table_exists))
+		limit = UINTMAX_MAX;
+	spool = sa_tmpfile();
+	setvbuf(spool, NULL, _IOFBF, 1 << 20);
+	sa_input_init(&in, nargs, args);
+	while (rows_loaded < limit && (uintmax_t)ftell(spool) < SAMPLE_BYTES &&
+	    next_row())
+		if (fwrite(row.s, 1, row.len, spool) != row.len)
+			sa_die_errno(EX_IOERR, "temporary file");
+	name_keys();
+
+	if (opt.dry_run) {
+		struct sa_buf ddl = { 0 };
+
+		while (next_row())
+			;
+		check_input();
+		if (rows_loaded > 0 && plan(&ddl, 0, 0) == 0)
+			sa_buf_adds(&ddl, "-- no change to the table\n");
+		sa_buf_add(&sa_out, ddl.s ? ddl.s : "", ddl.len);
+		sa_out_flush();
+		sa_buf_free(&ddl);
+		return;
+	}
 	if (rows_loaded > 0) {
-		if (opt.mode == UPSERT)
-			upsert();
-		else {
+		if (staging) {
+			ord = order_column();
+			sa_buf_reset(&sql);
+			sa_buf_adds(&sql, "CREATE TEMP TABLE sa_load_stage (");
+			add_ident(&sql, ord);
+			sa_buf_adds(&sql, " bigint GENERATED ALWAYS AS IDENTITY)"
+			    " ON COMMIT DROP");
+			run_ok(sql.s);
+			stage_columns();
+			copy_target = "pg_temp.sa_load_stage";
+		} else {
+			evolve(1);
 			copy_target = target.s;
-			send_rows();
+		}
+		send_rows();
+		check_input();
+		if (staging)
+			upsert(ord);
+		else {
+			evolve(0);
 			rows_inserted = rows_loaded;
 		}
-	}
+	} else
+		check_input();
 	run_ok("COMMIT");
 	sa_buf_free(&sql);
 }
@@ -1172,7 +1325,6 @@ main(int argc, char **argv)
 		SA_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
-	struct sa_buf ddl = { 0 };
 	size_t i;
 	int c;
 
@@ -1241,29 +1393,13 @@ main(int argc, char **argv)
 			    opt.inserted_at);
 
 	db_connect();
+	if (opt.mode == UPSERT)
+		run_ok("SET temp_buffers = '256MB'");
 	read_table();
 	if (!table_exists && opt.no_create)
 		sa_die(EX_CANTCREAT, "%s: the table does not exist "
 		    "(--no-create)", shown.s);
-	spool_input(argc - optind, argv + optind);
-	keynames = xcalloc(opt.nkeys + 1, sizeof(*keynames));
-	for (i = 0; i < opt.nkeys; i++) {
-		size_t len = strlen(opt.keys[i]);
-		int k = find_column(opt.keys[i], len, hash(opt.keys[i], len));
-
-		keynames[i] = k >= 0 ? xstrdup(cols[k].name) :
-		    pg_name("column", opt.keys[i], len, 0);
-	}
-
-	if (opt.dry_run) {
-		read_table();
-		if (rows_loaded > 0 && plan(&ddl, 0) == 0)
-			sa_buf_adds(&ddl, "-- no change to the table\n");
-		sa_buf_add(&sa_out, ddl.s ? ddl.s : "", ddl.len);
-		sa_out_flush();
-		sa_buf_free(&ddl);
-	} else
-		load();
+	load(argc - optind, argv + optind);
 	summary();
 	PQfinish(conn);
 	return EX_OK;
