@@ -522,9 +522,14 @@ main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "p:k:tjh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
+			if (segs != NULL)
+				free(segs[0]);
+			free(segs);
 			segs = split_list(optarg, '.', &nsegs);
 			break;
 		case 'k':
+			free(keys[0]);
+			free(keys);
 			keys = split_list(optarg, ',', &nkeys);
 			break;
 		case 'E':
