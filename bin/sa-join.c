@@ -257,6 +257,12 @@ is_left_key(const char *s, size_t len, size_t *which)
 	return 0;
 }
 
+/* The current left record: bumped whenever its fields change, so that
+ * what emit() made of them can be reused for its other matches. */
+static uint64_t left_gen, cached_gen = UINT64_MAX;
+static int lf_extra;		/* it has columns beyond the left schema */
+static struct sa_buf prefix;	/* its JSON, without the closing brace */
+
 /* Whether right column S clashes with the left columns of this row. */
 static int
 clashes(const char *s, size_t len, const struct sa_fields *lf)
@@ -265,7 +271,7 @@ clashes(const char *s, size_t len, const struct sa_fields *lf)
 
 	if (nameset_has(&lnames, s, len))
 		return 1;
-	if (lf != NULL)
+	if (lf != NULL && lf_extra)
 		for (i = 0; i < lf->n; i++)
 			if (lf->f[i].namelen == len &&
 			    memcmp(lf->f[i].name, s, len) == 0)
@@ -327,13 +333,30 @@ emit(const struct sa_fields *lf, const struct sa_fields *rf, uint64_t lseq,
 	const struct sa_field *kf;
 	struct sa_field nul = { NULL, 0, SA_NULL, NULL, 0 };
 	size_t i, j, k;
+	int json = sa_sink_json(sink);
 
+	if (lf != NULL && cached_gen != left_gen) {
+		cached_gen = left_gen;
+		lf_extra = 0;
+		for (i = 0; i < lf->n && !lf_extra; i++)
+			lf_extra = !nameset_has(&lnames, lf->f[i].name,
+			    lf->f[i].namelen);
+		if (json) {
+			sa_buf_reset(&prefix);
+			sa_buf_addc(&prefix, '{');
+			for (i = 0; i < lf->n; i++) {
+				if (i > 0)
+					sa_buf_addc(&prefix, ',');
+				sa_field_json(&prefix, &lf->f[i]);
+			}
+		}
+	}
 	row.n = 0;
-	if (lf != NULL)
+	if (lf != NULL && !json)
 		for (i = 0; i < lf->n; i++)
 			sa_fields_add(&row, lf->f[i].name, lf->f[i].namelen,
 			    lf->f[i].type, lf->f[i].s, lf->f[i].len);
-	else {
+	else if (lf == NULL) {
 		/* A right-only row: its key goes in the left key columns. */
 		for (i = 0; i < nlschema + nkeys; i++) {
 			const char *name;
@@ -367,7 +390,17 @@ emit(const struct sa_fields *lf, const struct sa_fields *rf, uint64_t lseq,
 			add_right(&nul, lf);
 		}
 	sa_buf_reset(&line);
-	sa_sink_format(sink, &line, row.f, row.n);
+	if (lf != NULL && json) {
+		/* The left part was made once for all its matches. */
+		sa_buf_add(&line, prefix.s, prefix.len);
+		for (i = 0; i < row.n; i++) {
+			if (line.len > 1)
+				sa_buf_addc(&line, ',');
+			sa_field_json(&line, &row.f[i]);
+		}
+		sa_buf_add(&line, "}\n", 2);
+	} else
+		sa_sink_format(sink, &line, row.f, row.n);
 	sa_stats.out++;
 	if (emit_to == NULL) {
 		sa_sink_put(sink, line.s, line.len);
@@ -457,6 +490,7 @@ probe(struct table *t, const struct key *k, const struct sa_fields *lf,
 	struct rrec *r;
 	int matched = 0, isnew;
 
+	left_gen++;
 	if (!k->null) {
 		if (unique_left) {
 			if (sa_fptab_get(lseen, k->fp, &isnew) != NULL &&
@@ -928,6 +962,7 @@ sorted_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 			break;
 		if (lok && L.k.null) {
 			if (type == LEFT || type == FULL) {
+				left_gen++;
 				sa_fields_of(&lf, L.rec.root);
 				emit(&lf, NULL, 0, 0);
 			}
@@ -938,6 +973,7 @@ sorted_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 		    L.k.text.len, gkey.s, gkey.len);
 		if (c < 0) {
 			if (type == LEFT || type == FULL) {
+				left_gen++;
 				sa_fields_of(&lf, L.rec.root);
 				emit(&lf, NULL, 0, 0);
 			}
@@ -967,6 +1003,7 @@ sorted_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 			    L.rec.line, key_desc(gkey.s, gkey.len),
 			    max_fanout);
 		}
+		left_gen++;
 		sa_fields_of(&lf, L.rec.root);
 		lmatched = 0;
 		for (i = 0; i < ng; i++) {

@@ -697,6 +697,20 @@ sa_sink_format_val(struct sa_sink *k, struct sa_buf *b,
 	sa_sink_format(k, b, k->fs.f, k->fs.n);
 }
 
+int
+sa_sink_json(const struct sa_sink *k)
+{
+	return k->fmt == SA_FMT_JSON || k->deferred;
+}
+
+void
+sa_field_json(struct sa_buf *b, const struct sa_field *f)
+{
+	sa_json_string(b, f->name, f->namelen);
+	sa_buf_addc(b, ':');
+	json_field(b, f);
+}
+
 void
 sa_sink_put(struct sa_sink *k, const char *line, size_t len)
 {

@@ -104,6 +104,11 @@ void sa_sink_format(struct sa_sink *, struct sa_buf *b,
 /* Like sa_sink_format, from an object. */
 void sa_sink_format_val(struct sa_sink *, struct sa_buf *b,
     const struct sa_val *o);
+/* Whether rows are written as JSON (so that a caller may build a line
+ * from parts with sa_field_json). */
+int sa_sink_json(const struct sa_sink *);
+/* Appends "NAME":VALUE for one field. */
+void sa_field_json(struct sa_buf *b, const struct sa_field *f);
 /* Writes a formatted line. */
 void sa_sink_put(struct sa_sink *, const char *line, size_t len);
 /* Writes what was deferred and flushes standard output. */
