@@ -189,10 +189,10 @@ on_jq_error(void *ud, jv msg)
 	jv_free(msg);
 }
 
-static jq_state *
-compile(const char *opt, const char *prog)
+static void
+compile(jq_state **slot, const char *opt, const char *prog)
 {
-	jq_state *jq = jq_init();
+	jq_state *jq = *slot = jq_init();
 
 	if (jq == NULL)
 		sa_die(EX_SOFTWARE, "cannot initialise libjq");
@@ -201,7 +201,6 @@ compile(const char *opt, const char *prog)
 	if (!jq_compile(jq, prog))
 		sa_usage_error("%s: %s", opt, jq_msg.len ? jq_msg.s :
 		    "cannot compile the expression");
-	return jq;
 }
 
 static void
@@ -213,19 +212,22 @@ expr_init(struct expr *e, const char *opt, const char *src)
 	e->src = src;
 	if (src == NULL)
 		return;
-	e->values = compile(opt, src);
+	compile(&e->values, opt, src);
 	/* The newline ends a comment at the end of SRC. */
 	sa_buf_adds(&p, "path(");
 	sa_buf_adds(&p, src);
 	sa_buf_adds(&p, "\n)");
 	sa_buf_addc(&p, '\0');
-	e->paths = compile(opt, p.s);
+	compile(&e->paths, opt, p.s);
 	sa_buf_free(&p);
 }
 
 void
 page_init(const char *records, const char *next)
 {
+	/* jq keeps pointers to the ends of its blocks, which leak checkers
+	 * cannot follow: tear it down on every exit. */
+	atexit(page_cleanup);
 	expr_init(&records_expr, "--records", records);
 	expr_init(&next_expr, "--next", next);
 }
@@ -233,10 +235,13 @@ page_init(const char *records, const char *next)
 void
 page_cleanup(void)
 {
-	jq_teardown(&records_expr.paths);
-	jq_teardown(&records_expr.values);
-	jq_teardown(&next_expr.paths);
-	jq_teardown(&next_expr.values);
+	jq_state **all[] = { &records_expr.paths, &records_expr.values,
+		&next_expr.paths, &next_expr.values };
+	size_t i;
+
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (*all[i] != NULL)
+			jq_teardown(all[i]);
 	if (have_doc)
 		jv_free(doc);
 	have_doc = 0;
