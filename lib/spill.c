@@ -463,6 +463,52 @@ put32(struct sa_buf *b, size_t n)
 	sa_buf_add(b, &v, 4);
 }
 
+/* Column names are interned, so that packed records carry a number for
+ * each name instead of its bytes: a hashed right side is half the size. */
+static struct { char *s; size_t len; } *names;
+static size_t nnames, capnames;
+static uint32_t *nameidx;	/* open addressing: name number + 1, or 0 */
+static size_t nameidxsize;
+
+static uint32_t
+intern(const char *s, size_t len)
+{
+	size_t i, j;
+	uint32_t id;
+
+	if (nameidxsize > 0)
+		for (i = sa_fp_bytes(s, len).lo & (nameidxsize - 1);
+		    nameidx[i] != 0; i = (i + 1) & (nameidxsize - 1)) {
+			id = nameidx[i] - 1;
+			if (names[id].len == len &&
+			    memcmp(names[id].s, s, len) == 0)
+				return id;
+		}
+	if (nnames == capnames) {
+		capnames = capnames ? capnames * 2 : 64;
+		names = xrealloc(names, capnames * sizeof(*names));
+	}
+	names[nnames].s = xstrndup(s, len);
+	names[nnames].len = len;
+	if ((nnames + 1) * 2 > nameidxsize) {
+		free(nameidx);
+		nameidxsize = nameidxsize ? nameidxsize * 2 : 128;
+		nameidx = xcalloc(nameidxsize, sizeof(*nameidx));
+		for (j = 0; j < nnames; j++) {
+			for (i = sa_fp_bytes(names[j].s, names[j].len).lo &
+			    (nameidxsize - 1); nameidx[i] != 0;
+			    i = (i + 1) & (nameidxsize - 1))
+				;
+			nameidx[i] = j + 1;
+		}
+	}
+	for (i = sa_fp_bytes(s, len).lo & (nameidxsize - 1); nameidx[i] != 0;
+	    i = (i + 1) & (nameidxsize - 1))
+		;
+	nameidx[i] = nnames + 1;
+	return nnames++;
+}
+
 void
 sa_fields_pack(struct sa_buf *b, const struct sa_field *f, size_t n)
 {
@@ -470,8 +516,7 @@ sa_fields_pack(struct sa_buf *b, const struct sa_field *f, size_t n)
 
 	put32(b, n);
 	for (i = 0; i < n; i++) {
-		put32(b, f[i].namelen);
-		sa_buf_add(b, f[i].name, f[i].namelen);
+		put32(b, intern(f[i].name, f[i].namelen));
 		sa_buf_addc(b, f[i].type);
 		put32(b, f[i].len);
 		if (f[i].len)
@@ -492,20 +537,17 @@ get32(const char **p)
 void
 sa_fields_unpack(struct sa_fields *fs, const char *p, size_t len)
 {
-	size_t n, nl, vl;
-	const char *name;
+	size_t n, id, vl;
 	int type;
 
 	(void)len;
 	fs->n = 0;
 	n = get32(&p);
 	while (n-- > 0) {
-		nl = get32(&p);
-		name = p;
-		p += nl;
+		id = get32(&p);
 		type = (unsigned char)*p++;
 		vl = get32(&p);
-		sa_fields_add(fs, name, nl, type, p, vl);
+		sa_fields_add(fs, names[id].s, names[id].len, type, p, vl);
 		p += vl;
 	}
 }

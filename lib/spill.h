@@ -84,7 +84,8 @@ struct sa_fields {
 void sa_fields_of(struct sa_fields *fs, const struct sa_val *o);
 void sa_fields_add(struct sa_fields *fs, const char *name, size_t namelen,
     int type, const char *s, size_t len);
-/* Packs fields into bytes, and back (the fields point into P). */
+/* Packs fields into bytes, and back (values point into P, names into a
+ * table of the process, so packed bytes do not outlive it). */
 void sa_fields_pack(struct sa_buf *, const struct sa_field *, size_t n);
 void sa_fields_unpack(struct sa_fields *fs, const char *p, size_t len);
 void sa_fields_free(struct sa_fields *);
