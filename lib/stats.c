@@ -9,7 +9,7 @@
 struct sa_stats sa_stats;
 
 static struct timespec t0;
-static double last_draw;
+static double last_draw = -1;
 static int progress_on = -1;	/* -1: not decided yet */
 static int progress_shown;
 static int stats_on;
@@ -83,12 +83,16 @@ sa_progress(void)
 	if (!progress_on)
 		return;
 	t = now();
-	if (t - last_draw < 0.25)
+	if (last_draw >= 0 && t - last_draw < 0.25)
 		return;
+	if (last_draw < 0)
+		atexit(sa_progress_clear);
 	last_draw = t;
-	fprintf(stderr, "\r%s: %ju records, %.1f MB, %.1f MB/s\033[K", sa_prog,
-	    sa_stats.in, sa_stats.bytes / 1e6,
-	    t > 0 ? sa_stats.bytes / 1e6 / t : 0.0);
+	fprintf(stderr, "\r%s: %ju records, %.1f MB", sa_prog, sa_stats.in,
+	    sa_stats.bytes / 1e6);
+	if (t >= 0.1)
+		fprintf(stderr, ", %.1f MB/s", sa_stats.bytes / 1e6 / t);
+	fputs("\033[K", stderr);
 	progress_shown = 1;
 }
 

@@ -401,3 +401,13 @@ EOF
 	run diff <(jq -c '.id as $id | .territories | to_entries[] | {id: $id, territories_idx: .key, territories_id: .value.id, territories_name: .value.name, territories_association_source_id: .value.association.source_id, territories_association_kind: .value.association.kind, territories_tags: .value.tags}' "$BATS_TEST_TMPDIR/in") <(sa-explode -p territories "$BATS_TEST_TMPDIR/in")
 	assert_success
 }
+
+@test "a progress line on a terminal, cleared at the end; none with --quiet" {
+	seq 1 5000 | sed 's/.*/{"id":&}/' > "$BATS_TEST_TMPDIR/in"
+	run script -qec "sa-explode '$BATS_TEST_TMPDIR/in' > /dev/null" /dev/null
+	assert_success
+	assert_output --regexp $'^\rsa-explode: [0-9]+ records, [0-9.]+ MB\e\\[K.*\r\e\\[K$'
+	run script -qec "sa-explode --quiet '$BATS_TEST_TMPDIR/in' > /dev/null" /dev/null
+	assert_success
+	assert_output ""
+}
