@@ -479,6 +479,72 @@ table_add(struct table *t, const struct key *k, uint64_t rseq,
 }
 
 static struct sa_fptab *lseen;	/* left keys, for --validate 1:m, 1:1 */
+static struct sa_parts *lspill;	/* the left keys that did not fit in it */
+#define MARKER 1		/* in lspill: a key already in lseen */
+
+static void
+write_marker(struct sa_fp fp, void *payload, void *arg)
+{
+	struct sa_spill_rec rec = { fp, 0, MARKER, NULL, NULL, 0, 0 };
+
+	(void)payload;
+	sa_parts_write(arg, &rec);
+}
+
+/* Records a left key for the uniqueness check: in memory while it fits,
+ * then in hash partitions that check_left_keys() reads at the end. */
+static void
+see_left_key(const struct key *k, const char *file, uintmax_t line)
+{
+	struct sa_spill_rec rec = { k->fp, 0, 0, NULL, NULL, 0, 0 };
+	int isnew;
+
+	if (lspill == NULL) {
+		if (sa_fptab_get(lseen, k->fp, &isnew) != NULL) {
+			if (!isnew)
+				not_unique(file, line, k->text.s, k->text.len,
+				    "LEFT");
+			return;
+		}
+		lspill = sa_parts_new(0);
+		sa_fptab_each(lseen, write_marker, lspill);
+		sa_fptab_free(lseen);
+		lseen = NULL;
+	}
+	rec.b = (uint64_t)line << 1;
+	rec.p = k->text.s;
+	rec.plen = k->text.len;
+	sa_parts_write(lspill, &rec);
+}
+
+static void
+check_left_keys(void)
+{
+	struct sa_spill_rec rec;
+	struct sa_buf buf = { 0 };
+	struct sa_fptab *t;
+	unsigned i;
+	int isnew;
+
+	if (lspill == NULL)
+		return;
+	for (i = 0; i < lspill->n; i++) {
+		if (lspill->f[i] == NULL)
+			continue;
+		t = sa_fptab_new(0, 0);
+		sa_spill_rewind(lspill->f[i]);
+		while (sa_spill_read(lspill->f[i], &rec, &buf)) {
+			sa_fptab_get(t, rec.fp, &isnew);
+			if (!isnew && rec.b != MARKER)
+				not_unique(lname, rec.b >> 1, rec.p,
+				    rec.plen, "LEFT");
+		}
+		sa_fptab_free(t);
+	}
+	sa_parts_free(lspill);
+	lspill = NULL;
+	sa_buf_free(&buf);
+}
 
 /* Joins one left record with the table. */
 static void
@@ -488,16 +554,12 @@ probe(struct table *t, const struct key *k, const struct sa_fields *lf,
 	static struct sa_fields rf;
 	struct bucket *b = NULL;
 	struct rrec *r;
-	int matched = 0, isnew;
+	int matched = 0;
 
 	left_gen++;
 	if (!k->null) {
-		if (unique_left) {
-			if (sa_fptab_get(lseen, k->fp, &isnew) != NULL &&
-			    !isnew)
-				not_unique(file, line, k->text.s, k->text.len,
-				    "LEFT");
-		}
+		if (unique_left)
+			see_left_key(k, file, line);
 		b = sa_fptab_find(t->idx, k->fp);
 	}
 	if (b != NULL) {
@@ -693,6 +755,15 @@ open_sink(enum sa_format ofmt, int both_tsv)
 	free(cols);
 }
 
+/* The format of LEFT, or of RIGHT if LEFT is empty. */
+static enum sa_format
+output_format(enum sa_format lfmt, enum sa_format rfmt)
+{
+	if (lfmt == SA_FMT_UNKNOWN)
+		lfmt = rfmt;
+	return lfmt == SA_FMT_TSV ? SA_FMT_TSV : SA_FMT_JSON;
+}
+
 /* Hash join: RIGHT in memory, spilling to partitions past the budget. */
 static void
 hash_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
@@ -761,10 +832,14 @@ hash_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 
 	lfmt = sa_input_format(lin);
 	if (ofmt == SA_FMT_UNKNOWN)
-		ofmt = lfmt == SA_FMT_TSV ? SA_FMT_TSV : SA_FMT_JSON;
+		ofmt = output_format(lfmt, rfmt);
 	first = 1;
-	if (unique_left && rp == NULL)
-		lseen = sa_fptab_new(0, 0);
+	if (unique_left && rp == NULL) {
+		size_t used = sa_arena_used(t.a) + sa_fptab_bytes(t.idx);
+
+		lseen = sa_fptab_new(0, budget > used + (1 << 20) ?
+		    budget - used : 1 << 20);
+	}
 	while ((st = sa_input_next(lin, &rec)) == SA_OK || first) {
 		if (first) {
 			schema_of(lin, st == SA_OK ? rec.root : NULL,
@@ -800,6 +875,7 @@ hash_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 		sa_parts_write(lp, &sr);
 	}
 	if (rp == NULL) {
+		check_left_keys();
 		table_rest(&t);
 		table_free(&t);
 	} else {
@@ -915,7 +991,7 @@ sorted_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 	rfmt = sa_input_format(rin);
 	lfmt = sa_input_format(lin);
 	if (ofmt == SA_FMT_UNKNOWN)
-		ofmt = lfmt == SA_FMT_TSV ? SA_FMT_TSV : SA_FMT_JSON;
+		ofmt = output_format(lfmt, rfmt);
 	rok = side_next(&R);
 	lok = side_next(&L);
 	schema_of(rin, rok ? R.rec.root : NULL, &rschema, &nrschema);

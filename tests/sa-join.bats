@@ -168,6 +168,19 @@ gen_left() {
 	[[ "$stderr" == "sa-join: $BATS_TEST_TMPDIR/right.tsv:"*": key id=\""*"\" is not unique in RIGHT (--validate m:1)" ]]
 }
 
+@test "--validate 1:m checks a left side too big for memory" {
+	awk 'BEGIN { for (i = 1; i <= 200000; i++) printf "{\"id\":%d}\n", i
+	    print "{\"id\":777}" }' >"$BATS_TEST_TMPDIR/l"
+	printf '{"id":5,"x":1}\n' >"$BATS_TEST_TMPDIR/r"
+	run --separate-stderr sa-join -k id --validate 1:m -m 1M "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/l"
+	assert_failure 65
+	assert_equal "$stderr" "sa-join: $BATS_TEST_TMPDIR/l:200001: key id=\"777\" is not unique in LEFT (--validate 1:m)"
+	head -n 200000 "$BATS_TEST_TMPDIR/l" >"$BATS_TEST_TMPDIR/l2"
+	run sa-join -k id --validate 1:1 -m 1M "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/l2"
+	assert_success
+	assert_output '{"id":5,"x":1}'
+}
+
 @test "--max-fanout stops when one key would give more than N rows" {
 	run --separate-stderr sa-join -k id --max-fanout 3 "$F/right.tsv" "$F/left.tsv"
 	assert_failure 65
