@@ -1,6 +1,5 @@
 /* load-infer.c: what type a value has, and how column types widen. */
 #include <string.h>
-#include <yajl/yajl_parse.h>
 
 #include "load-infer.h"
 
@@ -199,17 +198,115 @@ ld_string(const char *s, size_t len)
 	return LD_TEXT;
 }
 
-/* Is S/LEN one whole JSON value?  yajl with no callbacks only checks. */
+static const char *
+skip_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* Skips a JSON string at P (at its opening quote); NULL if invalid.
+ * PostgreSQL checks the UTF-8 itself, and refuses \u0000 in jsonb. */
+static const char *
+skip_string(const char *p, const char *end)
+{
+	for (p++; p < end; p++) {
+		if (*p == '"')
+			return p + 1;
+		if ((unsigned char)*p < 0x20)
+			return NULL;
+		if (*p == '\\') {
+			if (++p >= end)
+				return NULL;
+			if (*p == 'u') {
+				if (end - p < 5 || memcmp(p, "u0000", 5) == 0)
+					return NULL;
+				for (int i = 1; i <= 4; i++)
+					if (!isdig(p[i]) &&
+					    !(p[i] >= 'a' && p[i] <= 'f') &&
+					    !(p[i] >= 'A' && p[i] <= 'F'))
+						return NULL;
+				p += 4;
+			} else if (!strchr("\"\\/bfnrt", *p))
+				return NULL;
+		}
+	}
+	return NULL;
+}
+
+/* Is S/LEN one whole JSON value?  Nesting deeper than 256 levels is
+ * left as text. */
 static int
 json_text(const char *s, size_t len)
 {
-	yajl_handle h = yajl_alloc(NULL, NULL, NULL);
-	int ok;
+	char stack[256];	/* '}' or ']' for each open container */
+	int depth = 0;
+	const char *p = s, *end = s + len, *q;
 
-	ok = yajl_parse(h, (const unsigned char *)s, len) == yajl_status_ok &&
-	    yajl_complete_parse(h) == yajl_status_ok;
-	yajl_free(h);
-	return ok;
+	for (;;) {
+		/* A value. */
+		p = skip_ws(p, end);
+		if (p >= end)
+			return 0;
+		if (*p == '{' || *p == '[') {
+			if (depth == (int)sizeof(stack))
+				return 0;
+			stack[depth++] = *p == '{' ? '}' : ']';
+			p = skip_ws(p + 1, end);
+			if (p < end && *p == stack[depth - 1]) {
+				p++;
+				depth--;
+				goto after;
+			}
+			if (stack[depth - 1] == '}')
+				goto key;
+			continue;
+		}
+		if (*p == '"') {
+			if ((p = skip_string(p, end)) == NULL)
+				return 0;
+		} else if (len - (p - s) >= 4 && memcmp(p, "true", 4) == 0)
+			p += 4;
+		else if (len - (p - s) >= 5 && memcmp(p, "false", 5) == 0)
+			p += 5;
+		else if (len - (p - s) >= 4 && memcmp(p, "null", 4) == 0)
+			p += 4;
+		else {
+			for (q = p; q < end && (isdig(*q) || *q == '-' ||
+			    *q == '+' || *q == '.' || *q == 'e' || *q == 'E');
+			    q++)
+				;
+			if (q == p || !json_number(p, q - p))
+				return 0;
+			p = q;
+		}
+after:
+		/* What follows a value. */
+		p = skip_ws(p, end);
+		if (depth == 0)
+			return p == end;
+		if (p >= end)
+			return 0;
+		if (*p == stack[depth - 1]) {
+			p++;
+			depth--;
+			goto after;
+		}
+		if (*p != ',')
+			return 0;
+		p++;
+		if (stack[depth - 1] == ']')
+			continue;
+key:
+		p = skip_ws(p, end);
+		if (p >= end || *p != '"' || (p = skip_string(p, end)) == NULL)
+			return 0;
+		p = skip_ws(p, end);
+		if (p >= end || *p != ':')
+			return 0;
+		p++;
+	}
 }
 
 enum ld_type
@@ -224,8 +321,7 @@ ld_tsv(const char *s, size_t len)
 		return ld_number(s, len);
 	if ((s[0] == '{' && s[len - 1] == '}') ||
 	    (s[0] == '[' && s[len - 1] == ']'))
-		return json_text(s, len) && memchr(s, '\0', len) == NULL ?
-		    LD_JSONB : LD_TEXT;
+		return json_text(s, len) ? LD_JSONB : LD_TEXT;
 	return ld_string(s, len);
 }
 

@@ -40,6 +40,7 @@ struct column {
 	char *typname;		/* and its pg_type.typname */
 	int active;		/* in the COPY in progress */
 	int staged;		/* in the staging table */
+	enum ld_type stype;	/* its type there */
 	unsigned hash;
 	int hnext;		/* next column in the hash chain, or -1 */
 };
@@ -554,6 +555,70 @@ static size_t nrf, rfcap;
 static uint32_t *seq, *prev;	/* its columns in order, and the last row's */
 static size_t nprev, seqcap;
 
+/*
+ * An upsert sorts the staged rows by key so that the last row of a key
+ * wins, unless every key is known to appear once: 8 bytes of each key's
+ * fingerprint are kept for that, up to KEYSET_MAX slots (64 MiB).
+ */
+#define KEYSET_MAX (1 << 23)
+static uint64_t *keyset;
+static size_t keycap, nkeys_seen;
+static int dup_keys;		/* a key may appear more than once */
+
+static void
+note_key(const struct sa_val *root)
+{
+	static struct sa_buf kb, scratch;
+	const struct sa_val *v;
+	const char *ks;
+	size_t i, klen, k;
+	uint64_t h, *old;
+	struct sa_fp fp;
+
+	if (dup_keys)
+		return;
+	sa_buf_reset(&kb);
+	for (i = 0; i < opt.nkeys; i++) {
+		v = sa_get(root, opt.keys[i], strlen(opt.keys[i]));
+		if (v == NULL || !sa_val_text(v, &scratch, &ks, &klen) ||
+		    (klen == 2 && memcmp(ks, "-0", 2) == 0))
+			goto give_up;
+		sa_buf_add(&kb, ks, klen);
+		sa_buf_addc(&kb, '\0');
+	}
+	if ((nkeys_seen + 1) * 2 > keycap) {
+		if (keycap == KEYSET_MAX)
+			goto give_up;
+		old = keyset;
+		k = keycap;
+		keycap = keycap ? keycap * 2 : 1 << 12;
+		keyset = xcalloc(keycap, sizeof(*keyset));
+		nkeys_seen = 0;
+		for (i = 0; i < k; i++)
+			if (old[i] != 0) {
+				size_t j = old[i] & (keycap - 1);
+
+				while (keyset[j] != 0)
+					j = (j + 1) & (keycap - 1);
+				keyset[j] = old[i];
+				nkeys_seen++;
+			}
+		free(old);
+	}
+	fp = sa_fp_bytes(kb.s, kb.len);
+	h = fp.lo | 1;
+	for (k = h & (keycap - 1); keyset[k] != 0; k = (k + 1) & (keycap - 1))
+		if (keyset[k] == h)
+			goto give_up;
+	keyset[k] = h;
+	nkeys_seen++;
+	return;
+give_up:
+	dup_keys = 1;
+	free(keyset);
+	keyset = NULL;
+}
+
 /* Encodes record REC into ROW; returns 0 if it was rejected. */
 static int
 encode(struct sa_record *rec)
@@ -609,7 +674,9 @@ encode(struct sa_record *rec)
 			}
 		}
 		seq[pos] = ci;
-		t = type_of(m, tsv);
+		/* Text holds anything: no need to look at the value. */
+		t = m->type == SA_NULL ? LD_NONE : cols[ci].data == LD_TEXT ?
+		    LD_TEXT : type_of(m, tsv);
 		rf[nrf].col = ci;
 		rf[nrf++].type = t;
 		if (t == LD_NONE)
@@ -656,6 +723,8 @@ encode(struct sa_record *rec)
 	len = row.len - 4;
 	memcpy(row.s, &len, 4);
 	rows_loaded++;
+	if (opt.mode == UPSERT)
+		note_key(rec->root);
 	tmp = prev, prev = seq, seq = tmp;
 	nprev = pos;
 	return 1;
@@ -862,7 +931,7 @@ copy_begin(void)
 	slot = xrealloc(slot, (ncols + 1) * sizeof(*slot));
 	slotlen = xrealloc(slotlen, (ncols + 1) * sizeof(*slotlen));
 	for (i = 0; i < ncols; i++) {
-		cols[i].active = staging ? cols[i].staged :
+		cols[i].active = staging ? cols[i].staged && cols[i].used :
 		    cols[i].used && cols[i].intable;
 		if (cols[i].active)
 			active[nactive++] = i;
@@ -984,32 +1053,55 @@ fits(void)
 
 	for (i = 0; i < nrf; i++) {
 		c = &cols[rf[i].col];
-		if (staging ? !c->staged : rf[i].type != LD_NONE &&
-		    (!c->active || !c->intable ||
+		if (rf[i].type == LD_NONE)
+			continue;
+		if (!c->active || (staging ? ld_join(c->stype, rf[i].type) !=
+		    c->stype : !c->intable ||
 		    ld_join(c->table, rf[i].type) != c->table))
 			return 0;
 	}
 	return 1;
 }
 
-/* Adds the staging columns the rows read so far need (all text: the
- * values are typed when they go into the table). */
+/* Brings the staging table to what the rows read so far need: it has
+ * the types inferred from the rows, so that the server parses the values
+ * while the input is still being read.  With DEFER, columns that had
+ * only nulls wait. */
 static void
-stage_columns(void)
+stage_columns(int defer)
 {
 	struct sa_buf sql = { 0 };
+	enum ld_type j;
 	size_t i;
 	int n = 0;
 
 	sa_buf_adds(&sql, "ALTER TABLE pg_temp.sa_load_stage");
-	for (i = 0; i < ncols; i++)
-		if (cols[i].used && !cols[i].staged) {
+	for (i = 0; i < ncols; i++) {
+		struct column *c = &cols[i];
+
+		if (!c->used || (defer && c->data == LD_NONE))
+			continue;
+		j = ld_join(c->stype, c->data);
+		if (!c->staged) {
 			sa_buf_adds(&sql, n++ ? ", ADD COLUMN " :
 			    " ADD COLUMN ");
-			add_ident(&sql, cols[i].name);
-			sa_buf_adds(&sql, " text");
-			cols[i].staged = 1;
+			add_ident(&sql, c->name);
+			sa_buf_addc(&sql, ' ');
+			sa_buf_adds(&sql, ld_type_sql(j));
+		} else if (j != c->stype) {
+			sa_buf_adds(&sql, n++ ? ", ALTER COLUMN " :
+			    " ALTER COLUMN ");
+			add_ident(&sql, c->name);
+			sa_buf_adds(&sql, " TYPE ");
+			sa_buf_adds(&sql, ld_type_sql(j));
+			sa_buf_adds(&sql, " USING ");
+			add_ident(&sql, c->name);
+			sa_buf_adds(&sql, "::");
+			sa_buf_adds(&sql, ld_type_sql(j));
 		}
+		c->staged = 1;
+		c->stype = j;
+	}
 	if (n > 0)
 		run_ok(sql.s);
 	sa_buf_free(&sql);
@@ -1045,7 +1137,7 @@ send_rows(void)
 			if (copying)
 				copy_end();
 			if (staging)
-				stage_columns();
+				stage_columns(1);
 			else
 				evolve(1);
 		}
@@ -1064,7 +1156,7 @@ upsert(const char *ord)
 	struct sa_buf sql = { 0 };
 	PGresult *res;
 	size_t i, k;
-	int n;
+	int n, empty;
 
 	lock_table();
 	if (!table_exists && opt.no_create)
@@ -1073,8 +1165,27 @@ upsert(const char *ord)
 	evolve(0);
 	read_table();
 	run_ok("SET LOCAL work_mem = '128MB'");
+	/* Into an empty table every row is new, and ON CONFLICT is work
+	 * for nothing; sorting is needed only if a key may repeat. */
+	if (!created) {
+		sa_buf_adds(&sql, "SELECT NOT EXISTS (SELECT FROM ");
+		sa_buf_adds(&sql, target.s);
+		sa_buf_adds(&sql, ")");
+		res = run(sql.s, 0, NULL);
+		empty = PQgetvalue(res, 0, 0)[0] == 't';
+		PQclear(res);
+		sa_buf_reset(&sql);
+	} else
+		empty = 1;
+	for (k = 0; k < opt.nkeys; k++) {
+		i = find_column(opt.keys[k], strlen(opt.keys[k]),
+		    hash(opt.keys[k], strlen(opt.keys[k])));
+		if (strcmp(cols[i].typname, "int8") != 0 &&
+		    strcmp(cols[i].typname, "text") != 0)
+			dup_keys = 1;
+	}
 
-	sa_buf_adds(&sql, "WITH i AS (INSERT INTO ");
+	sa_buf_adds(&sql, empty ? "INSERT INTO " : "WITH i AS (INSERT INTO ");
 	sa_buf_adds(&sql, target.s);
 	sa_buf_adds(&sql, " AS t (");
 	for (i = 0, n = 0; i < ncols; i++)
@@ -1086,16 +1197,19 @@ upsert(const char *ord)
 		sa_buf_adds(&sql, n++ ? ", " : "");
 		add_ident(&sql, opt.inserted_at);
 	}
-	sa_buf_adds(&sql, ") SELECT DISTINCT ON (");
-	for (k = 0; k < opt.nkeys; k++) {
-		i = find_column(opt.keys[k], strlen(opt.keys[k]),
-		    hash(opt.keys[k], strlen(opt.keys[k])));
-		sa_buf_adds(&sql, k ? ", " : "");
-		add_ident(&sql, cols[i].name);
-		sa_buf_adds(&sql, "::");
-		add_ident(&sql, cols[i].typname);
+	sa_buf_adds(&sql, ") SELECT ");
+	if (dup_keys) {
+		sa_buf_adds(&sql, "DISTINCT ON (");
+		for (k = 0; k < opt.nkeys; k++) {
+			i = find_column(opt.keys[k], strlen(opt.keys[k]),
+			    hash(opt.keys[k], strlen(opt.keys[k])));
+			sa_buf_adds(&sql, k ? ", " : "");
+			add_ident(&sql, cols[i].name);
+			sa_buf_adds(&sql, "::");
+			add_ident(&sql, cols[i].typname);
+		}
+		sa_buf_adds(&sql, ") ");
 	}
-	sa_buf_adds(&sql, ") ");
 	for (i = 0, n = 0; i < ncols; i++)
 		if (cols[i].used) {
 			sa_buf_adds(&sql, n++ ? ", " : "");
@@ -1105,17 +1219,28 @@ upsert(const char *ord)
 		}
 	if (opt.inserted_at != NULL)
 		sa_buf_adds(&sql, n++ ? ", now()" : "now()");
-	sa_buf_adds(&sql, " FROM pg_temp.sa_load_stage ORDER BY ");
-	for (k = 0; k < opt.nkeys; k++) {
-		i = find_column(opt.keys[k], strlen(opt.keys[k]),
-		    hash(opt.keys[k], strlen(opt.keys[k])));
-		add_ident(&sql, cols[i].name);
-		sa_buf_adds(&sql, "::");
-		add_ident(&sql, cols[i].typname);
-		sa_buf_adds(&sql, ", ");
+	sa_buf_adds(&sql, " FROM pg_temp.sa_load_stage");
+	if (dup_keys) {
+		sa_buf_adds(&sql, " ORDER BY ");
+		for (k = 0; k < opt.nkeys; k++) {
+			i = find_column(opt.keys[k], strlen(opt.keys[k]),
+			    hash(opt.keys[k], strlen(opt.keys[k])));
+			add_ident(&sql, cols[i].name);
+			sa_buf_adds(&sql, "::");
+			add_ident(&sql, cols[i].typname);
+			sa_buf_adds(&sql, ", ");
+		}
+		add_ident(&sql, ord);
+		sa_buf_adds(&sql, " DESC");
 	}
-	add_ident(&sql, ord);
-	sa_buf_adds(&sql, " DESC ON CONFLICT (");
+	if (empty) {
+		res = run(sql.s, 0, NULL);
+		rows_inserted = strtoumax(PQcmdTuples(res), NULL, 10);
+		PQclear(res);
+		sa_buf_free(&sql);
+		return;
+	}
+	sa_buf_adds(&sql, " ON CONFLICT (");
 	for (k = 0; k < opt.nkeys; k++) {
 		sa_buf_adds(&sql, k ? ", " : "");
 		add_ident(&sql, keynames[k]);
@@ -1254,7 +1379,7 @@ load(int nargs, char **args)
 			sa_buf_adds(&sql, " bigint GENERATED ALWAYS AS IDENTITY)"
 			    " ON COMMIT DROP");
 			run_ok(sql.s);
-			stage_columns();
+			stage_columns(1);
 			copy_target = "pg_temp.sa_load_stage";
 		} else {
 			evolve(1);
@@ -1262,8 +1387,10 @@ load(int nargs, char **args)
 		}
 		send_rows();
 		check_input();
-		if (staging)
+		if (staging) {
+			stage_columns(0);
 			upsert(ord);
+		}
 		else {
 			evolve(0);
 			rows_inserted = rows_loaded;

@@ -167,6 +167,71 @@ summary() {
 	assert_output 2
 }
 
+# Rows past the first 10 000 (which shape a new table) that bring new
+# fields and wider types.
+late_rows() {
+	awk 'BEGIN {
+		for (i = 1; i <= 12000; i++)
+			printf "{\"id\": %d, \"v\": %d, \"late\": null}\n", i, i
+		print "{\"id\": 12001, \"v\": 1.5, \"late\": 7, \"new\": \"x\"}"
+		print "{\"id\": 12002, \"v\": \"many\", \"day\": \"2024-01-01\"}"
+		print "{\"id\": 5, \"v\": 55}"
+	}'
+}
+
+@test "fields and types that appear late give the types of a full pass" {
+	pg
+	late_rows >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr sa-load --dry-run "$T" "$BATS_TEST_TMPDIR/in"
+	assert_output - <<-EOF
+	CREATE TABLE IF NOT EXISTS "$T" (
+	    "id" bigint,
+	    "v" text,
+	    "late" bigint,
+	    "new" text,
+	    "day" date
+	);
+	EOF
+	for mode in append upsert; do
+		q "DROP TABLE IF EXISTS \"$T\""
+		run --separate-stderr sa-load -k id --mode $mode --batch-rows 5000 "$T" "$BATS_TEST_TMPDIR/in"
+		if [ $mode = append ]; then
+			[ "$status" -eq 65 ]
+			[[ "$stderr" == "sa-load: $BATS_TEST_TMPDIR/in:12003: duplicate key value violates unique constraint"* ]]
+			run q "SELECT to_regclass('\"$T\"') IS NULL"
+			assert_output t
+			sa-load --quiet "$T" "$BATS_TEST_TMPDIR/in"
+		else
+			[ "$(summary <<<"$stderr")" = "sa-load: $T: 12003 rows read, 12002 inserted, 0 updated, S s, R rows/s" ]
+		fi
+		run cols "$T"
+		assert_output - <<-'EOF'
+		id bigint
+		v text
+		late bigint
+		new text
+		day date
+		EOF
+		run q "SELECT id, v, late, new, day FROM \"$T\" WHERE id IN (5, 12000, 12001, 12002) ORDER BY id, v"
+		if [ $mode = append ]; then
+			assert_output - <<-'EOF'
+			5|5|||
+			5|55|||
+			12000|12000|||
+			12001|1.5|7|x|
+			12002|many|||2024-01-01
+			EOF
+		else
+			assert_output - <<-'EOF'
+			5|55|||
+			12000|12000|||
+			12001|1.5|7|x|
+			12002|many|||2024-01-01
+			EOF
+		fi
+	done
+}
+
 @test "schema-qualified table names and quoted table names" {
 	pg
 	q 'CREATE SCHEMA IF NOT EXISTS "Sales Data"'
@@ -483,8 +548,9 @@ slow_table() {
 	pid=$!
 	wait_for_sleep
 	kill -INT "$pid"
-	run wait "$pid"
-	[ "$status" -ne 0 ]
+	st=0
+	wait "$pid" || st=$?
+	[ "$st" -eq 130 ]
 	wait_for_no_backend
 	run q "SELECT id FROM \"$T\" ORDER BY id"
 	assert_output - <<-'EOF'
@@ -501,8 +567,9 @@ slow_table() {
 	pid=$!
 	wait_for_sleep
 	kill -9 "$pid"
-	run wait "$pid"
-	[ "$status" -eq 137 ]
+	st=0
+	wait "$pid" || st=$?
+	[ "$st" -eq 137 ]
 	wait_for_no_backend
 	run q "SELECT id FROM \"$T\" ORDER BY id"
 	assert_output - <<-'EOF'
@@ -527,12 +594,16 @@ statements() {
 	pg
 	gen-successapp -n 2000 --seed 4 | sa-explode >"$BATS_TEST_TMPDIR/big"
 	head -n 10 "$BATS_TEST_TMPDIR/big" >"$BATS_TEST_TMPDIR/small"
-	small=$(statements "$T" "$BATS_TEST_TMPDIR/small")
-	q "DROP TABLE \"$T\""
-	big=$(statements "$T" "$BATS_TEST_TMPDIR/big")
-	[ "$small" -gt 0 ]
-	[ "$small" -eq "$big" ]
-	q "DROP TABLE \"$T\""
+	for mode in append upsert; do
+		q "DROP TABLE IF EXISTS \"$T\""
+		small=$(statements -k id --mode $mode "$T" "$BATS_TEST_TMPDIR/small")
+		q "DROP TABLE \"$T\""
+		big=$(statements -k id --mode $mode "$T" "$BATS_TEST_TMPDIR/big")
+		echo "$mode: $small statements for 10 rows, $big for 2000"
+		[ "$small" -gt 0 ]
+		[ "$small" -eq "$big" ]
+	done
+	# Into a table that has rows: ON CONFLICT.
 	small=$(statements -k id --mode upsert "$T" "$BATS_TEST_TMPDIR/small")
 	big=$(statements -k id --mode upsert "$T" "$BATS_TEST_TMPDIR/big")
 	[ "$small" -eq "$big" ]
