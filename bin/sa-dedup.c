@@ -338,16 +338,20 @@ write_marker(struct sa_fp fp, void *payload, void *arg)
 
 /* --keep first: writes first occurrences as they come; past the budget,
  * spools the rest behind markers for the fingerprints already written. */
+/* The table of the input pass; global, so that it is still reachable
+ * when a bad record ends the program. */
+static struct sa_fptab *t;
+
 static void
 keep_first(struct sa_input *in)
 {
-	struct sa_fptab *t = sa_fptab_new(0, budget);
 	FILE *spool = NULL, *res;
 	struct sa_record rec;
 	struct sa_spill_rec sr = { { 0, 0 }, 0, 0, NULL, NULL, 0, 0 };
 	uint64_t seq = 0;
 	int isnew;
 
+	t = sa_fptab_new(0, budget);
 	while (sa_input_next(in, &rec) == SA_OK) {
 		if (!fingerprint(&rec, &sr.fp))
 			continue;
@@ -374,6 +378,7 @@ keep_first(struct sa_input *in)
 			dups++;
 	}
 	sa_fptab_free(t);
+	t = NULL;
 	if (spool != NULL) {
 		res = dedup_file(spool, 0, 0);
 		fclose(spool);
@@ -387,7 +392,6 @@ keep_first(struct sa_input *in)
 static void
 keep_winner(struct sa_input *in)
 {
-	struct sa_fptab *t = sa_fptab_new(sizeof(struct winner), budget);
 	FILE *spool = sa_spill_file(), *res;
 	struct sa_record rec;
 	struct sa_spill_rec sr = { { 0, 0 }, 0, 0, NULL, NULL, 0, 0 };
@@ -395,6 +399,7 @@ keep_winner(struct sa_input *in)
 	struct winner *w;
 	uint64_t seq = 0;
 
+	t = sa_fptab_new(sizeof(struct winner), budget);
 	while (sa_input_next(in, &rec) == SA_OK) {
 		if (!fingerprint(&rec, &sr.fp))
 			continue;
@@ -430,6 +435,7 @@ keep_winner(struct sa_input *in)
 				dups++;
 		}
 		sa_fptab_free(t);
+		t = NULL;
 		sa_buf_free(&pool);
 	}
 	fclose(spool);

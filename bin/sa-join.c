@@ -522,7 +522,8 @@ check_left_keys(void)
 {
 	struct sa_spill_rec rec;
 	struct sa_buf buf = { 0 };
-	struct sa_fptab *t;
+	/* Static, so that it is still reachable when not_unique() exits. */
+	static struct sa_fptab *t;
 	unsigned i;
 	int isnew;
 
