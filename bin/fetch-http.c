@@ -387,6 +387,11 @@ http_get(const char *url, struct http_page *pg)
 		delay = drand48() * cap;
 		if (retry_after >= 0)
 			delay = retry_after;
+		/* Someone watching a terminal learns why nothing moves; a
+		 * log of a successful run stays clean. */
+		if (isatty(STDERR_FILENO))
+			sa_warn("%s: %s; retry %d of %d in %.1f s", url, why,
+			    n + 1, opt.retries, delay);
 		sleep_for(delay);
 	}
 }

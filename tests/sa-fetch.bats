@@ -86,6 +86,33 @@ Try 'sa-fetch --help' for more information." ]
 Try 'sa-fetch --help' for more information." ]
 }
 
+@test "the usage line and the man page SYNOPSIS say the same" {
+	command -v mandoc >/dev/null || skip "no mandoc"
+	usage=$(sa-fetch --help | sed -n '/^usage:/,/^$/p' | sed 's/^usage: //' |
+	    tr -s ' \t\n' ' ' | sed 's/^ //; s/ $//')
+	synopsis=$(mandoc -Tascii "$SA_SRCDIR/man/sa-fetch.1" | col -bx |
+	    sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | sed '1d;$d' |
+	    tr -s ' \t\n' ' ' | sed 's/^ //; s/ $//')
+	[ "$usage" = "$synopsis" ]
+}
+
+@test "records are found in the page, .data, .items or .records" {
+	start_api
+	golden="$FIXTURES/sa-fetch/accounts-0-3.ndjson"
+	run sa-fetch "$API/link/accounts?n=3"
+	assert_success
+	diff <(echo "$output") "$golden"
+	run sa-fetch "$API/cursor/accounts?n=9&size=3"
+	assert_success
+	diff <(echo "$output") "$golden"
+	run sa-fetch "$API/pages/accounts?n=9&per_page=3"
+	assert_success
+	diff <(echo "$output") "$golden"
+	run sa-fetch "$API/offset/accounts?n=9&limit=3"
+	assert_success
+	diff <(echo "$output") "$golden"
+}
+
 @test "Link rel=next pages: every record once, numbers byte for byte" {
 	start_api
 	run --separate-stderr sa-fetch "$API/link/accounts?n=23&size=5"
