@@ -362,6 +362,27 @@ main 200 Bearer tok-3141" ]
 	[ "$(requests 'page=2' | wc -l)" -eq 1 ]
 }
 
+@test "a page that is not UTF-8 exits 65" {
+	start_api
+	run --separate-stderr sa-fetch "$API/link/accounts?n=9&size=3&bad=utf8&on=3"
+	[ "$status" -eq 65 ]
+	diff <(echo "$output") "$(expected 0 6)"
+	[[ "$stderr" == *"page=3: the page is not valid JSON: "*UTF8* ]]
+}
+
+@test "--max-pages with --state: each run continues where the last stopped" {
+	start_api
+	st="$BATS_TEST_TMPDIR/state"
+	url="$API/offset/accounts?n=10"
+	for i in 1 2 3; do
+		sa-fetch --state "$st" --max-pages 2 --offset-param offset --limit 2 \
+		    "$url" >>"$BATS_TEST_TMPDIR/out"
+	done
+	diff "$BATS_TEST_TMPDIR/out" "$(expected 0 10)"
+	[ "$(jq -c '[.done, .offset, .pages]' "$st")" = '[true,10,6]' ]
+	[ "$(requests . | wc -l)" -eq 6 ]
+}
+
 @test "--rate: never more than N requests in any one-second window" {
 	start_api
 	run sa-fetch --rate 3 "$API/link/accounts?n=10&size=1"
