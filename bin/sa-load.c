@@ -1107,6 +1107,128 @@ stage_columns(int defer)
 	sa_buf_free(&sql);
 }
 
+static char *ord;		/* the staging table's row order column */
+
+/* A name for the staging table's row order column that no loaded column
+ * has. */
+static char *
+order_column(void)
+{
+	struct sa_buf ord = { 0 };
+	size_t i;
+
+	sa_buf_adds(&ord, "sa_load_ord");
+	for (;;) {
+		for (i = 0; i < ncols; i++)
+			if (strcmp(cols[i].name, ord.s) == 0)
+				break;
+		if (i == ncols)
+			return ord.s;
+		sa_buf_addc(&ord, '_');
+	}
+}
+
+/* The column names of the -k fields. */
+static void
+name_keys(void)
+{
+	size_t i, len;
+	int k;
+
+	keynames = xcalloc(opt.nkeys + 1, sizeof(*keynames));
+	for (i = 0; i < opt.nkeys; i++) {
+		len = strlen(opt.keys[i]);
+		k = find_column(opt.keys[i], len, hash(opt.keys[i], len));
+		keynames[i] = k >= 0 ? xstrdup(cols[k].name) :
+		    pg_name("column", opt.keys[i], len, 0);
+	}
+}
+
+/* A file that could not be opened means nothing is loaded. */
+static void
+check_input(void)
+{
+	sa_input_close(&in);
+	if (in.status != 0)
+		sa_die(in.status, "nothing was loaded");
+}
+
+/* Is the table missing or without rows? */
+static int
+table_empty(void)
+{
+	struct sa_buf sql = { 0 };
+	PGresult *res;
+	int empty;
+
+	if (!table_exists)
+		return 1;
+	sa_buf_adds(&sql, "SELECT NOT EXISTS (SELECT FROM ");
+	sa_buf_adds(&sql, target.s);
+	sa_buf_addc(&sql, ')');
+	res = run(sql.s, 0, NULL);
+	empty = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	sa_buf_free(&sql);
+	return empty;
+}
+
+static void
+create_stage(void)
+{
+	struct sa_buf sql = { 0 };
+
+	ord = order_column();
+	sa_buf_adds(&sql, "CREATE TEMP TABLE sa_load_stage (");
+	add_ident(&sql, ord);
+	sa_buf_adds(&sql, " bigint GENERATED ALWAYS AS IDENTITY) ON COMMIT "
+	    "DROP");
+	run_ok(sql.s);
+	sa_buf_free(&sql);
+	stage_columns(1);
+	staging = 1;
+	copy_target = "pg_temp.sa_load_stage";
+}
+
+/* An upsert into an empty table sends its rows straight there, as long
+ * as no key repeats.  When one does, the rows sent so far move to the
+ * staging table, where the last row of each key can win. */
+static void
+to_stage(void)
+{
+	struct sa_buf sql = { 0 };
+	size_t i;
+	int n = 0;
+
+	if (copying)
+		copy_end();
+	create_stage();
+	sa_buf_adds(&sql, "INSERT INTO pg_temp.sa_load_stage (");
+	for (i = 0; i < ncols; i++)
+		if (cols[i].intable && cols[i].staged) {
+			sa_buf_adds(&sql, n++ ? ", " : "");
+			add_ident(&sql, cols[i].name);
+		}
+	sa_buf_adds(&sql, ") SELECT ");
+	for (i = 0, n = 0; i < ncols; i++)
+		if (cols[i].intable && cols[i].staged) {
+			sa_buf_adds(&sql, n++ ? ", " : "");
+			add_ident(&sql, cols[i].name);
+			sa_buf_adds(&sql, "::");
+			sa_buf_adds(&sql, ld_type_sql(cols[i].stype));
+		}
+	sa_buf_adds(&sql, " FROM ");
+	sa_buf_adds(&sql, target.s);
+	run_ok(sql.s);
+	sa_buf_reset(&sql);
+	/* A table nobody else can see yet is truncated; otherwise readers
+	 * are not to be blocked until the end. */
+	sa_buf_adds(&sql, created ? "TRUNCATE " : "DELETE FROM ");
+	sa_buf_adds(&sql, target.s);
+	run_ok(sql.s);
+	sa_buf_free(&sql);
+}
+
 /* Sends the spooled rows, then the rest of the input as it is read,
  * changing the table (or the staging table) whenever a row needs it. */
 static void
@@ -1133,6 +1255,8 @@ send_rows(void)
 	fclose(spool);
 	spool = NULL;
 	while (next_row()) {
+		if (opt.mode == UPSERT && !staging && dup_keys)
+			to_stage();
 		if (!fits()) {
 			if (copying)
 				copy_end();
@@ -1151,7 +1275,7 @@ send_rows(void)
  * table is created or evolved for all of them, and one INSERT ... ON
  * CONFLICT moves them over, the last row of each key winning. */
 static void
-upsert(const char *ord)
+upsert(void)
 {
 	struct sa_buf sql = { 0 };
 	PGresult *res;
@@ -1278,63 +1402,25 @@ upsert(const char *ord)
 	sa_buf_free(&sql);
 }
 
-/* A name for the staging table's row order column that no loaded column
- * has. */
-static char *
-order_column(void)
-{
-	struct sa_buf ord = { 0 };
-	size_t i;
-
-	sa_buf_adds(&ord, "sa_load_ord");
-	for (;;) {
-		for (i = 0; i < ncols; i++)
-			if (strcmp(cols[i].name, ord.s) == 0)
-				break;
-		if (i == ncols)
-			return ord.s;
-		sa_buf_addc(&ord, '_');
-	}
-}
-
-/* The column names of the -k fields. */
-static void
-name_keys(void)
-{
-	size_t i, len;
-	int k;
-
-	keynames = xcalloc(opt.nkeys + 1, sizeof(*keynames));
-	for (i = 0; i < opt.nkeys; i++) {
-		len = strlen(opt.keys[i]);
-		k = find_column(opt.keys[i], len, hash(opt.keys[i], len));
-		keynames[i] = k >= 0 ? xstrdup(cols[k].name) :
-		    pg_name("column", opt.keys[i], len, 0);
-	}
-}
-
-/* A file that could not be opened means nothing is loaded. */
-static void
-check_input(void)
-{
-	sa_input_close(&in);
-	if (in.status != 0)
-		sa_die(in.status, "nothing was loaded");
-}
-
 static void
 load(int nargs, char **args)
 {
 	struct sa_buf sql = { 0 };
 	uintmax_t limit = SAMPLE_ROWS;
-	char *ord = NULL;
+	int direct = 0;
 
 	run_ok("BEGIN");
-	staging = opt.mode == UPSERT;
 	/* A load that may change the table takes the lock first; one that
-	 * cannot (--no-evolve on a table that is there) runs alongside. */
-	if (!opt.dry_run && !staging && !(opt.no_evolve && table_exists))
+	 * cannot (--no-evolve on a table that is there) runs alongside.  An
+	 * upsert takes it at the end, unless the table is empty: then it
+	 * locks now and sends the rows straight there. */
+	if (!opt.dry_run && opt.mode != UPSERT &&
+	    !(opt.no_evolve && table_exists))
 		lock_table();
+	if (!opt.dry_run && opt.mode == UPSERT && table_empty()) {
+		lock_table();
+		direct = table_empty();
+	}
 	if (!table_exists && opt.no_create)
 		sa_die(EX_CANTCREAT, "%s: the table does not exist "
 		    "(--no-create)", shown.s);
@@ -1371,17 +1457,9 @@ load(int nargs, char **args)
 		return;
 	}
 	if (rows_loaded > 0) {
-		if (staging) {
-			ord = order_column();
-			sa_buf_reset(&sql);
-			sa_buf_adds(&sql, "CREATE TEMP TABLE sa_load_stage (");
-			add_ident(&sql, ord);
-			sa_buf_adds(&sql, " bigint GENERATED ALWAYS AS IDENTITY)"
-			    " ON COMMIT DROP");
-			run_ok(sql.s);
-			stage_columns(1);
-			copy_target = "pg_temp.sa_load_stage";
-		} else {
+		if (opt.mode == UPSERT && (!direct || dup_keys))
+			create_stage();
+		else {
 			evolve(1);
 			copy_target = target.s;
 		}
@@ -1389,9 +1467,8 @@ load(int nargs, char **args)
 		check_input();
 		if (staging) {
 			stage_columns(0);
-			upsert(ord);
-		}
-		else {
+			upsert();
+		} else {
 			evolve(0);
 			rows_inserted = rows_loaded;
 		}
