@@ -10,9 +10,12 @@
  * (split again if still too big) and the survivors of all partitions are
  * merged by input position, so the output is the same whatever the budget.
  */
+#include <sys/stat.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sa.h"
 #include "spill.h"
@@ -336,12 +339,35 @@ write_marker(struct sa_fp fp, void *payload, void *arg)
 	sa_spill_write(arg, &rec);
 }
 
-/* --keep first: writes first occurrences as they come; past the budget,
- * spools the rest behind markers for the fingerprints already written. */
 /* The table of the input pass; global, so that it is still reachable
  * when a bad record ends the program. */
 static struct sa_fptab *t;
 
+/* Whether standard input is a pipe, FIFO, socket or terminal, where the
+ * next record may be long in coming. */
+static int slow_stdin = -1;
+
+/* Flushes the records written so far when standard input has nothing to
+ * read at once, so that "| head" sees them without waiting for more. */
+static void
+flush_if_idle(const struct sa_input *in)
+{
+	struct pollfd p = { STDIN_FILENO, POLLIN, 0 };
+	struct stat st;
+
+	if (sa_out.len == 0 || in->cur == 0 ||
+	    strcmp(in->files[in->cur - 1], "-") != 0)
+		return;
+	if (slow_stdin < 0)
+		slow_stdin = fstat(STDIN_FILENO, &st) == 0 &&
+		    (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) ||
+		    S_ISSOCK(st.st_mode));
+	if (slow_stdin && poll(&p, 1, 0) == 0)
+		sa_out_flush();
+}
+
+/* --keep first: writes first occurrences as they come; past the budget,
+ * spools the rest behind markers for the fingerprints already written. */
 static void
 keep_first(struct sa_input *in)
 {
@@ -352,7 +378,11 @@ keep_first(struct sa_input *in)
 	int isnew;
 
 	t = sa_fptab_new(0, budget);
-	while (sa_input_next(in, &rec) == SA_OK) {
+	for (;;) {
+		if (spool == NULL)
+			flush_if_idle(in);
+		if (sa_input_next(in, &rec) != SA_OK)
+			break;
 		if (!fingerprint(&rec, &sr.fp))
 			continue;
 		seq++;
