@@ -194,6 +194,19 @@ gen_left() {
 	assert_equal "$stderr" "sa-join: $BATS_TEST_TMPDIR/many:101: key id=\"1\" would produce more than 100000 rows (--max-fanout)"
 }
 
+@test "bad input stops with 65, or goes to --rejects" {
+	printf '%s\n' '{"id":1,"x":1}' '{bad' '{"id":2}' >"$BATS_TEST_TMPDIR/l"
+	run --separate-stderr sa-join -k id "$F/right.ndjson" "$BATS_TEST_TMPDIR/l"
+	assert_failure 65
+	assert_equal "$stderr" "sa-join: $BATS_TEST_TMPDIR/l:2: invalid JSON: lexical error: invalid char in json text."
+	run --separate-stderr sa-join -k id --rejects "$BATS_TEST_TMPDIR/rej" "$F/right.ndjson" "$BATS_TEST_TMPDIR/l"
+	assert_success
+	assert_output "$(printf '%s\n' '{"id":1,"x":1,"name":"R1","w":"y"}' \
+	    '{"id":2,"name":"R2","w":"x"}' '{"id":2,"name":"R2b","w":"z"}')"
+	run cat "$BATS_TEST_TMPDIR/rej"
+	assert_output "{\"file\":\"$BATS_TEST_TMPDIR/l\",\"line\":2,\"error\":\"invalid JSON: lexical error: invalid char in json text.\",\"input\":\"{bad\"}"
+}
+
 @test "a closed pipe ends the join quietly" {
 	run bash -c "sa-join -k id --type full '$F/right.ndjson' '$F/left.ndjson' | head -n 1; echo \${PIPESTATUS[0]}"
 	assert_output "$(head -n 1 "$F/full.expected"; echo 0)"
