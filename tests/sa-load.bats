@@ -232,6 +232,23 @@ late_rows() {
 	done
 }
 
+@test "--no-evolve on a new table makes it from all the rows" {
+	pg
+	late_rows >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr sa-load --no-evolve "$T" "$BATS_TEST_TMPDIR/in"
+	assert_success
+	run cols "$T"
+	assert_output - <<-'EOF'
+	id bigint
+	v text
+	late bigint
+	new text
+	day date
+	EOF
+	run q "SELECT count(*) FROM \"$T\""
+	assert_output 12003
+}
+
 @test "schema-qualified table names and quoted table names" {
 	pg
 	q 'CREATE SCHEMA IF NOT EXISTS "Sales Data"'
