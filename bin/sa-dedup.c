@@ -186,6 +186,13 @@ compare_latest(const char *a, size_t alen, const char *b, size_t blen)
 	return (alen > blen) - (alen < blen);
 }
 
+/* --keep last needs only the position of the winner: 24-byte slots. */
+static size_t
+winner_size(void)
+{
+	return mode == KEEP_LATEST ? sizeof(struct winner) : sizeof(uint64_t);
+}
+
 /* Whether record R beats the winner W so far; ties go to the later. */
 static int
 beats(const struct winner *w, const char *q, size_t qlen)
@@ -290,7 +297,7 @@ dedup_file(FILE *f, unsigned level, int try_memory)
 				d++;
 		}
 	} else {
-		t = sa_fptab_new(sizeof(struct winner), cap);
+		t = sa_fptab_new(winner_size(), cap);
 		sa_buf_reset(&pool);
 		while (ok && sa_spill_read(f, &rec, &buf))
 			ok = offer(t, rec.fp, rec.a, rec.q, rec.qlen);
@@ -429,7 +436,7 @@ keep_winner(struct sa_input *in)
 	struct winner *w;
 	uint64_t seq = 0;
 
-	t = sa_fptab_new(sizeof(struct winner), budget);
+	t = sa_fptab_new(winner_size(), budget);
 	while (sa_input_next(in, &rec) == SA_OK) {
 		if (!fingerprint(&rec, &sr.fp))
 			continue;
