@@ -242,12 +242,8 @@ db_fail(PGresult *res, const char *where)
 	    PG_DIAG_MESSAGE_DETAIL) : NULL;
 	const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) :
 	    NULL;
-	/* Static, so that what is still held at exit is not a leak. */
-	static char *msg;
-	static PGresult *kept;
-
-	kept = res;
-	msg = one_line(res && PQresultErrorField(res,
+	int status = status_of(state);
+	char *msg = one_line(res && PQresultErrorField(res,
 	    PG_DIAG_MESSAGE_PRIMARY) ? PQresultErrorField(res,
 	    PG_DIAG_MESSAGE_PRIMARY) : PQerrorMessage(conn));
 
@@ -258,7 +254,10 @@ db_fail(PGresult *res, const char *where)
 	    detail ? detail : "", detail ? ")" : "");
 	if (hint != NULL)
 		sa_note("hint: %s", hint);
-	exit(status_of(state));
+	free(msg);
+	PQclear(res);
+	PQfinish(conn);
+	exit(status);
 }
 
 static PGresult *
