@@ -68,7 +68,7 @@ rate_wait(void)
 	now = mono();
 	if (ring_count == opt.rate) {
 		/* A little slack, so that the server sees the window too. */
-		double t = ring[ring_pos] + 1.0 + 0.02;
+		double t = ring[ring_pos] + 1.0 + 0.05;
 
 		if (now < t) {
 			sleep_for(t - now);

@@ -9,6 +9,7 @@
  * builds new values (not a path expression) has its results taken from
  * libjq itself.
  */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,8 @@ struct expr {
 	jq_state *paths;	/* path(EXPR) */
 	jq_state *values;	/* EXPR itself, for non-path expressions */
 	int by_value;		/* EXPR proved not to be a path expression */
+	int simple;		/* EXPR is ".a.b" or ".a.b[]": no jq needed */
+	int iterate;		/* it ends in "[]" */
 };
 
 static struct expr records_expr, next_expr;
@@ -203,6 +206,67 @@ compile(jq_state **slot, const char *opt, const char *prog)
 		    "cannot compile the expression");
 }
 
+static void push(struct sa_val ***, size_t *, size_t *, struct sa_val *);
+
+/* Is SRC a chain of plain member names, ".a.b", perhaps ending in "[]"?
+ * Those are followed in the exact tree directly, without parsing the page
+ * a second time for jq. */
+static int
+is_simple(const char *s, int *iterate)
+{
+	size_t n = strlen(s);
+
+	*iterate = n > 2 && strcmp(s + n - 2, "[]") == 0;
+	if (*iterate)
+		n -= 2;
+	if (n == 1 && *s == '.')
+		return 1;
+	while (n > 0) {
+		if (*s != '.' || n < 2 || !(isalpha((unsigned char)s[1]) ||
+		    s[1] == '_'))
+			return 0;
+		s++, n--;
+		while (n > 0 && (isalnum((unsigned char)*s) || *s == '_'))
+			s++, n--;
+	}
+	return 1;
+}
+
+/* Follows a simple expression; returns 0 if the page has a shape where
+ * jq would raise an error, so that jq can say what it is. */
+static int
+eval_simple(struct expr *e, struct page *pg)
+{
+	struct sa_val *v = pg->root, *c;
+	const char *p = e->src, *q;
+
+	nvals = 0;
+	if (strcmp(p, ".") != 0 && strcmp(p, ".[]") != 0)
+		while (*p == '.' && p[1] != '[' && v != NULL) {
+			if (v->type == SA_NULL)
+				v = NULL;
+			else if (v->type != SA_OBJECT)
+				return 0;
+			else {
+				for (q = ++p; *q != '\0' && *q != '.' &&
+				    *q != '['; q++)
+					;
+				v = sa_get(v, p, q - p);
+				p = q;
+			}
+		}
+	if (!e->iterate) {
+		if (v != NULL)
+			push(&vals, &nvals, &capvals, v);
+		return 1;
+	}
+	if (v == NULL || v->type != SA_ARRAY)
+		return 0;
+	for (c = v->child; c != NULL; c = c->next)
+		push(&vals, &nvals, &capvals, c);
+	return 1;
+}
+
 static void
 expr_init(struct expr *e, const char *opt, const char *src)
 {
@@ -212,6 +276,7 @@ expr_init(struct expr *e, const char *opt, const char *src)
 	e->src = src;
 	if (src == NULL)
 		return;
+	e->simple = is_simple(src, &e->iterate);
 	compile(&e->values, opt, src);
 	/* The newline ends a comment at the end of SRC. */
 	sa_buf_adds(&p, "path(");
@@ -346,6 +411,8 @@ eval(struct expr *e, struct page *pg)
 	jv out;
 	int i, n, ok = 1, path_error = 0;
 
+	if (e->simple && eval_simple(e, pg))
+		return;
 	nvals = 0;
 	if (!e->by_value) {
 		out = run(e, e->paths, pg, &path_error);

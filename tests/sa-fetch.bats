@@ -217,6 +217,12 @@ Try 'sa-fetch --help' for more information." ]
 	run --separate-stderr sa-fetch "$API/nested/accounts?n=3"
 	[ "$status" -eq 65 ]
 	[[ "$stderr" == *"no records in the page"*"(see --records)" ]]
+	run --separate-stderr sa-fetch --records '.nope[]' "$API/nested/accounts?n=3"
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "sa-fetch: $API/nested/accounts?n=3: --records: jq error: Cannot iterate over null (null)" ]
+	run --separate-stderr sa-fetch --records '.response.count.x' "$API/nested/accounts?n=3"
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "sa-fetch: $API/nested/accounts?n=3: --records: jq error: Cannot index number with string \"x\"" ]
 }
 
 @test "--max-pages stops early" {
