@@ -1281,6 +1281,7 @@ send_rows(void)
 static void
 upsert(void)
 {
+	static struct sa_buf cmp_old, cmp_new;
 	struct sa_buf sql = { 0 };
 	PGresult *res;
 	size_t i, k;
@@ -1373,28 +1374,48 @@ upsert(void)
 		sa_buf_adds(&sql, k ? ", " : "");
 		add_ident(&sql, keynames[k]);
 	}
-	sa_buf_adds(&sql, ") DO UPDATE SET ");
+	/* Rows whose values are all as loaded are left alone: no dead
+	 * tuple, and they do not count as updated.  Numbers compare as text,
+	 * so that 1.0 and 1.00 stay different. */
+	sa_buf_reset(&cmp_old);
+	sa_buf_reset(&cmp_new);
 	n = 0;
-	for (i = 0; i <= ncols; i++) {
-		const char *name = i < ncols ? cols[i].name : opt.inserted_at;
-
-		if (name == NULL || (i < ncols && !cols[i].used))
+	for (i = 0; i < ncols; i++) {
+		if (!cols[i].used)
 			continue;
 		for (k = 0; k < opt.nkeys; k++)
-			if (strcmp(name, keynames[k]) == 0)
+			if (strcmp(cols[i].name, keynames[k]) == 0)
 				break;
 		if (k < opt.nkeys)
 			continue;
-		sa_buf_adds(&sql, n++ ? ", " : "");
-		add_ident(&sql, name);
+		sa_buf_adds(&sql, n ? ", " : ") DO UPDATE SET ");
+		add_ident(&sql, cols[i].name);
 		sa_buf_adds(&sql, " = EXCLUDED.");
-		add_ident(&sql, name);
+		add_ident(&sql, cols[i].name);
+		sa_buf_adds(&cmp_old, n ? ", t." : "t.");
+		add_ident(&cmp_old, cols[i].name);
+		sa_buf_adds(&cmp_new, n ? ", EXCLUDED." : "EXCLUDED.");
+		add_ident(&cmp_new, cols[i].name);
+		if (strcmp(cols[i].typname, "numeric") == 0) {
+			sa_buf_adds(&cmp_old, "::text");
+			sa_buf_adds(&cmp_new, "::text");
+		}
+		n++;
 	}
-	if (n == 0) {
-		/* Only keys: a row that is there is "updated" to itself. */
-		add_ident(&sql, keynames[0]);
-		sa_buf_adds(&sql, " = EXCLUDED.");
-		add_ident(&sql, keynames[0]);
+	if (n == 0)
+		sa_buf_adds(&sql, ") DO NOTHING");
+	else {
+		if (opt.inserted_at != NULL) {
+			sa_buf_adds(&sql, ", ");
+			add_ident(&sql, opt.inserted_at);
+			sa_buf_adds(&sql, " = EXCLUDED.");
+			add_ident(&sql, opt.inserted_at);
+		}
+		sa_buf_adds(&sql, " WHERE (");
+		sa_buf_add(&sql, cmp_old.s, cmp_old.len);
+		sa_buf_adds(&sql, ") IS DISTINCT FROM (");
+		sa_buf_add(&sql, cmp_new.s, cmp_new.len);
+		sa_buf_addc(&sql, ')');
 	}
 	sa_buf_adds(&sql, " RETURNING (t.xmax = 0) AS inserted) "
 	    "SELECT count(*) FILTER (WHERE inserted), "

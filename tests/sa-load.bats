@@ -395,6 +395,20 @@ late_rows() {
 	2|two|2|2024-01-02
 	3|three|3|
 	EOF
+	# Rows that are already as loaded are left alone; a number written
+	# differently (1.0 for 1) is a change.
+	run --separate-stderr sa-load -k id --mode upsert "$T" "$F/base.ndjson"
+	[ "$(summary <<<"$stderr")" = "sa-load: $T: 2 rows read, 0 inserted, 0 updated, S s, R rows/s" ]
+	run --separate-stderr sa-load -k id --mode upsert "$T" - <<<'{"id": 3, "name": "three", "n": 3.0}
+{"id": 2, "name": "two", "n": 2, "day": "2024-01-02"}'
+	assert_equal "${stderr_lines[0]}" "sa-load: $T: column \"n\" widened from bigint to numeric"
+	[ "$(summary <<<"${stderr_lines[1]}")" = "sa-load: $T: 2 rows read, 0 inserted, 1 updated, S s, R rows/s" ]
+	run q "SELECT n FROM \"$T\" ORDER BY id"
+	assert_output - <<-'EOF'
+	1
+	2
+	3.0
+	EOF
 	# Append with a key that is already there violates the primary key.
 	run --separate-stderr sa-load "$T" "$F/base.ndjson"
 	[ "$status" -eq 65 ]
