@@ -983,8 +983,8 @@ sorted_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 	struct sa_fields lf = { 0 }, rf = { 0 }, tmp = { 0 };
 	struct sa_buf group = { 0 }, gkey = { 0 };
 	size_t *goff = NULL, ng = 0, capg = 0, i;
-	uint64_t nleft = 0, glseq = 0;
-	int rok, lok, c, lmatched, gmatched = 0;
+	uint64_t nleft = 0;
+	int rok, lok, c, gmatched = 0;
 	enum sa_format rfmt, lfmt;
 
 	R.names = rkeys;
@@ -1082,14 +1082,12 @@ sorted_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 		}
 		left_gen++;
 		sa_fields_of(&lf, L.rec.root);
-		lmatched = 0;
 		for (i = 0; i < ng; i++) {
 			sa_fields_unpack(&rf, group.s + goff[i],
 			    goff[i + 1] - goff[i]);
-			emit(&lf, &rf, glseq, 0);
-			lmatched = 1;
+			emit(&lf, &rf, 0, 0);
 		}
-		gmatched |= lmatched;
+		gmatched = 1;
 		lok = side_next(&L);
 	}
 	sa_fields_free(&lf);
