@@ -710,6 +710,8 @@ schema_of(struct sa_input *in, const struct sa_val *first, char ***names,
 	const struct sa_val *m;
 	size_t i;
 
+	if (*names != NULL)
+		return;
 	*n = 0;
 	if (in->r != NULL && sa_reader_format(in->r) == SA_FMT_TSV) {
 		cols = sa_reader_columns(in->r, n);
@@ -783,7 +785,9 @@ hash_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 	size_t i;
 
 	table_init(&t, budget);
-	rfmt = sa_input_format(rin);
+	/* A TSV header is taken now: the reader is gone after the last row. */
+	if ((rfmt = sa_input_format(rin)) == SA_FMT_TSV)
+		schema_of(rin, NULL, &rschema, &nrschema);
 	while (sa_input_next(rin, &rec) == SA_OK) {
 		if (first) {
 			schema_of(rin, rec.root, &rschema, &nrschema);
@@ -831,7 +835,8 @@ hash_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 	if (rin->status != 0 && rin->status > lin->status)
 		lin->status = rin->status;
 
-	lfmt = sa_input_format(lin);
+	if ((lfmt = sa_input_format(lin)) == SA_FMT_TSV)
+		schema_of(lin, NULL, &lschema, &nlschema);
 	if (ofmt == SA_FMT_UNKNOWN)
 		ofmt = output_format(lfmt, rfmt);
 	first = 1;
@@ -989,8 +994,10 @@ sorted_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 
 	R.names = rkeys;
 	L.names = lkeys;
-	rfmt = sa_input_format(rin);
-	lfmt = sa_input_format(lin);
+	if ((rfmt = sa_input_format(rin)) == SA_FMT_TSV)
+		schema_of(rin, NULL, &rschema, &nrschema);
+	if ((lfmt = sa_input_format(lin)) == SA_FMT_TSV)
+		schema_of(lin, NULL, &lschema, &nlschema);
 	if (ofmt == SA_FMT_UNKNOWN)
 		ofmt = output_format(lfmt, rfmt);
 	rok = side_next(&R);

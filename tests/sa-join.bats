@@ -83,6 +83,17 @@ gen_left() {
 	assert_equal "${#lines[@]}" 6
 }
 
+@test "a TSV input with a header and no rows still names its columns" {
+	printf 'id\tname\tw\n' >"$BATS_TEST_TMPDIR/r.tsv"
+	run sa-join -k id --type left "$BATS_TEST_TMPDIR/r.tsv" "$F/left.tsv"
+	assert_success
+	assert_line --index 0 "$(printf 'id\tname\tv\tname_right\tw')"
+	assert_line --index 1 "$(printf '1\ta\t10\t\\N\t\\N')"
+	run sa-join --sorted -k id --type full "$BATS_TEST_TMPDIR/r.tsv" "$BATS_TEST_TMPDIR/r.tsv"
+	assert_success
+	assert_output "$(printf 'id\tname\tw\tname_right\tw_right')"
+}
+
 @test "--suffix, -k LEFT=RIGHT, LEFT from standard input, -j" {
 	printf '%s\n' '{"rid":2,"name":"two","x":true}' '{"rid":9,"name":"nine","x":false}' \
 	    >"$BATS_TEST_TMPDIR/r"
