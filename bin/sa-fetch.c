@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fetch.h"
@@ -55,7 +56,7 @@ usage(void)
 "                [--limit N] [--limit-param NAME] [--max-pages N]\n"
 "                [--retries N] [--backoff S] [--timeout S] [--rate N]\n"
 "                [--state FILE] [-o FILE] [--since-field F --since-param P]\n"
-"                [--rejects FILE] [--stats] [--quiet] URL\n"
+"                [-t] [--rejects FILE] [--stats] [--quiet] URL\n"
 "\n"
 "Fetches the pages of an HTTP API and writes their records as NDJSON.\n"
 "\n"
@@ -76,6 +77,7 @@ usage(void)
 "  --rate N             at most N requests in any one second\n"
 "  --state FILE         save the position after each page; resume from it\n"
 "  -o, --output FILE    write to FILE, truncated to the state on resume\n"
+"  -t, --tsv            write PostgreSQL COPY text, flattened by sa-explode\n"
 "  --since-field F      remember the largest F (needs --state) ...\n"
 "  --since-param P      ... and send it as P on the next run\n"
 "  --rejects FILE       write records that are not objects to FILE\n"
@@ -97,6 +99,7 @@ enum {
 static const struct option longopts[] = {
 	{ "header", required_argument, NULL, 'H' },
 	{ "output", required_argument, NULL, 'o' },
+	{ "tsv", no_argument, NULL, 't' },
 	{ "bearer-env", required_argument, NULL, OPT_BEARER },
 	{ "basic-env", required_argument, NULL, OPT_BASIC },
 	{ "records", required_argument, NULL, OPT_RECORDS },
@@ -405,6 +408,52 @@ with_number(const char *url, const char *name, long long n)
 	    url);
 }
 
+/* Writes the records spooled on standard output to OUT as TSV, by
+ * sa-explode -t, which flattens them exactly as in a pipeline; returns
+ * its exit status. */
+static int
+to_tsv(int out)
+{
+	char self[4096], *slash;
+	const char *prog = "sa-explode";
+	ssize_t n;
+	int status;
+	pid_t pid;
+
+	sa_out_flush();
+	n = readlink("/proc/self/exe", self, sizeof(self) - 16);
+	if (n > 0) {
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/')) != NULL) {
+			strcpy(slash + 1, "sa-explode");
+			if (access(self, X_OK) == 0)
+				prog = self;
+		}
+	}
+	fflush(stderr);
+	if ((pid = fork()) < 0)
+		sa_die_errno(EX_OSERR, "fork");
+	if (pid == 0) {
+		if (lseek(STDOUT_FILENO, 0, SEEK_SET) != 0 ||
+		    dup2(STDOUT_FILENO, STDIN_FILENO) < 0 ||
+		    dup2(out, STDOUT_FILENO) < 0)
+			_exit(EX_OSERR);
+		close(out);
+		execlp(prog, "sa-explode", "-t", (char *)NULL);
+		fprintf(stderr, "%s: cannot run %s: %s\n", sa_prog, prog,
+		    strerror(errno));
+		_exit(EX_UNAVAILABLE);
+	}
+	close(out);
+	close(STDOUT_FILENO);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			sa_die_errno(EX_OSERR, "waitpid");
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return EX_SOFTWARE;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -422,7 +471,7 @@ main(int argc, char **argv)
 	enum mode mode = BY_LINK;
 	struct sa_buf line = { 0 };
 	size_t n, i;
-	int c, resume = 0;
+	int c, resume = 0, tsv = 0, tsv_out = -1;
 
 	sa_setprog(argv[0]);
 	sa_out_init();
@@ -430,7 +479,7 @@ main(int argc, char **argv)
 	ho.backoff = 1;
 	ho.timeout_ms = 60000;
 	ho.headers = xcalloc(argc, sizeof(char *));
-	while ((c = getopt_long(argc, argv, "hH:o:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hH:o:t", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'H':
 			if (strchr(optarg, ':') == NULL ||
@@ -440,6 +489,7 @@ main(int argc, char **argv)
 			ho.headers[ho.nheaders++] = optarg;
 			break;
 		case 'o': output_path = optarg; break;
+		case 't': tsv = 1; break;
 		case OPT_BEARER: bearer = optarg; break;
 		case OPT_BASIC: basic = optarg; break;
 		case OPT_RECORDS: records = optarg; break;
@@ -497,6 +547,9 @@ main(int argc, char **argv)
 		sa_usage_error("--since-field and --since-param go together");
 	if (since_field != NULL && state_path == NULL)
 		sa_usage_error("--since-field needs --state");
+	if (tsv && state_path != NULL)
+		sa_usage_error("-t cannot be resumed: leave out --state, or "
+		    "pipe into sa-explode -t");
 	if (bearer != NULL && basic != NULL)
 		sa_usage_error("--bearer-env and --basic-env exclude each "
 		    "other");
@@ -556,6 +609,13 @@ main(int argc, char **argv)
 	}
 	if (output_path != NULL)
 		open_output(resume);
+	if (tsv) {
+		/* The records go to a temporary file first: the TSV header
+		 * can only be written once every record has been seen. */
+		if ((tsv_out = dup(STDOUT_FILENO)) < 0 ||
+		    dup2(sa_tmpfd(), STDOUT_FILENO) < 0)
+			sa_die_errno(EX_OSERR, "dup");
+	}
 
 	base = xstrdup(st.url);
 	if (since_param != NULL && st.used.type != SA_NULL) {
@@ -678,5 +738,5 @@ main(int argc, char **argv)
 	sa_arena_free(arena);
 	page_cleanup();
 	http_cleanup();
-	return EX_OK;
+	return tsv ? to_tsv(tsv_out) : EX_OK;
 }

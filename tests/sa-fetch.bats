@@ -473,6 +473,24 @@ main 200 Bearer tok-3141" ]
 	[ "$(jq -c '[.done, .since]' "$st")" = '[true,"2025-01-01T00:44:00Z"]' ]
 }
 
+@test "-t writes TSV as sa-explode -t would, and nothing if the fetch fails" {
+	start_api
+	run --separate-stderr sa-fetch -t "$API/link/accounts?n=23&size=5"
+	assert_success
+	[ "$stderr" = "" ]
+	diff <(echo "$output") <(sa-explode -t "$(expected 0 23)")
+	[ "${lines[0]:0:26}" = "$(printf 'id\tname\tactive\tcreated_at\t')" ]
+	run sa-fetch -t -o "$BATS_TEST_TMPDIR/out.tsv" "$API/link/accounts?n=3"
+	assert_success
+	[ "$output" = "" ]
+	diff "$BATS_TEST_TMPDIR/out.tsv" <(sa-explode -t "$(expected 0 3)")
+	run --separate-stderr sa-fetch -t "$API/link/accounts?n=9&size=3&status=404&on=2"
+	[ "$status" -eq 66 ]
+	[ "$output" = "" ]
+	run --separate-stderr sa-fetch -t --state "$BATS_TEST_TMPDIR/st" "$API/link/accounts"
+	[ "$status" -eq 64 ]
+}
+
 @test "a closed pipe ends sa-fetch quietly with status 0" {
 	start_api
 	run --separate-stderr bash -c "sa-fetch '$API/link/accounts?n=50&size=5' | head -n 2"
