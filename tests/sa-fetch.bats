@@ -313,6 +313,10 @@ main 200 Bearer tok-3141" ]
 	[[ "$stderr" == *'"pages":3,"requests":4,"retries":1}' ]]
 	requests 'page=2' | cut -d' ' -f1,2 | tr '\n' ' ' | grep -qx 'main 429 main 200 '
 	jq -s '[.[] | select(.path | test("page=2")) | .t] | .[1] - .[0] >= 1' "$LOG" | grep -qx true
+	# An HTTP date in the past means now.
+	run sa-fetch "$API/link/accounts?n=6&size=3&fail=2&fail_status=429&retry_after=Wed,%2021%20Oct%202015%2007:28:00%20GMT"
+	assert_success
+	diff <(echo "$output") "$(expected 0 6)"
 }
 
 @test "bursts of 500 and 503 are retried: the output is complete, once" {
