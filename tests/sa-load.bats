@@ -546,6 +546,21 @@ late_rows() {
 	assert_output "800|200|200|200|200"
 }
 
+@test "two upserts into the same new table at once both succeed" {
+	pg
+	gen-successapp -n 300 --seed 1 | sa-explode | jq -c '. + {only_1: 1}' >"$BATS_TEST_TMPDIR/in1"
+	gen-successapp -n 300 --seed 2 --start-id 200 | sa-explode | jq -c '. + {only_2: 2}' >"$BATS_TEST_TMPDIR/in2"
+	sa-load --quiet -k id --mode upsert "$T" "$BATS_TEST_TMPDIR/in1" &
+	p1=$!
+	sa-load --quiet -k id --mode upsert "$T" "$BATS_TEST_TMPDIR/in2" &
+	p2=$!
+	wait "$p1"
+	wait "$p2"
+	run q "SELECT count(*), count(DISTINCT id), min(id), max(id), count(only_1) + count(only_2) FROM \"$T\""
+	# The 100 shared ids keep the column of each load.
+	assert_output "500|500|100000|100499|600"
+}
+
 # Waits until a backend of sa-load sleeps in the trigger below.
 wait_for_sleep() {
 	for _ in $(seq 100); do
