@@ -1,11 +1,13 @@
 /*
  * sa-load: rows into PostgreSQL in bulk, with types inferred from the data.
  *
- * The input is read once.  Each good row goes to an unlinked spool file as
- * COPY text fields while the type of every column is inferred, so that the
- * table can be created or evolved before the first row is sent; then the
- * spool is sent with COPY FROM STDIN in batches, all in one transaction.
- * Memory holds one record and the list of columns, never the input.
+ * The input is read once.  The first rows go to an unlinked spool file as
+ * COPY text while the type of every column is inferred from them; then the
+ * table is created or evolved, the spool is sent with COPY FROM STDIN, and
+ * the rest of the input follows as it is read, in batches, the table
+ * evolving whenever a row needs it: the server parses while sa-load reads.
+ * Everything happens in one transaction.  Memory holds one record and the
+ * list of columns (and, for an upsert, 8 bytes per key), never the input.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -477,7 +479,7 @@ new_column(const char *key, size_t len, unsigned h)
 	return ncols - 1;
 }
 
-/* Reading the input into the spool. */
+/* Reading the input. */
 
 static int
 in_table(const char *key, size_t len)
