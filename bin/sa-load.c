@@ -705,10 +705,17 @@ encode(struct sa_record *rec)
 			    cols[ci].name, cols[ci].tabletype, shown.s);
 			goto bad;
 		}
-		put32(&row, ci);
-		put32(&row, 0);
+		sa_buf_grow(&row, 8);
+		memcpy(row.s + row.len, &ci, 4);
+		row.len += 8;
 		len = row.len;
-		sa_copy_field(&row, m);
+		if (m->type == SA_OBJECT || m->type == SA_ARRAY) {
+			/* As sa_copy_field does, without a buffer per value. */
+			sa_buf_reset(&text);
+			sa_json_append(&text, m);
+			sa_copy_escape(&row, text.s, text.len);
+		} else
+			sa_copy_field(&row, m);
 		len = row.len - len;
 		memcpy(row.s + row.len - len - 4, &len, 4);
 	}
