@@ -5,6 +5,8 @@
  * key always meet in the same partition. */
 #define XXH_INLINE_ALL
 #include <xxhash.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "sa.h"
 
@@ -17,12 +19,86 @@ sa_fp_bytes(const void *p, size_t n)
 	return fp;
 }
 
+static int
+cmp_key(const struct sa_val *x, const struct sa_val *y)
+{
+	size_t n = x->keylen < y->keylen ? x->keylen : y->keylen;
+	int c = memcmp(x->key, y->key, n);
+
+	if (c != 0)
+		return c;
+	return (x->keylen > y->keylen) - (x->keylen < y->keylen);
+}
+
+static int
+cmp_member(const void *a, const void *b)
+{
+	return cmp_key(*(const struct sa_val *const *)a,
+	    *(const struct sa_val *const *)b);
+}
+
+/* Feeds V to the hash as tagged, length-prefixed bytes, members sorted by
+ * name: the same bytes for equal values, whatever their key order, with
+ * no JSON text built on the way. */
+static void
+feed(XXH3_state_t *st, const struct sa_val *v)
+{
+	const struct sa_val *m, *small[16], **sorted;
+	unsigned char tag = v->type;
+	size_t i, j, n;
+
+	XXH3_128bits_update(st, &tag, 1);
+	switch (v->type) {
+	case SA_NUMBER:
+	case SA_STRING:
+		XXH3_128bits_update(st, &v->len, sizeof(v->len));
+		XXH3_128bits_update(st, v->str, v->len);
+		break;
+	case SA_ARRAY:
+		XXH3_128bits_update(st, &v->len, sizeof(v->len));
+		for (m = v->child; m != NULL; m = m->next)
+			feed(st, m);
+		break;
+	case SA_OBJECT:
+		n = v->len;
+		sorted = n <= 16 ? small : xmalloc(n * sizeof(*sorted));
+		for (i = 0, m = v->child; m != NULL; m = m->next) {
+			/* Insertion sort for small objects, qsort beyond. */
+			for (j = i++; n <= 16 && j > 0 &&
+			    cmp_key(sorted[j - 1], m) > 0; j--)
+				sorted[j] = sorted[j - 1];
+			sorted[n <= 16 ? j : i - 1] = m;
+		}
+		if (n > 16)
+			qsort(sorted, n, sizeof(*sorted), cmp_member);
+		XXH3_128bits_update(st, &n, sizeof(n));
+		for (i = 0; i < n; i++) {
+			XXH3_128bits_update(st, &sorted[i]->keylen,
+			    sizeof(sorted[i]->keylen));
+			XXH3_128bits_update(st, sorted[i]->key,
+			    sorted[i]->keylen);
+			feed(st, sorted[i]);
+		}
+		if (sorted != small)
+			free(sorted);
+		break;
+	}
+}
+
 struct sa_fp
 sa_fp_value(const struct sa_val *v, struct sa_buf *scratch)
 {
-	sa_buf_reset(scratch);
-	sa_json_canonical(scratch, v);
-	return sa_fp_bytes(scratch->s, scratch->len);
+	XXH3_state_t st;
+	XXH128_hash_t h;
+	struct sa_fp fp;
+
+	(void)scratch;
+	XXH3_128bits_reset(&st);
+	feed(&st, v);
+	h = XXH3_128bits_digest(&st);
+	fp.lo = h.low64;
+	fp.hi = h.high64;
+	return fp;
 }
 
 int

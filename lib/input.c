@@ -66,6 +66,7 @@ open_next(struct sa_input *in)
 			in->r = open_spooled_stdin(in);
 		else
 			in->r = sa_reader_open(path);
+		in->counted = 0;
 		if (in->r == NULL) {
 			if (!in->rewound)
 				sa_note("%s: %s", path, strerror(errno));
@@ -84,6 +85,10 @@ sa_input_next(struct sa_input *in, struct sa_record *rec)
 
 	while (open_next(in)) {
 		st = sa_reader_next(in->r, rec);
+		if (!in->dry) {
+			sa_stats.bytes += sa_reader_bytes(in->r) - in->counted;
+			in->counted = sa_reader_bytes(in->r);
+		}
 		if (st == SA_OK) {
 			if (!in->dry) {
 				sa_stats.in++;

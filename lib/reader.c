@@ -368,7 +368,6 @@ fill(struct sa_reader *r)
 	}
 	r->end += n;
 	r->bytes += n;
-	sa_stats.bytes += n;
 	return 1;
 }
 

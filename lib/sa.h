@@ -22,20 +22,6 @@
 
 #ifndef __GNUC__
 #define __attribute__(x)
-/* Options every tool shares; put SA_COMMON_LONGOPTS in the getopt_long
- * table and hand unknown codes to sa_common_option(), which returns 0 if
- * C is not one of them. */
-enum {
-	SA_OPT_VERSION = 0x1000, SA_OPT_REJECTS, SA_OPT_STATS, SA_OPT_QUIET
-};
-#define SA_COMMON_LONGOPTS \
-	{ "help", no_argument, NULL, 'h' }, \
-	{ "version", no_argument, NULL, SA_OPT_VERSION }, \
-	{ "rejects", required_argument, NULL, SA_OPT_REJECTS }, \
-	{ "stats", no_argument, NULL, SA_OPT_STATS }, \
-	{ "quiet", no_argument, NULL, SA_OPT_QUIET }
-int sa_common_option(int c, const char *arg, void (*usage)(void));
-
 #endif
 
 /* Exit statuses are those of sysexits.h: EX_OK 0, EX_USAGE 64,
@@ -191,6 +177,7 @@ struct sa_input {
 	int dry;		/* a first pass: bad records are not reported
 				 * if --rejects will get them on the next */
 	int rewound;
+	uintmax_t counted;	/* bytes of the current reader in sa_stats */
 };
 void sa_input_init(struct sa_input *, int nfiles, char **files);
 /* Starts again at the first operand (needs in->rereadable). */
@@ -232,7 +219,8 @@ struct sa_fp {
 	uint64_t lo, hi;
 };
 struct sa_fp sa_fp_bytes(const void *, size_t);
-/* Of the canonical JSON of V (key order does not matter). */
+/* Of value V, key order not mattering: equal for values that
+ * sa_val_equal() finds equal.  SCRATCH is unused (kept for callers). */
 struct sa_fp sa_fp_value(const struct sa_val *v, struct sa_buf *scratch);
 /* Of the key values' text (sa_val_text); returns 0 if one is null or
  * missing. */
