@@ -3,7 +3,7 @@
 
 load helpers/common
 
-TOOLS="sa-explode"
+TOOLS="sa-explode sa-dedup sa-join sa-load sa-fetch"
 
 @test "--help prints the usage line first and exits 0" {
 	for t in $TOOLS; do
@@ -32,7 +32,7 @@ TOOLS="sa-explode"
 
 @test "the man pages have no mandoc warnings" {
 	command -v mandoc >/dev/null || skip "mandoc is not installed"
-	run mandoc -Tlint -Wwarning "$SA_SRCDIR"/man/sa-explode.1 "$SA_SRCDIR"/man/sa.7
+	run mandoc -Tlint -Wwarning "$SA_SRCDIR"/man/*.[17]
 	assert_success
 	assert_output ""
 }
