@@ -93,8 +93,9 @@ def main():
         tables[name] = child(records, name)
     tables["territories"] = tables["territories"].drop(columns=["territories_tags"])
     tables["tags"] = tags(records)
-    res = pd.json_normalize([r["result"] for r in records if r.get("result")], sep="_")
-    tables["results"] = res.drop_duplicates("id")
+    res = pd.json_normalize([r for r in records if r.get("result")], sep="_")
+    tables["results"] = res[["id"] + [c for c in res.columns if c.startswith("result_")
+                                      and c != "result_reasons"]]
     tables["territory_accounts"] = tables["territories"].merge(
         tables["accounts"], on="id", how="left", validate="m:1")
     for name, df in tables.items():

@@ -371,6 +371,12 @@ explode(const struct sa_val *o, size_t s, const char *prefix, size_t plen,
 			break;
 		cur = v;
 	}
+	if (v != NULL && v->type == SA_OBJECT && v->len > 0) {
+		/* A path that ends at an object: one row of its fields. */
+		row = new_row(&out_sink, ctx->cols, ctx->n);
+		ok = element_columns(row, v, name.s, name.len);
+		goto done;
+	}
 	if (v == NULL || v->type != SA_ARRAY || v->len == 0) {
 		if (keep_empty) {
 			row = new_row(&out_sink, ctx->cols, ctx->n);

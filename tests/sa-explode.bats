@@ -53,6 +53,16 @@ EOF
 EOF
 }
 
+@test "-p ending at an object gives one row of its fields" {
+	run sa-explode -p result <<'EOF'
+{"id":1,"result":{"id":3,"score":1.5,"why":{"code":"x"}}}
+{"id":2,"result":null}
+{"id":3}
+EOF
+	assert_success
+	assert_output '{"id":1,"result_id":3,"result_score":1.5,"result_why_code":"x"}'
+}
+
 @test "-k picks the parent keys, dotted paths allowed, missing keys are null" {
 	run sa-explode -p territories -k id,owner.id "$A"
 	assert_success
