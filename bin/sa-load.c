@@ -1440,7 +1440,7 @@ static void
 load(int nargs, char **args)
 {
 	struct sa_buf sql = { 0 };
-	uintmax_t limit = SAMPLE_ROWS;
+	uintmax_t limit = SAMPLE_ROWS, spooled = 0;
 	int direct = 0;
 
 	run_ok("BEGIN");
@@ -1471,10 +1471,13 @@ load(int nargs, char **args)
 	spool = sa_tmpfile();
 	setvbuf(spool, NULL, _IOFBF, 1 << 20);
 	sa_input_init(&in, nargs, args);
-	while (rows_loaded < limit && (uintmax_t)ftell(spool) < SAMPLE_BYTES &&
-	    next_row())
-		if (!opt.dry_run && fwrite(row.s, 1, row.len, spool) != row.len)
+	while (rows_loaded < limit && spooled < SAMPLE_BYTES && next_row()) {
+		if (opt.dry_run)
+			continue;
+		if (fwrite(row.s, 1, row.len, spool) != row.len)
 			sa_die_errno(EX_IOERR, "temporary file");
+		spooled += row.len;
+	}
 	name_keys();
 
 	if (opt.dry_run) {
