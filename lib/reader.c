@@ -8,6 +8,7 @@
  * records in them have been handed out, so memory follows the size of one
  * record, not of the input: a 10 GB top-level array is streamed element
  * by element. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -379,13 +380,24 @@ keep_raw(struct sa_reader *r, const char *p, size_t n)
 		    RAW_MAX - r->raw.len : n);
 }
 
+/* True if the line at P starts with an object or array. */
+static int
+starts_value(const char *p, size_t n)
+{
+	while (n > 0 && (*p == ' ' || *p == '\t' || *p == '\r')) {
+		p++;
+		n--;
+	}
+	return n > 0 && (*p == '{' || *p == '[');
+}
+
 /* Feeds the parser the rest of the current line, or as much of it as the
  * buffer holds. */
 static void
 feed_json(struct sa_reader *r)
 {
 	const char *p = r->buf + r->pos, *nl;
-	size_t n = r->end - r->pos;
+	size_t n = r->end - r->pos, before;
 	yajl_status st;
 	int whole;
 
@@ -395,9 +407,24 @@ feed_json(struct sa_reader *r)
 		n = nl - p + 1;
 	if (r->line_start && r->rec == NULL)
 		sa_buf_reset(&r->raw);
+	before = r->raw.len;
 	keep_raw(r, p, n);
 	st = yajl_parse(r->h, (const unsigned char *)p, n);
 	r->pos += n;
+	if (st != yajl_status_ok && r->line_start && r->rec != NULL &&
+	    r->recline <= r->line && starts_value(p, n)) {
+		/* A record left open on an earlier line, broken by a line that
+		 * starts a new one: reject what came before and read this line
+		 * afresh, so that a truncated line costs one record, not two. */
+		r->raw.len = before;
+		if (r->raw.len > 0 && r->raw.s[r->raw.len - 1] == '\n')
+			r->raw.len--;
+		parse_failed(r, st, (const unsigned char *)r->raw.s,
+		    r->raw.len);
+		sa_buf_reset(&r->raw);
+		r->pos -= n;
+		return;
+	}
 	if (st != yajl_status_ok) {
 		/* Skip what is left of the line, keeping it for the reject. */
 		while (!whole) {
@@ -463,6 +490,30 @@ unescape(struct sa_buf *out, const char *s, size_t n)
 			case 'b': c = '\b'; break;
 			case 'f': c = '\f'; break;
 			case 'v': c = '\v'; break;
+			case 'x':
+				/* \xh or \xhh, as COPY reads them. */
+				if (i + 1 < n && isxdigit((unsigned char)s[i + 1])) {
+					int v = 0, k;
+
+					for (k = 0; k < 2 && i + 1 < n &&
+					    isxdigit((unsigned char)s[i + 1]); k++) {
+						c = s[++i];
+						v = v * 16 + (isdigit((unsigned char)c) ?
+						    c - '0' : (c | 0x20) - 'a' + 10);
+					}
+					c = (char)v;
+				}
+				break;
+			default:
+				/* \o, \oo or \ooo. */
+				if (c >= '0' && c <= '7') {
+					int v = c - '0', k;
+
+					for (k = 1; k < 3 && i + 1 < n &&
+					    s[i + 1] >= '0' && s[i + 1] <= '7'; k++)
+						v = v * 8 + (s[++i] - '0');
+					c = (char)v;
+				}
 			}
 		}
 		sa_buf_addc(out, c);

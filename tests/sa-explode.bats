@@ -421,3 +421,25 @@ EOF
 	assert_success
 	assert_output ""
 }
+
+@test "a record left open on one line costs that record only" {
+	run --separate-stderr sa-explode --rejects "$BATS_TEST_TMPDIR/rej" < <(printf '{"id": 10}\n{"id": 11, "name": "eleven"\n{"id": 12}\n')
+	assert_success
+	assert_output $'{"id":10}\n{"id":12}'
+	run jq -c '[.line, .input]' "$BATS_TEST_TMPDIR/rej"
+	assert_output '[2,"{\"id\": 11, \"name\": \"eleven\""]'
+	# The same inside a pretty-printed top-level array.
+	run --separate-stderr sa-explode --rejects "$BATS_TEST_TMPDIR/rej" < <(printf '[\n{"id": 10},\n{"id": 11,\n{"id": 12}\n]\n')
+	assert_success
+	assert_output $'{"id":10}\n{"id":12}'
+	run jq -c '[.line, .input]' "$BATS_TEST_TMPDIR/rej"
+	assert_output '[3,"{\"id\": 11,"]'
+}
+
+@test "TSV input: COPY's octal and hex escapes, CRLF, and a short row" {
+	run --separate-stderr sa-explode --rejects "$BATS_TEST_TMPDIR/rej" < <(printf 'a\\tb\tc\r\n\\x41\\t\\101\tz\r\nonly-one\r\n\\\\\t\\N\r\n')
+	assert_success
+	assert_output $'{"a\\tb":"A\\tA","c":"z"}\n{"a\\tb":"\\\\","c":null}'
+	run jq -c '[.line, .error, .input]' "$BATS_TEST_TMPDIR/rej"
+	assert_output '[3,"expected 2 fields, found 1","only-one"]'
+}
