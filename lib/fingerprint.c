@@ -37,27 +37,26 @@ cmp_member(const void *a, const void *b)
 	    *(const struct sa_val *const *)b);
 }
 
-/* Feeds V to the hash as tagged, length-prefixed bytes, members sorted by
- * name: the same bytes for equal values, whatever their key order, with
- * no JSON text built on the way. */
+/* Appends V to B as tagged, length-prefixed bytes, members sorted by
+ * name: the same bytes for equal values, whatever their key order, and
+ * cheaper to make than canonical JSON (nothing to escape). */
 static void
-feed(XXH3_state_t *st, const struct sa_val *v)
+encode(struct sa_buf *b, const struct sa_val *v)
 {
 	const struct sa_val *m, *small[16], **sorted;
-	unsigned char tag = v->type;
 	size_t i, j, n;
 
-	XXH3_128bits_update(st, &tag, 1);
+	sa_buf_addc(b, v->type);
 	switch (v->type) {
 	case SA_NUMBER:
 	case SA_STRING:
-		XXH3_128bits_update(st, &v->len, sizeof(v->len));
-		XXH3_128bits_update(st, v->str, v->len);
+		sa_buf_add(b, &v->len, sizeof(v->len));
+		sa_buf_add(b, v->str, v->len);
 		break;
 	case SA_ARRAY:
-		XXH3_128bits_update(st, &v->len, sizeof(v->len));
+		sa_buf_add(b, &v->len, sizeof(v->len));
 		for (m = v->child; m != NULL; m = m->next)
-			feed(st, m);
+			encode(b, m);
 		break;
 	case SA_OBJECT:
 		n = v->len;
@@ -71,13 +70,12 @@ feed(XXH3_state_t *st, const struct sa_val *v)
 		}
 		if (n > 16)
 			qsort(sorted, n, sizeof(*sorted), cmp_member);
-		XXH3_128bits_update(st, &n, sizeof(n));
+		sa_buf_add(b, &n, sizeof(n));
 		for (i = 0; i < n; i++) {
-			XXH3_128bits_update(st, &sorted[i]->keylen,
+			sa_buf_add(b, &sorted[i]->keylen,
 			    sizeof(sorted[i]->keylen));
-			XXH3_128bits_update(st, sorted[i]->key,
-			    sorted[i]->keylen);
-			feed(st, sorted[i]);
+			sa_buf_add(b, sorted[i]->key, sorted[i]->keylen);
+			encode(b, sorted[i]);
 		}
 		if (sorted != small)
 			free(sorted);
@@ -88,17 +86,9 @@ feed(XXH3_state_t *st, const struct sa_val *v)
 struct sa_fp
 sa_fp_value(const struct sa_val *v, struct sa_buf *scratch)
 {
-	XXH3_state_t st;
-	XXH128_hash_t h;
-	struct sa_fp fp;
-
-	(void)scratch;
-	XXH3_128bits_reset(&st);
-	feed(&st, v);
-	h = XXH3_128bits_digest(&st);
-	fp.lo = h.low64;
-	fp.hi = h.high64;
-	return fp;
+	sa_buf_reset(scratch);
+	encode(scratch, v);
+	return sa_fp_bytes(scratch->s, scratch->len);
 }
 
 int

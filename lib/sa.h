@@ -220,7 +220,7 @@ struct sa_fp {
 };
 struct sa_fp sa_fp_bytes(const void *, size_t);
 /* Of value V, key order not mattering: equal for values that
- * sa_val_equal() finds equal.  SCRATCH is unused (kept for callers). */
+ * sa_val_equal() finds equal.  SCRATCH holds the bytes hashed. */
 struct sa_fp sa_fp_value(const struct sa_val *v, struct sa_buf *scratch);
 /* Of the key values' text (sa_val_text); returns 0 if one is null or
  * missing. */
