@@ -60,7 +60,7 @@ usage(void)
 	    "  -m, --memory SIZE       memory for fingerprints before spilling "
 	    "(default 256M)\n"
 	    "  -t, --tsv               write TSV (PostgreSQL COPY text)\n"
-	    "  -j, --json              write NDJSON\n"
+	    "  -j, --ndjson            write NDJSON (also --json)\n"
 	    "      --rejects FILE      write bad records to FILE and go on\n"
 	    "      --stats             print counters as JSON on stderr at exit\n"
 	    "      --quiet             no progress line or warnings\n"
@@ -488,6 +488,7 @@ main(int argc, char **argv)
 		{ "latest", required_argument, NULL, OPT_LATEST },
 		{ "memory", required_argument, NULL, 'm' },
 		{ "tsv", no_argument, NULL, 't' },
+		{ "ndjson", no_argument, NULL, 'j' },
 		{ "json", no_argument, NULL, 'j' },
 		SA_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }

@@ -64,7 +64,7 @@ usage(void)
 	    "      --sep SEP        joins the keys of nested names (default _)\n"
 	    "  -t, --tsv            write PostgreSQL COPY text with a header (reads\n"
 	    "                       the input twice; stdin is spooled to $TMPDIR)\n"
-	    "  -j, --ndjson         write NDJSON (the default)\n"
+	    "  -j, --ndjson         write NDJSON (the default; also --json)\n"
 	    "      --rejects FILE   write bad records to FILE and go on\n"
 	    "      --stats          print a JSON line of counters on stderr at exit\n"
 	    "      --quiet          no progress line or warnings\n"
@@ -514,6 +514,7 @@ main(int argc, char **argv)
 		{ "sep", required_argument, NULL, 's' },
 		{ "tsv", no_argument, NULL, 't' },
 		{ "ndjson", no_argument, NULL, 'j' },
+		{ "json", no_argument, NULL, 'j' },
 		SA_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};

@@ -94,7 +94,7 @@ usage(void)
 	    "      --sorted            both inputs are sorted by key: merge "
 	    "join\n"
 	    "  -t, --tsv               write TSV (PostgreSQL COPY text)\n"
-	    "  -j, --json              write NDJSON\n"
+	    "  -j, --ndjson            write NDJSON (also --json)\n"
 	    "      --rejects FILE      write bad records to FILE and go on\n"
 	    "      --stats             print counters as JSON on stderr at exit\n"
 	    "      --quiet             no progress line or warnings\n"
@@ -1117,6 +1117,7 @@ main(int argc, char **argv)
 		{ "memory", required_argument, NULL, 'm' },
 		{ "sorted", no_argument, NULL, OPT_SORTED },
 		{ "tsv", no_argument, NULL, 't' },
+		{ "ndjson", no_argument, NULL, 'j' },
 		{ "json", no_argument, NULL, 'j' },
 		SA_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
