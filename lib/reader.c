@@ -475,10 +475,17 @@ finish_json(struct sa_reader *r)
 static size_t
 unescape(struct sa_buf *out, const char *s, size_t n)
 {
+	const char *bs = memchr(s, '\\', n);
 	size_t i;
 
 	sa_buf_reset(out);
-	for (i = 0; i < n; i++) {
+	if (bs == NULL) {
+		/* Most fields have nothing to unescape. */
+		sa_buf_add(out, s, n);
+		return out->len;
+	}
+	sa_buf_add(out, s, bs - s);
+	for (i = bs - s; i < n; i++) {
 		char c = s[i];
 
 		if (c == '\\' && i + 1 < n) {

@@ -29,8 +29,25 @@ sa_copy_escape(struct sa_buf *b, const char *s, size_t len)
 
 	sa_buf_grow(b, len);
 	while (s < end) {
-		for (run = s; s < end && *s != '\\' && *s != '\t' &&
-		    *s != '\n' && *s != '\r'; s++)
+		run = s;
+		/* Eight bytes at a time while none is \ TAB LF CR. */
+		while (end - s >= 8) {
+			uint64_t x, bs, tab, lf, cr;
+			const uint64_t ones = 0x0101010101010101ULL;
+			const uint64_t high = 0x8080808080808080ULL;
+
+			memcpy(&x, s, 8);
+			bs = x ^ 0x5c5c5c5c5c5c5c5cULL;
+			tab = x ^ 0x0909090909090909ULL;
+			lf = x ^ 0x0a0a0a0a0a0a0a0aULL;
+			cr = x ^ 0x0d0d0d0d0d0d0d0dULL;
+			if ((((bs - ones) & ~bs) | ((tab - ones) & ~tab) |
+			    ((lf - ones) & ~lf) | ((cr - ones) & ~cr)) & high)
+				break;
+			s += 8;
+		}
+		for (; s < end && *s != '\\' && *s != '\t' && *s != '\n' &&
+		    *s != '\r'; s++)
 			;
 		if (s > run)
 			sa_buf_add(b, run, s - run);
