@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include <jq.h>
-#include <yajl/yajl_parse.h>
 
 #include "fetch.h"
 
@@ -39,130 +38,6 @@ static int have_doc;
 static struct sa_val **vals, **recs;
 static size_t nvals, capvals, nrecs, caprecs;
 
-struct build {
-	struct sa_arena *a;
-	struct sa_val *root, *cur;
-	const char *key;
-	size_t keylen;
-};
-
-static int
-add(struct build *b, struct sa_val *v)
-{
-	if (b->cur == NULL)
-		b->root = v;
-	else if (b->cur->type == SA_OBJECT)
-		sa_val_add(b->cur, v, b->key, b->keylen);
-	else
-		sa_val_add(b->cur, v, NULL, 0);
-	if (v->type == SA_OBJECT || v->type == SA_ARRAY)
-		b->cur = v;
-	return 1;
-}
-
-static int
-on_null(void *ud)
-{
-	struct build *b = ud;
-
-	return add(b, sa_val_new(b->a, SA_NULL, NULL, 0));
-}
-
-static int
-on_boolean(void *ud, int t)
-{
-	struct build *b = ud;
-
-	return add(b, sa_val_new(b->a, t ? SA_TRUE : SA_FALSE, NULL, 0));
-}
-
-static int
-on_number(void *ud, const char *s, size_t len)
-{
-	struct build *b = ud;
-
-	return add(b, sa_val_new(b->a, SA_NUMBER, s, len));
-}
-
-static int
-on_string(void *ud, const unsigned char *s, size_t len)
-{
-	struct build *b = ud;
-
-	return add(b, sa_val_new(b->a, SA_STRING, (const char *)s, len));
-}
-
-static int
-on_start_map(void *ud)
-{
-	struct build *b = ud;
-
-	return add(b, sa_val_new(b->a, SA_OBJECT, NULL, 0));
-}
-
-static int
-on_key(void *ud, const unsigned char *s, size_t len)
-{
-	struct build *b = ud;
-	char *k = sa_arena_alloc(b->a, len + 1);
-
-	memcpy(k, s, len);
-	k[len] = '\0';
-	b->key = k;
-	b->keylen = len;
-	return 1;
-}
-
-static int
-on_end(void *ud)
-{
-	struct build *b = ud;
-
-	b->cur = b->cur->parent;
-	return 1;
-}
-
-static int
-on_start_array(void *ud)
-{
-	struct build *b = ud;
-
-	return add(b, sa_val_new(b->a, SA_ARRAY, NULL, 0));
-}
-
-static const yajl_callbacks callbacks = {
-	on_null, on_boolean, NULL, NULL, on_number, on_string,
-	on_start_map, on_key, on_end, on_start_array, on_end
-};
-
-/* Parses S into values in arena A; returns NULL and sets *ERR (static
- * text) if it is not one JSON value. */
-static struct sa_val *
-parse_json(struct sa_arena *a, const char *s, size_t len, char **err)
-{
-	struct build b = { a, NULL, NULL, NULL, 0 };
-	yajl_handle h = yajl_alloc(&callbacks, NULL, &b);
-	yajl_status st;
-	static char msg[256];
-	unsigned char *e;
-
-	st = yajl_parse(h, (const unsigned char *)s, len);
-	if (st == yajl_status_ok)
-		st = yajl_complete_parse(h);
-	if (st != yajl_status_ok || b.root == NULL) {
-		e = yajl_get_error(h, 0, (const unsigned char *)s, len);
-		snprintf(msg, sizeof(msg), "%s", b.root == NULL &&
-		    st == yajl_status_ok ? "empty page" : (char *)e);
-		msg[strcspn(msg, "\n")] = '\0';
-		yajl_free_error(h, e);
-		yajl_free(h);
-		*err = msg;
-		return NULL;
-	}
-	yajl_free(h);
-	return b.root;
-}
-
 void
 page_parse(struct page *pg, struct sa_arena *a)
 {
@@ -172,7 +47,7 @@ page_parse(struct page *pg, struct sa_arena *a)
 		jv_free(doc);
 	have_doc = 0;
 	arena = a;
-	pg->root = parse_json(a, pg->body, pg->len, &err);
+	pg->root = sa_json_parse(a, pg->body, pg->len, &err);
 	if (pg->root == NULL)
 		sa_die(EX_DATAERR, "%s: the page is not valid JSON: %s",
 		    pg->url, err);
@@ -435,7 +310,7 @@ eval(struct expr *e, struct page *pg)
 	for (i = 0; i < n; i++) {
 		jv s = jv_dump_string(jv_array_get(jv_copy(out), i), 0);
 		char *err;
-		struct sa_val *v = parse_json(arena, jv_string_value(s),
+		struct sa_val *v = sa_json_parse(arena, jv_string_value(s),
 		    jv_string_length_bytes(jv_copy(s)), &err);
 
 		if (v == NULL)

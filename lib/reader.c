@@ -21,7 +21,7 @@
 #define BUFSIZE (256 * 1024)
 #define GEN_SIZE (256 * 1024)	/* arena bytes before a new one is started */
 #define RAW_MAX (1 << 20)	/* input text kept for --rejects */
-#define MAX_DEPTH 10000		/* deeper nesting is an input error */
+#define MAX_DEPTH SA_MAX_DEPTH	/* deeper nesting is an input error */
 
 struct pending {
 	struct sa_val *root;	/* NULL for a syntax error */

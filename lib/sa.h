@@ -122,6 +122,14 @@ int sa_val_text(const struct sa_val *v, struct sa_buf *scratch,
     const char **s, size_t *len);
 int sa_val_equal(const struct sa_val *, const struct sa_val *);
 
+/* parse.c: one whole JSON text (an HTTP body, say) into values in
+ * arena A.  Returns NULL and points *ERR at a static message if it is not
+ * exactly one JSON value, or nests deeper than SA_MAX_DEPTH. */
+#define SA_MAX_DEPTH 10000
+struct sa_arena;
+struct sa_val *sa_json_parse(struct sa_arena *a, const char *s, size_t len,
+    char **err);
+
 /* arena.c: node storage for values; blocks are recycled in FIFO order. */
 struct sa_arena;
 struct sa_arena *sa_arena_new(void);
