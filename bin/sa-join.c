@@ -767,6 +767,25 @@ output_format(enum sa_format lfmt, enum sa_format rfmt)
 	return lfmt == SA_FMT_TSV ? SA_FMT_TSV : SA_FMT_JSON;
 }
 
+/* Writes a row of one side to its spill partitions: its key, its input
+ * position SEQ (and LINE, for messages) and its packed fields. */
+static void
+spill_row(struct sa_parts *parts, const struct key *k, uint64_t seq,
+    uintmax_t line, const struct sa_buf *packed)
+{
+	struct sa_spill_rec sr;
+
+	memset(&sr, 0, sizeof(sr));
+	sr.fp = k->fp;
+	sr.a = seq;
+	sr.b = k->null | (uint64_t)line << 1;
+	sr.p = k->text.s;
+	sr.plen = k->text.len;
+	sr.q = packed->s;
+	sr.qlen = packed->len;
+	sa_parts_write(parts, &sr);
+}
+
 /* Hash join: RIGHT in memory, spilling to partitions past the budget. */
 static void
 hash_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
@@ -820,15 +839,7 @@ hash_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 		}
 		if (k.null && (type == INNER || type == LEFT))
 			continue;
-		memset(&sr, 0, sizeof(sr));
-		sr.fp = k.fp;
-		sr.a = rseq;
-		sr.b = k.null | (uint64_t)rec.line << 1;
-		sr.p = k.text.s;
-		sr.plen = k.text.len;
-		sr.q = packed.s;
-		sr.qlen = packed.len;
-		sa_parts_write(rp, &sr);
+		spill_row(rp, &k, rseq, rec.line, &packed);
 	}
 	if (first)
 		schema_of(rin, NULL, &rschema, &nrschema);
@@ -870,15 +881,7 @@ hash_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 			lp = sa_parts_new(0);
 		sa_buf_reset(&packed);
 		sa_fields_pack(&packed, fs.f, fs.n);
-		memset(&sr, 0, sizeof(sr));
-		sr.fp = k.fp;
-		sr.a = lseq;
-		sr.b = k.null | (uint64_t)rec.line << 1;
-		sr.p = k.text.s;
-		sr.plen = k.text.len;
-		sr.q = packed.s;
-		sr.qlen = packed.len;
-		sa_parts_write(lp, &sr);
+		spill_row(lp, &k, lseq, rec.line, &packed);
 	}
 	if (rp == NULL) {
 		check_left_keys();
