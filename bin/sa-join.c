@@ -648,6 +648,16 @@ split_join(FILE *rf, FILE *lf, unsigned level, FILE *out)
 			fclose(outs[i]);
 }
 
+/* The key of a row read back from a spill partition. */
+static void
+key_of_spilled(struct key *k, const struct sa_spill_rec *rec)
+{
+	k->null = rec->b & NULLKEY;
+	k->fp = rec->fp;
+	sa_buf_reset(&k->text);
+	sa_buf_add(&k->text, rec->p, rec->plen);
+}
+
 static void
 join_files(FILE *rf, FILE *lf, unsigned level, FILE *out)
 {
@@ -662,10 +672,7 @@ join_files(FILE *rf, FILE *lf, unsigned level, FILE *out)
 	if (rf != NULL) {
 		sa_spill_rewind(rf);
 		while (sa_spill_read(rf, &rec, &buf)) {
-			k.null = rec.b & NULLKEY;
-			k.fp = rec.fp;
-			sa_buf_reset(&k.text);
-			sa_buf_add(&k.text, rec.p, rec.plen);
+			key_of_spilled(&k, &rec);
 			if (!table_add(&t, &k, rec.a, rec.b >> 1, rec.q,
 			    rec.qlen)) {
 				table_free(&t);
@@ -682,10 +689,7 @@ join_files(FILE *rf, FILE *lf, unsigned level, FILE *out)
 	if (lf != NULL) {
 		sa_spill_rewind(lf);
 		while (sa_spill_read(lf, &rec, &buf)) {
-			k.null = rec.b & NULLKEY;
-			k.fp = rec.fp;
-			sa_buf_reset(&k.text);
-			sa_buf_add(&k.text, rec.p, rec.plen);
+			key_of_spilled(&k, &rec);
 			sa_fields_unpack(&lfs, rec.q, rec.qlen);
 			probe(&t, &k, &lfs, rec.a, lname, rec.b >> 1);
 		}

@@ -1305,16 +1305,7 @@ upsert(void)
 	run_ok("SET LOCAL work_mem = '128MB'");
 	/* Into an empty table every row is new, and ON CONFLICT is work
 	 * for nothing; sorting is needed only if a key may repeat. */
-	if (!created) {
-		sa_buf_adds(&sql, "SELECT NOT EXISTS (SELECT FROM ");
-		sa_buf_adds(&sql, target.s);
-		sa_buf_adds(&sql, ")");
-		res = run(sql.s, 0, NULL);
-		empty = PQgetvalue(res, 0, 0)[0] == 't';
-		PQclear(res);
-		sa_buf_reset(&sql);
-	} else
-		empty = 1;
+	empty = created || table_empty();
 	for (k = 0; k < opt.nkeys; k++) {
 		i = find_column(opt.keys[k], strlen(opt.keys[k]),
 		    hash(opt.keys[k], strlen(opt.keys[k])));

@@ -265,12 +265,3 @@ sa_flatten(const struct sa_flat_opts *o, struct sa_row *row,
 	sa_buf_add(&name, prefix, plen);
 	return flatten(o, row, obj, &name, depth);
 }
-
-struct sa_val *
-sa_row_number(struct sa_row *row, uintmax_t n)
-{
-	char s[24];
-	int len = snprintf(s, sizeof(s), "%ju", n);
-
-	return sa_val_new(row->arena, SA_NUMBER, s, len);
-}

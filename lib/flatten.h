@@ -53,8 +53,6 @@ int sa_flatten(const struct sa_flat_opts *, struct sa_row *,
 int sa_is_object_array(const struct sa_val *v);
 /* Appends the path of V from its record ("territories[2].id"). */
 void sa_val_path(struct sa_buf *, const struct sa_val *v);
-/* A number value made in the row's arena, for _idx columns. */
-struct sa_val *sa_row_number(struct sa_row *, uintmax_t n);
 /* Looks NAME up among the row's columns, or returns -1. */
 long sa_row_find(const struct sa_row *, const char *name, size_t len);
 

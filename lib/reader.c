@@ -21,7 +21,6 @@
 #define BUFSIZE (256 * 1024)
 #define GEN_SIZE (256 * 1024)	/* arena bytes before a new one is started */
 #define RAW_MAX (1 << 20)	/* input text kept for --rejects */
-#define MAX_DEPTH SA_MAX_DEPTH	/* deeper nesting is an input error */
 
 struct pending {
 	struct sa_val *root;	/* NULL for a syntax error */
@@ -209,9 +208,9 @@ open_container(struct sa_reader *r, int type)
 {
 	struct sa_val *v;
 
-	if (++r->depth > MAX_DEPTH) {
+	if (++r->depth > SA_MAX_DEPTH) {
 		snprintf(r->cancel, sizeof(r->cancel),
-		    "nested deeper than %d levels", MAX_DEPTH);
+		    "nested deeper than %d levels", SA_MAX_DEPTH);
 		return 0;
 	}
 	if (r->depth - 1 == r->rdepth) {
