@@ -914,6 +914,8 @@ static const char **slot;	/* a row's fields by column */
 static uint32_t *slotlen;
 static char *stamp;		/* the --inserted-at value */
 static uintmax_t batch_n;	/* rows in this COPY */
+static uintmax_t nstaged;	/* rows sent to the staging table */
+static char *ord;		/* the staging table's row order column */
 static size_t batch_bytes;
 static struct origin {
 	uint32_t file;
@@ -926,6 +928,11 @@ add_column_list(struct sa_buf *b)
 {
 	size_t i;
 
+	if (staging) {
+		add_ident(b, ord);
+		if (nactive > 0)
+			sa_buf_adds(b, ", ");
+	}
 	for (i = 0; i < nactive; i++) {
 		if (i > 0)
 			sa_buf_adds(b, ", ");
@@ -1035,6 +1042,12 @@ emit(const char *r, size_t len)
 		slotlen[ci] = flen;
 	}
 	sa_buf_grow(&out, len + nactive * 3 + 64);
+	if (staging) {
+		/* The row's number: the last row of a key wins. */
+		out.len += snprintf(out.s + out.len, 24, "%ju", ++nstaged);
+		if (nactive > 0)
+			out.s[out.len++] = '\t';
+	}
 	for (i = 0; i < nactive; i++) {
 		ci = active[i];
 		if (i > 0)
@@ -1126,8 +1139,6 @@ stage_columns(int defer)
 	sa_buf_free(&sql);
 }
 
-static char *ord;		/* the staging table's row order column */
-
 /* A name for the staging table's row order column that no loaded column
  * has. */
 static char *
@@ -1200,8 +1211,10 @@ create_stage(void)
 	ord = order_column();
 	sa_buf_adds(&sql, "CREATE TEMP TABLE sa_load_stage (");
 	add_ident(&sql, ord);
-	sa_buf_adds(&sql, " bigint GENERATED ALWAYS AS IDENTITY) ON COMMIT "
-	    "DROP");
+	/* Rows are numbered as they are sent; rows moved from the table
+	 * by to_stage() are all 0: their keys differ, and every row sent
+	 * after them comes later. */
+	sa_buf_adds(&sql, " bigint NOT NULL DEFAULT 0) ON COMMIT DROP");
 	run_ok(sql.s);
 	sa_buf_free(&sql);
 	stage_columns(1);
