@@ -93,6 +93,7 @@ static size_t nfiles;
 static uintmax_t rows_loaded, rows_inserted, rows_updated;
 static char **keynames;		/* column names of the -k fields */
 static int created;		/* this load created the table */
+static int key_later;		/* its primary key is added at the end */
 
 static void
 usage(void)
@@ -767,6 +768,20 @@ next_row(void)
 /* The table: creating it, evolving it. */
 
 static void
+add_primary_key(struct sa_buf *b)
+{
+	size_t k;
+
+	sa_buf_adds(b, "PRIMARY KEY (");
+	for (k = 0; k < opt.nkeys; k++) {
+		if (k > 0)
+			sa_buf_adds(b, ", ");
+		add_ident(b, keynames[k]);
+	}
+	sa_buf_addc(b, ')');
+}
+
+static void
 start_alter(struct sa_buf *b, int *n)
 {
 	if ((*n)++ > 0) {
@@ -809,14 +824,9 @@ plan(struct sa_buf *b, int defer, int report)
 			add_ident(b, opt.inserted_at);
 			sa_buf_adds(b, " timestamptz");
 		}
-		if (opt.nkeys > 0) {
-			sa_buf_adds(b, ",\n    PRIMARY KEY (");
-			for (k = 0; k < opt.nkeys; k++) {
-				if (k > 0)
-					sa_buf_adds(b, ", ");
-				add_ident(b, keynames[k]);
-			}
-			sa_buf_addc(b, ')');
+		if (opt.nkeys > 0 && !key_later) {
+			sa_buf_adds(b, ",\n    ");
+			add_primary_key(b);
 		}
 		sa_buf_adds(b, "\n);\n");
 		return 1;
@@ -1303,13 +1313,100 @@ send_rows(void)
 		copy_end();
 }
 
+static int
+is_key(const char *name)
+{
+	size_t k;
+
+	for (k = 0; k < opt.nkeys; k++)
+		if (strcmp(name, keynames[k]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Appends the loaded columns that are not keys, of row P, to B: with
+ * CAST as the table's types; numbers as text, so that 1.0 and 1.00
+ * differ.  Returns their number. */
+static int
+compared(struct sa_buf *b, const char *p, int cast)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < ncols; i++) {
+		if (!cols[i].used || is_key(cols[i].name))
+			continue;
+		sa_buf_adds(b, n++ ? ", " : "");
+		sa_buf_adds(b, p);
+		add_ident(b, cols[i].name);
+		if (cast) {
+			sa_buf_adds(b, "::");
+			add_ident(b, cols[i].typname);
+		}
+		if (strcmp(cols[i].typname, "numeric") == 0)
+			sa_buf_adds(b, "::text");
+	}
+	return n;
+}
+
+/*
+ * A row already in the table as it is loaded needs nothing, but INSERT
+ * ... ON CONFLICT locks it all the same, which costs more than a join
+ * that finds it first.  When a sample of the staged rows (about 2000, in
+ * whole pages) shows that most are in the table unchanged (a load run
+ * again, a snapshot that changed little), those rows leave the staging
+ * table before the INSERT; otherwise the join is not run.  One statement
+ * either way.  Only when every key is staged once: otherwise the last
+ * row of a key could be the one to go.
+ */
+static void
+drop_unchanged(void)
+{
+	struct sa_buf sql = { 0 }, on = { 0 };
+	size_t i, k;
+
+	for (k = 0; k < opt.nkeys; k++) {
+		i = find_column(opt.keys[k], strlen(opt.keys[k]),
+		    hash(opt.keys[k], strlen(opt.keys[k])));
+		sa_buf_adds(&on, "t.");
+		add_ident(&on, cols[i].name);
+		sa_buf_adds(&on, " = s.");
+		add_ident(&on, cols[i].name);
+		sa_buf_adds(&on, "::");
+		add_ident(&on, cols[i].typname);
+		sa_buf_adds(&on, " AND ");
+	}
+	sa_buf_addc(&on, '(');
+	if (compared(&on, "t.", 0) > 0) {	/* DO NOTHING locks nothing */
+		sa_buf_adds(&on, ") IS NOT DISTINCT FROM (");
+		compared(&on, "s.", 1);
+		sa_buf_addc(&on, ')');
+		sa_buf_adds(&sql, "DELETE FROM pg_temp.sa_load_stage s USING ");
+		sa_buf_adds(&sql, target.s);
+		sa_buf_adds(&sql, " t WHERE ");
+		sa_buf_add(&sql, on.s, on.len);
+		sa_buf_adds(&sql, " AND (SELECT count(*) FILTER (WHERE EXISTS "
+		    "(SELECT FROM ");
+		sa_buf_adds(&sql, target.s);
+		sa_buf_adds(&sql, " t WHERE ");
+		sa_buf_add(&sql, on.s, on.len);
+		/* The join costs about what locking 60% of the rows does. */
+		sa_buf_grow(&sql, 128);
+		sql.len += snprintf(sql.s + sql.len, 128, ")) > 0.7 * count(*) "
+		    "FROM pg_temp.sa_load_stage s TABLESAMPLE SYSTEM (%.6f) "
+		    "REPEATABLE (0))", nstaged > 2000 ? 2e5 / nstaged : 100.0);
+		run_ok(sql.s);
+	}
+	sa_buf_free(&on);
+	sa_buf_free(&sql);
+}
+
 /* Upsert: the rows went to a staging table of text columns; now the
  * table is created or evolved for all of them, and one INSERT ... ON
  * CONFLICT moves them over, the last row of each key winning. */
 static void
 upsert(void)
 {
-	static struct sa_buf cmp_old, cmp_new;
 	struct sa_buf sql = { 0 };
 	PGresult *res;
 	size_t i, k;
@@ -1332,6 +1429,8 @@ upsert(void)
 		    strcmp(cols[i].typname, "text") != 0)
 			dup_keys = 1;
 	}
+	if (!empty && !dup_keys)
+		drop_unchanged();
 
 	sa_buf_adds(&sql, empty ? "INSERT INTO " : "WITH i AS (INSERT INTO ");
 	sa_buf_adds(&sql, target.s);
@@ -1394,32 +1493,15 @@ upsert(void)
 		add_ident(&sql, keynames[k]);
 	}
 	/* Rows whose values are all as loaded are left alone: no dead
-	 * tuple, and they do not count as updated.  Numbers compare as text,
-	 * so that 1.0 and 1.00 stay different. */
-	sa_buf_reset(&cmp_old);
-	sa_buf_reset(&cmp_new);
+	 * tuple, and they do not count as updated. */
 	n = 0;
 	for (i = 0; i < ncols; i++) {
-		if (!cols[i].used)
+		if (!cols[i].used || is_key(cols[i].name))
 			continue;
-		for (k = 0; k < opt.nkeys; k++)
-			if (strcmp(cols[i].name, keynames[k]) == 0)
-				break;
-		if (k < opt.nkeys)
-			continue;
-		sa_buf_adds(&sql, n ? ", " : ") DO UPDATE SET ");
+		sa_buf_adds(&sql, n++ ? ", " : ") DO UPDATE SET ");
 		add_ident(&sql, cols[i].name);
 		sa_buf_adds(&sql, " = EXCLUDED.");
 		add_ident(&sql, cols[i].name);
-		sa_buf_adds(&cmp_old, n ? ", t." : "t.");
-		add_ident(&cmp_old, cols[i].name);
-		sa_buf_adds(&cmp_new, n ? ", EXCLUDED." : "EXCLUDED.");
-		add_ident(&cmp_new, cols[i].name);
-		if (strcmp(cols[i].typname, "numeric") == 0) {
-			sa_buf_adds(&cmp_old, "::text");
-			sa_buf_adds(&cmp_new, "::text");
-		}
-		n++;
 	}
 	if (n == 0)
 		sa_buf_adds(&sql, ") DO NOTHING");
@@ -1431,9 +1513,9 @@ upsert(void)
 			add_ident(&sql, opt.inserted_at);
 		}
 		sa_buf_adds(&sql, " WHERE (");
-		sa_buf_add(&sql, cmp_old.s, cmp_old.len);
+		compared(&sql, "t.", 0);
 		sa_buf_adds(&sql, ") IS DISTINCT FROM (");
-		sa_buf_add(&sql, cmp_new.s, cmp_new.len);
+		compared(&sql, "EXCLUDED.", 0);
 		sa_buf_addc(&sql, ')');
 	}
 	sa_buf_adds(&sql, " RETURNING (t.xmax = 0) AS inserted) "
@@ -1504,6 +1586,10 @@ load(int nargs, char **args)
 		return;
 	}
 	if (rows_loaded > 0) {
+		/* A table made for an upsert gets its primary key once the
+		 * rows are in: building the index at once is cheaper than
+		 * growing it row by row. */
+		key_later = direct && !table_exists;
 		if (opt.mode == UPSERT && (!direct || dup_keys))
 			create_stage();
 		else {
@@ -1518,6 +1604,14 @@ load(int nargs, char **args)
 		} else {
 			evolve(0);
 			rows_inserted = rows_loaded;
+		}
+		if (key_later && created) {
+			sa_buf_reset(&sql);
+			sa_buf_adds(&sql, "ALTER TABLE ");
+			sa_buf_adds(&sql, target.s);
+			sa_buf_adds(&sql, " ADD ");
+			add_primary_key(&sql);
+			run_ok(sql.s);
 		}
 	} else
 		check_input();

@@ -416,6 +416,101 @@ late_rows() {
 	assert_output 3
 }
 
+@test "upsert into a new table: the key is added after the rows, the last row still wins" {
+	pg
+	# Keys all different: the rows go straight to the table.
+	seq 1 3000 | awk '{ printf "{\"id\": %d, \"v\": \"a%d\"}\n", $1, $1 }' >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr sa-load --batch-rows 1000 -k id --mode upsert "$T" "$BATS_TEST_TMPDIR/in"
+	assert_success
+	[ "$(summary <<<"$stderr")" = "sa-load: $T: 3000 rows read, 3000 inserted, 0 updated, S s, R rows/s" ]
+	run q "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = '\"$T\"'::regclass"
+	assert_output "PRIMARY KEY (id)"
+	run q "SELECT count(*), count(DISTINCT id), min(v), max(id) FROM \"$T\""
+	assert_output "3000|3000|a1|3000"
+	# A key that repeats after the first 10 000 rows, when batches have
+	# gone to the table already.
+	q "DROP TABLE \"$T\""
+	{
+		seq 1 12000 | awk '{ printf "{\"id\": %d, \"v\": \"a%d\"}\n", $1, $1 }'
+		echo '{"id": 5, "v": "late"}'
+		echo '{"id": 11999, "v": "later"}'
+		echo '{"id": 5, "v": "last"}'
+	} >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr sa-load --batch-rows 1000 -k id --mode upsert "$T" "$BATS_TEST_TMPDIR/in"
+	assert_success
+	[ "$(summary <<<"$stderr")" = "sa-load: $T: 12003 rows read, 12000 inserted, 0 updated, S s, R rows/s" ]
+	run q "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = '\"$T\"'::regclass"
+	assert_output "PRIMARY KEY (id)"
+	run q "SELECT id, v FROM \"$T\" WHERE id IN (4, 5, 6, 11999, 12000) ORDER BY id"
+	assert_output - <<-'EOF'
+	4|a4
+	5|last
+	6|a6
+	11999|later
+	12000|a12000
+	EOF
+	run q "SELECT count(*), count(DISTINCT id) FROM \"$T\""
+	assert_output "12000|12000"
+}
+
+# The rows of table $1 that the last load only locked: ON CONFLICT locks
+# the rows it leaves alone; rows found unchanged beforehand are not touched.
+locked() {
+	q "SELECT string_agg(id::text, ' ' ORDER BY id) FROM \"$1\" WHERE xmax <> 0 AND xmin <> xmax"
+}
+
+@test "upsert of rows mostly as they are: unchanged rows are not touched" {
+	pg
+	# 20 rows: a number, a text that may be null, a JSON value.
+	seq 1 20 | awk '{ printf "{\"id\": %d, \"n\": %d.5, \"s\": \"s%d\", \"j\": {\"a\": %d, \"b\": [1, 2]}}\n", $1, $1, $1, $1 }' >"$BATS_TEST_TMPDIR/base"
+	sa-load --quiet -k id "$T" "$BATS_TEST_TMPDIR/base"
+	before=$(q "SELECT string_agg(xmin::text, ' ' ORDER BY id) FROM \"$T\" WHERE id NOT IN (5, 8)")
+	# 16 of 20 as they are (members of j in another order are the same
+	# jsonb), 1.50 for 1.5 is a change, a null and a JSON change, 2 new.
+	{
+		sed -n '1p; 3,4p; 6,7p; 9,16p; 18,20p' "$BATS_TEST_TMPDIR/base"
+		echo '{"id": 5, "n": 5.50, "s": "s5", "j": {"a": 5, "b": [1, 2]}}'
+		echo '{"id": 8, "n": 8.5, "s": null, "j": {"a": 8, "b": [1, 2]}}'
+		echo '{"id": 17, "n": 17.5, "s": "s17", "j": {"b": [1, 2], "a": 17}}'
+		echo '{"id": 2, "n": 2.5, "s": "s2", "j": {"b": [1, 2], "a": 2}}'
+		echo '{"id": 21, "n": 21.5, "s": "s21", "j": {"a": 21, "b": []}}'
+		echo '{"id": 22, "n": 22.5, "s": "s22", "j": null}'
+	} >"$BATS_TEST_TMPDIR/day2"
+	# Twice: once into a copy of the table, where most rows are the same;
+	# once with only the changed and new rows, where the join is not worth
+	# running and ON CONFLICT meets the 2 unchanged rows.
+	q "CREATE TABLE \"${T}b\" (LIKE \"$T\" INCLUDING ALL); INSERT INTO \"${T}b\" SELECT * FROM \"$T\""
+	run --separate-stderr sa-load -k id --mode upsert "$T" "$BATS_TEST_TMPDIR/day2"
+	assert_success
+	[ "$(summary <<<"$stderr")" = "sa-load: $T: 22 rows read, 2 inserted, 2 updated, S s, R rows/s" ]
+	run locked "$T"
+	assert_output ""
+	after=$(q "SELECT string_agg(xmin::text, ' ' ORDER BY id) FROM \"$T\" WHERE id NOT IN (5, 8, 21, 22)")
+	[ "$after" = "$before" ]
+	tail -n 6 "$BATS_TEST_TMPDIR/day2" >"$BATS_TEST_TMPDIR/changed"
+	run --separate-stderr sa-load -k id --mode upsert "${T}b" "$BATS_TEST_TMPDIR/changed"
+	assert_success
+	[ "$(summary <<<"$stderr")" = "sa-load: ${T}b: 6 rows read, 2 inserted, 2 updated, S s, R rows/s" ]
+	run locked "${T}b"
+	assert_output "2 17"
+	for t in "$T" "${T}b"; do
+		run q "SELECT id, n, s, j FROM \"$t\" WHERE id IN (1, 2, 5, 8, 17, 20, 21, 22) ORDER BY id"
+		assert_output - <<-'EOF'
+		1|1.5|s1|{"a": 1, "b": [1, 2]}
+		2|2.5|s2|{"a": 2, "b": [1, 2]}
+		5|5.50|s5|{"a": 5, "b": [1, 2]}
+		8|8.5||{"a": 8, "b": [1, 2]}
+		17|17.5|s17|{"a": 17, "b": [1, 2]}
+		20|20.5|s20|{"a": 20, "b": [1, 2]}
+		21|21.5|s21|{"a": 21, "b": []}
+		22|22.5|s22|
+		EOF
+	done
+	run q "SELECT count(*) FROM (SELECT * FROM \"$T\" EXCEPT SELECT * FROM \"${T}b\") d"
+	assert_output 0
+	q "DROP TABLE \"${T}b\""
+}
+
 @test "upsert into a table without a unique key exits 64 and changes nothing" {
 	pg
 	sa-load --quiet "$T" "$F/base.ndjson"
