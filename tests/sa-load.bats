@@ -24,6 +24,16 @@ cols() {
 	   AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
 }
 
+# The constraints of table $1.
+constraints() {
+	q "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = '\"$1\"'::regclass"
+}
+
+# Rows {"id": N, "v": "aN"} for N from 1 to $1.
+numbered() {
+	seq 1 "$1" | awk '{ printf "{\"id\": %d, \"v\": \"a%d\"}\n", $1, $1 }'
+}
+
 # The summary line without its timing.
 summary() {
 	sed -E 's/, [0-9.]+ s, [0-9]+ rows\/s/, S s, R rows\/s/'
@@ -383,7 +393,7 @@ late_rows() {
 	2|two|2
 	3|three|3
 	EOF
-	run q "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = '\"$T\"'::regclass"
+	run constraints "$T"
 	assert_output "PRIMARY KEY (id)"
 	run --separate-stderr sa-load -k id --mode upsert "$T" "$F/base.ndjson"
 	assert_success
@@ -419,11 +429,11 @@ late_rows() {
 @test "upsert into a new table: the key is added after the rows, the last row still wins" {
 	pg
 	# Keys all different: the rows go straight to the table.
-	seq 1 3000 | awk '{ printf "{\"id\": %d, \"v\": \"a%d\"}\n", $1, $1 }' >"$BATS_TEST_TMPDIR/in"
+	numbered 3000 >"$BATS_TEST_TMPDIR/in"
 	run --separate-stderr sa-load --batch-rows 1000 -k id --mode upsert "$T" "$BATS_TEST_TMPDIR/in"
 	assert_success
 	[ "$(summary <<<"$stderr")" = "sa-load: $T: 3000 rows read, 3000 inserted, 0 updated, S s, R rows/s" ]
-	run q "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = '\"$T\"'::regclass"
+	run constraints "$T"
 	assert_output "PRIMARY KEY (id)"
 	run q "SELECT count(*), count(DISTINCT id), min(v), max(id) FROM \"$T\""
 	assert_output "3000|3000|a1|3000"
@@ -431,7 +441,7 @@ late_rows() {
 	# gone to the table already.
 	q "DROP TABLE \"$T\""
 	{
-		seq 1 12000 | awk '{ printf "{\"id\": %d, \"v\": \"a%d\"}\n", $1, $1 }'
+		numbered 12000
 		echo '{"id": 5, "v": "late"}'
 		echo '{"id": 11999, "v": "later"}'
 		echo '{"id": 5, "v": "last"}'
@@ -439,7 +449,7 @@ late_rows() {
 	run --separate-stderr sa-load --batch-rows 1000 -k id --mode upsert "$T" "$BATS_TEST_TMPDIR/in"
 	assert_success
 	[ "$(summary <<<"$stderr")" = "sa-load: $T: 12003 rows read, 12000 inserted, 0 updated, S s, R rows/s" ]
-	run q "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = '\"$T\"'::regclass"
+	run constraints "$T"
 	assert_output "PRIMARY KEY (id)"
 	run q "SELECT id, v FROM \"$T\" WHERE id IN (4, 5, 6, 11999, 12000) ORDER BY id"
 	assert_output - <<-'EOF'
