@@ -146,6 +146,22 @@ pg_name(const char *what, const char *s, size_t len, int report)
 	size_t cut = NAMEDATALEN - 9;
 	char *name;
 
+	static const char *const system[] = {
+		"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid", NULL
+	};
+	size_t i;
+
+	/* PostgreSQL keeps these names for the system columns. */
+	for (i = 0; strcmp(what, "column") == 0 && system[i] != NULL; i++)
+		if (len == strlen(system[i]) && memcmp(s, system[i], len) == 0) {
+			name = xmalloc(len + 2);
+			snprintf(name, len + 2, "%s_", system[i]);
+			if (report)
+				sa_warn("column \"%s\" is a system column "
+				    "name in PostgreSQL: named \"%s\"",
+				    system[i], name);
+			return name;
+		}
 	if (len <= NAMEDATALEN)
 		return xstrndup(s, len);
 	fp = sa_fp_bytes(s, len);
@@ -186,14 +202,20 @@ static void
 parse_keys(const char *arg)
 {
 	const char *p = arg, *comma;
+	size_t i;
 
 	do {
 		comma = strchr(p, ',');
 		if (comma == p || *p == '\0')
 			sa_usage_error("-k: empty column name in '%s'", arg);
 		opt.keys = xrealloc(opt.keys, (opt.nkeys + 1) * sizeof(char *));
-		opt.keys[opt.nkeys++] = comma ? xstrndup(p, comma - p) :
+		opt.keys[opt.nkeys] = comma ? xstrndup(p, comma - p) :
 		    xstrdup(p);
+		for (i = 0; i < opt.nkeys; i++)
+			if (strcmp(opt.keys[i], opt.keys[opt.nkeys]) == 0)
+				sa_usage_error("-k: column '%s' given twice",
+				    opt.keys[i]);
+		opt.nkeys++;
 		p = comma + 1;
 	} while (comma != NULL);
 }
@@ -224,10 +246,13 @@ status_of(const char *state)
 static char *
 one_line(const char *msg)
 {
-	char *s = xstrdup(msg ? msg : ""), *p, *q;
+	char *s = xmalloc(2 * strlen(msg ? msg : "") + 1), *p, *q;
 
-	for (p = q = s; *p != '\0'; p++) {
+	for (p = (char *)(msg ? msg : ""), q = s; *p != '\0'; p++) {
 		if (*p == '\n' || *p == '\t') {
+			/* libpq's lines become sentences. */
+			if (*p == '\n' && q > s && strchr(".:;?! ", q[-1]) == NULL)
+				*q++ = '.';
 			if (q > s && q[-1] != ' ')
 				*q++ = ' ';
 			continue;
@@ -318,6 +343,8 @@ auth_failed(const char *msg)
 	return PQconnectionNeedsPassword(conn) ||
 	    strstr(msg, "authentication failed") != NULL ||
 	    strstr(msg, "no pg_hba.conf entry") != NULL ||
+	    (strstr(msg, "role \"") != NULL &&
+	    strstr(msg, "does not exist") != NULL) ||
 	    strstr(msg, "permission denied") != NULL;
 }
 
@@ -328,19 +355,34 @@ db_connect(void)
 	const char *val[] = { opt.conninfo, "sa-load", NULL };
 	PQconninfoOption *o;
 	static char *err, *msg;
+	int tries = 0;
 
-	if (opt.conninfo != NULL) {
+	/* As for psql, a -d without '=' or a URI prefix is a database
+	 * name. */
+	if (opt.conninfo != NULL && (strchr(opt.conninfo, '=') != NULL ||
+	    strncmp(opt.conninfo, "postgres://", 11) == 0 ||
+	    strncmp(opt.conninfo, "postgresql://", 13) == 0)) {
 		if ((o = PQconninfoParse(opt.conninfo, &err)) == NULL) {
 			msg = one_line(err);
 			sa_usage_error("-d: %s", msg);
 		}
 		PQconninfoFree(o);
 	}
-	conn = PQconnectdbParams(kw, val, 1);
-	if (PQstatus(conn) != CONNECTION_OK) {
+	/* A server that cannot be reached is tried 4 times in 3.5 s. */
+	for (;;) {
+		conn = PQconnectdbParams(kw, val, 1);
+		if (PQstatus(conn) == CONNECTION_OK)
+			break;
+		free(msg);
 		msg = one_line(PQerrorMessage(conn));
-		sa_die(auth_failed(msg) ? EX_NOPERM : EX_UNAVAILABLE,
-		    "cannot connect to PostgreSQL: %s", msg);
+		if (auth_failed(msg))
+			sa_die(EX_NOPERM, "cannot connect to PostgreSQL: %s",
+			    msg);
+		if (++tries == 4)
+			sa_die(EX_UNAVAILABLE, "cannot connect to PostgreSQL "
+			    "(%d tries): %s", tries, msg);
+		PQfinish(conn);
+		usleep(500000u << (tries - 1));
 	}
 	PQsetNoticeProcessor(conn, notice, NULL);
 	cancel = PQgetCancel(conn);
@@ -916,6 +958,7 @@ lock_table(void)
 
 static const char *copy_target;	/* the table COPY writes to */
 static int copying;		/* a COPY is in progress */
+static int counting;		/* rows without columns: only counted */
 static int staging;		/* rows go to the staging table (upsert) */
 static struct sa_buf out;	/* COPY text not sent yet */
 static uint32_t *active;	/* the columns COPY lists */
@@ -973,6 +1016,14 @@ copy_begin(void)
 			active[nactive++] = i;
 		slot[i] = NULL;
 	}
+	copying = 1;
+	batch_n = batch_bytes = 0;
+	/* COPY needs a column; rows of no field ({}) are inserted with
+	 * their number at the end. */
+	if (nactive == 0 && (stamp == NULL || staging)) {
+		counting = 1;
+		return;
+	}
 	sa_buf_adds(&sql, "COPY ");
 	sa_buf_adds(&sql, copy_target);
 	sa_buf_adds(&sql, " (");
@@ -983,17 +1034,19 @@ copy_begin(void)
 		db_fail(res, shown.s);
 	PQclear(res);
 	sa_buf_free(&sql);
-	copying = 1;
-	batch_n = batch_bytes = 0;
 }
 
 static void
 copy_send(void)
 {
+	if (counting)
+		sa_buf_reset(&out);
 	if (out.len > 0 && PQputCopyData(conn, out.s, out.len) != 1)
 		db_fail(NULL, shown.s);
 	sa_buf_reset(&out);
 }
+
+static struct sa_buf sql_buf;
 
 /* Ends a COPY.  A row the server refused is reported with its file and
  * line. */
@@ -1002,17 +1055,34 @@ copy_end(void)
 {
 	static struct sa_buf where;
 	PGresult *res;
-	const char *ctx, *p;
+	const char *ctx, *p, *state;
 	unsigned long n;
+	char sql[64];
 
 	copy_send();
 	copying = 0;
+	if (counting) {
+		counting = 0;
+		sa_buf_reset(&sql_buf);
+		sa_buf_adds(&sql_buf, "INSERT INTO ");
+		sa_buf_adds(&sql_buf, copy_target);
+		snprintf(sql, sizeof(sql), " SELECT FROM generate_series(1, %ju)",
+		    batch_n);
+		sa_buf_adds(&sql_buf, sql);
+		run_ok(sql_buf.s);
+		return;
+	}
 	if (PQputCopyEnd(conn, NULL) != 1)
 		db_fail(NULL, shown.s);
 	while ((res = PQgetResult(conn)) != NULL) {
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			/* Only data exceptions (22) and broken constraints
+			 * (23) are the row's fault. */
+			state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 			ctx = PQresultErrorField(res, PG_DIAG_CONTEXT);
-			p = ctx ? strstr(ctx, ", line ") : NULL;
+			p = ctx && state && (strncmp(state, "22", 2) == 0 ||
+			    strncmp(state, "23", 2) == 0) ?
+			    strstr(ctx, ", line ") : NULL;
 			if (p != NULL && sscanf(p, ", line %lu", &n) == 1 &&
 			    n >= 1 && n <= batch_n && n <= origcap) {
 				sa_buf_adds(&where, files[origins[n - 1].file]);
@@ -1615,6 +1685,9 @@ load(int nargs, char **args)
 		}
 	} else
 		check_input();
+	/* The rows and the rejects go together: a rejects file that
+	 * cannot be written means nothing is loaded. */
+	sa_rejects_close();
 	run_ok("COMMIT");
 	sa_buf_free(&sql);
 }

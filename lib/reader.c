@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yajl/yajl_parse.h>
 
@@ -617,10 +618,9 @@ next_tsv(struct sa_reader *r, struct sa_record *rec)
 	char *p, msg[128];
 
 	sa_arena_reset(r->tsv);
-	do
-		if ((p = next_line(r, &len)) == NULL)
-			return SA_EOF;
-	while (len == 0);
+	/* An empty line is a row of one empty field, as for COPY. */
+	if ((p = next_line(r, &len)) == NULL)
+		return SA_EOF;
 	rec->line = r->line;
 	for (i = 0, n = 1; i < len; i++)
 		n += p[i] == '\t';
@@ -679,12 +679,19 @@ struct sa_reader *
 sa_reader_open(const char *path)
 {
 	struct sa_reader *r;
+	struct stat st;
 	int fd;
 
 	if (strcmp(path, "-") == 0)
 		return sa_reader_fdopen(STDIN_FILENO, "stdin");
 	if ((fd = open(path, O_RDONLY)) < 0)
 		return NULL;
+	/* A directory opens, but cannot be read: it is not input. */
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		close(fd);
+		errno = EISDIR;
+		return NULL;
+	}
 	r = sa_reader_fdopen(fd, path);
 	r->own_fd = 1;
 	return r;

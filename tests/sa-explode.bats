@@ -343,6 +343,35 @@ EOF
 	assert_equal "$stderr" "sa-explode: $BATS_TEST_TMPDIR/missing: No such file or directory"
 }
 
+@test "a directory is not input: status 66, the other files are read" {
+	run --separate-stderr sa-explode "$BATS_TEST_TMPDIR" <(echo '{"id":1}')
+	assert_failure 66
+	assert_output '{"id":1}'
+	assert_equal "$stderr" "sa-explode: $BATS_TEST_TMPDIR: Is a directory"
+}
+
+@test "TSV input: an empty line is a row of one empty field, as for COPY" {
+	run --separate-stderr sa-explode <<<$'a\nx\n\ny'
+	assert_success
+	assert_output - <<-'EOF'
+	{"a":"x"}
+	{"a":""}
+	{"a":"y"}
+	EOF
+	# With two columns it is short a field: bad input, not skipped.
+	run --separate-stderr sa-explode <<<$'a\tb\n1\t2\n\n3\t4'
+	assert_failure 65
+	assert_equal "$stderr" "sa-explode: stdin:3: expected 2 fields, found 1"
+	run --separate-stderr sa-explode --rejects "$BATS_TEST_TMPDIR/r" <<<$'a\tb\n1\t2\n\n3\t4'
+	assert_success
+	assert_output - <<-'EOF'
+	{"a":"1","b":"2"}
+	{"a":"3","b":"4"}
+	EOF
+	run cat "$BATS_TEST_TMPDIR/r"
+	assert_output '{"file":"stdin","line":3,"error":"expected 2 fields, found 1","input":""}'
+}
+
 @test "-t output goes into PostgreSQL with \\copy unchanged and round-trips" {
 	require_pg
 	printf '%s\n' \

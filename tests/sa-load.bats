@@ -64,6 +64,9 @@ summary() {
 	[ "$status" -eq 64 ]
 	run sa-load -d "host='unterminated" t
 	[ "$status" -eq 64 ]
+	run --separate-stderr sa-load -k id,name,id t
+	[ "$status" -eq 64 ]
+	assert_equal "${stderr_lines[0]}" "sa-load: -k: column 'id' given twice"
 }
 
 @test "types inferred from NDJSON, values exact" {
@@ -611,6 +614,73 @@ locked() {
 	assert_line --index 2 "n bigint"
 }
 
+@test "-d takes a database name, as psql does" {
+	pg
+	run --separate-stderr sa-load -d "$(q 'SELECT current_database()')" "$T" "$F/base.ndjson"
+	assert_success
+	run q "SELECT count(*) FROM \"$T\""
+	assert_output 2
+}
+
+@test "a rejects file that cannot be written: nothing is loaded (74)" {
+	pg
+	run --separate-stderr sa-load --rejects /dev/full "$T" - <<<'{"id": 1}
+{"id": 
+{"id": 2}'
+	[ "$status" -eq 74 ]
+	assert_equal "$stderr" "sa-load: /dev/full: No space left on device"
+	run q "SELECT to_regclass('\"$T\"') IS NULL"
+	assert_output t
+}
+
+@test "rows without fields are rows of nulls" {
+	pg
+	run --separate-stderr sa-load "$T" - <<<'{}
+{}'
+	assert_success
+	[ "$(summary <<<"$stderr")" = "sa-load: $T: 2 rows read, 2 inserted, 0 updated, S s, R rows/s" ]
+	run q "SELECT count(*) FROM \"$T\""
+	assert_output 2
+	run sa-load --quiet "$T" - <<<'{}
+{"id": 1}
+{}'
+	run q "SELECT coalesce(id::text, 'null') FROM \"$T\" ORDER BY id NULLS FIRST"
+	assert_output - <<-'EOF'
+	null
+	null
+	null
+	null
+	1
+	EOF
+}
+
+@test "fields named as PostgreSQL's system columns get a trailing underscore" {
+	pg
+	run --separate-stderr sa-load "$T" - <<<'{"id": 1, "xmin": 5, "ctid": "a"}'
+	assert_success
+	assert_equal "${stderr_lines[0]}" 'sa-load: column "xmin" is a system column name in PostgreSQL: named "xmin_"'
+	assert_equal "${stderr_lines[1]}" 'sa-load: column "ctid" is a system column name in PostgreSQL: named "ctid_"'
+	run cols "$T"
+	assert_output - <<-'EOF'
+	id bigint
+	xmin_ bigint
+	ctid_ text
+	EOF
+	run q "SELECT id, xmin_, ctid_ FROM \"$T\""
+	assert_output "1|5|a"
+}
+
+@test "TSV: an empty line is a row of one empty field" {
+	pg
+	sa-load --quiet "$T" - <<<$'a\nx\n\ny'
+	run q "SELECT a = '' FROM \"$T\" ORDER BY a"
+	assert_output - <<-'EOF'
+	t
+	f
+	f
+	EOF
+}
+
 @test "empty input changes nothing; an unopenable file loads nothing (66)" {
 	pg
 	run --separate-stderr sa-load "$T" /dev/null
@@ -625,9 +695,15 @@ locked() {
 
 @test "an unreachable server exits 69, a wrong password 77" {
 	require_pg
+	# Tried 4 times over 3.5 s, then 69.
 	run --separate-stderr env PGHOST=127.0.0.1 PGPORT=1 sa-load t "$F/base.ndjson"
 	[ "$status" -eq 69 ]
-	[[ "$stderr" == "sa-load: cannot connect to PostgreSQL: "*"Connection refused"* ]]
+	[[ "$stderr" == "sa-load: cannot connect to PostgreSQL (4 tries): "*"Connection refused. Is the server running"* ]]
+	run --separate-stderr env PGUSER=nobody_here sa-load t "$F/base.ndjson"
+	[ "$status" -eq 77 ]
+	# (the server says "password authentication failed" or "role does
+	# not exist", depending on its pg_hba.conf)
+	[[ "$stderr" == *'"nobody_here"'* ]]
 	run --separate-stderr env PGPASSWORD=wrong PGHOST=127.0.0.1 sa-load t "$F/base.ndjson"
 	[ "$status" -eq 77 ]
 	[[ "$stderr" == *"password authentication failed"* ]]
