@@ -57,6 +57,8 @@ struct sa_reader {
 	size_t keylen;
 	uintmax_t recline;
 	char cancel[128];	/* why a callback stopped the parse */
+	size_t lone;		/* 1 + offset in the chunk of a lone surrogate */
+	int fed;		/* the parser has been given a value's bytes */
 	struct sa_buf raw;	/* text of the lines of the record in flight */
 	int line_start;		/* the next byte fed starts a line */
 
@@ -198,9 +200,26 @@ cb_number(void *ctx, const char *s, size_t len)
 	return add_value(ctx, SA_NUMBER, s, len);
 }
 
+/*
+ * yajl turns a \u escape of half a surrogate pair into '?' or into bytes
+ * that are not UTF-8.  Such a string is bad input: the string token that
+ * ends past the lone half found in the chunk is the one that holds it.
+ */
+static int
+lone_surrogate(struct sa_reader *r)
+{
+	if (r->lone == 0 || yajl_get_bytes_consumed(r->h) < r->lone)
+		return 0;
+	snprintf(r->cancel, sizeof(r->cancel), "invalid JSON: a \\u escape "
+	    "is half of a surrogate pair");
+	return 1;
+}
+
 static int
 cb_string(void *ctx, const unsigned char *s, size_t len)
 {
+	if (lone_surrogate(ctx))
+		return 0;
 	return add_value(ctx, SA_STRING, (const char *)s, len);
 }
 
@@ -247,8 +266,11 @@ static int
 cb_map_key(void *ctx, const unsigned char *s, size_t len)
 {
 	struct sa_reader *r = ctx;
-	char *k = sa_arena_alloc(cur_arena(r), len + 1);
+	char *k;
 
+	if (lone_surrogate(r))
+		return 0;
+	k = sa_arena_alloc(cur_arena(r), len + 1);
 	memcpy(k, s, len);
 	k[len] = '\0';
 	r->key = k;
@@ -302,6 +324,7 @@ start_parser(struct sa_reader *r)
 	r->h = yajl_alloc(&callbacks, NULL, r);
 	yajl_config(r->h, yajl_allow_multiple_values, 1);
 	r->cancel[0] = '\0';
+	r->fed = 0;
 	r->rec = r->cur = NULL;
 	r->key = NULL;
 	r->depth = 0;
@@ -380,6 +403,15 @@ keep_raw(struct sa_reader *r, const char *p, size_t n)
 		    RAW_MAX - r->raw.len : n);
 }
 
+static int
+blank(const char *p, size_t n)
+{
+	for (; n > 0; p++, n--)
+		if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+			return 0;
+	return 1;
+}
+
 /* True if the line at P starts with an object or array. */
 static int
 starts_value(const char *p, size_t n)
@@ -389,6 +421,46 @@ starts_value(const char *p, size_t n)
 		n--;
 	}
 	return n > 0 && (*p == '{' || *p == '[');
+}
+
+static int
+hex4(const char *s, unsigned *u)
+{
+	int i;
+
+	for (*u = 0, i = 0; i < 4; i++) {
+		if (!isxdigit((unsigned char)s[i]))
+			return 0;
+		*u = *u << 4 | (isdigit((unsigned char)s[i]) ? s[i] - '0' :
+		    (tolower((unsigned char)s[i]) - 'a' + 10));
+	}
+	return 1;
+}
+
+/* 1 + the offset of the first \u escape in P that is half of a surrogate
+ * pair without the other half, or 0. */
+static size_t
+find_lone(const char *p, size_t n)
+{
+	const char *s = p, *end = p + n;
+	unsigned u, v;
+
+	while ((s = memchr(s, '\\', end - s)) != NULL && end - s >= 6) {
+		if (s[1] != 'u' || !hex4(s + 2, &u)) {
+			s += 2;
+			continue;
+		}
+		if (u >= 0xd800 && u <= 0xdbff && end - s >= 12 &&
+		    s[6] == '\\' && s[7] == 'u' && hex4(s + 8, &v) &&
+		    v >= 0xdc00 && v <= 0xdfff) {
+			s += 12;
+			continue;
+		}
+		if (u >= 0xd800 && u <= 0xdfff)
+			return s - p + 1;
+		s += 6;
+	}
+	return 0;
 }
 
 /* Feeds the parser the rest of the current line, or as much of it as the
@@ -409,6 +481,9 @@ feed_json(struct sa_reader *r)
 		sa_buf_reset(&r->raw);
 	before = r->raw.len;
 	keep_raw(r, p, n);
+	r->lone = find_lone(p, n);
+	if (!r->fed)
+		r->fed = !blank(p, n);
 	st = yajl_parse(r->h, (const unsigned char *)p, n);
 	r->pos += n;
 	if (st != yajl_status_ok && r->line_start && r->rec != NULL &&
@@ -454,6 +529,10 @@ finish_json(struct sa_reader *r)
 {
 	yajl_status st = yajl_complete_parse(r->h);
 
+	/* A parser started afresh after a bad record and given nothing
+	 * since has nothing to complain of. */
+	if (!r->fed && r->rec == NULL && !r->in_array)
+		st = yajl_status_ok;
 	if (st != yajl_status_ok || r->rec != NULL || r->in_array) {
 		uintmax_t line = r->rec != NULL ? r->recline : r->line;
 		const char *msg = r->in_array && r->rec == NULL ?
@@ -462,6 +541,10 @@ finish_json(struct sa_reader *r)
 
 		if (r->raw.len > 0 && r->raw.s[r->raw.len - 1] == '\n')
 			r->raw.len--;
+		/* After the last element of an unclosed array nothing is
+		 * left out: its text went out with that element. */
+		if (r->in_array && r->rec == NULL)
+			r->raw.len = 0;
 		push_bad(r, line ? line : 1, msg, r->raw.s, r->raw.len);
 		r->rec = NULL;
 		r->in_array = 0;

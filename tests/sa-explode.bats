@@ -315,6 +315,50 @@ EOF
 	assert_output "$(tr -d ' ' < "$BATS_TEST_TMPDIR/deep")"
 }
 
+@test "a bad record on the last line is one reject, not two" {
+	python3 -c "print('{\"id\":1}'); print('{\"a\":' + '['*20000 + ']'*20000 + '}')" >"$BATS_TEST_TMPDIR/deep"
+	run --separate-stderr sa-explode --rejects "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/deep"
+	assert_success
+	assert_output '{"id":1}'
+	run jq -c '[.line, .error]' "$BATS_TEST_TMPDIR/r"
+	assert_output '[2,"nested deeper than 10000 levels"]'
+}
+
+@test "half a surrogate pair in a \\u escape is bad input" {
+	printf '%s\n' '{"id":1,"s":"x\ud83d\ude00y"}' '{"id":2,"s":"x\ud800y"}' \
+	    '{"id":3,"s":"x\udc00"}' '{"id":4,"\uDBFF":1}' '{"id":5,"s":"x\\ud800"}' \
+	    '{"id":6,"s":["a","\ud800\u0041"]}' >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr sa-explode "$BATS_TEST_TMPDIR/in"
+	assert_failure 65
+	assert_equal "$stderr" "sa-explode: $BATS_TEST_TMPDIR/in:2: invalid JSON: a \\u escape is half of a surrogate pair"
+	run --separate-stderr sa-explode --rejects "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/in"
+	assert_success
+	assert_output - <<-'EOF'
+	{"id":1,"s":"x😀y"}
+	{"id":5,"s":"x\\ud800"}
+	EOF
+	run jq -c '[.line, .input]' "$BATS_TEST_TMPDIR/r"
+	assert_output - <<-'EOF'
+	[2,"{\"id\":2,\"s\":\"x\\ud800y\"}"]
+	[3,"{\"id\":3,\"s\":\"x\\udc00\"}"]
+	[4,"{\"id\":4,\"\\uDBFF\":1}"]
+	[6,"{\"id\":6,\"s\":[\"a\",\"\\ud800\\u0041\"]}"]
+	EOF
+}
+
+@test "a top-level array that is not closed: its elements out, then one reject" {
+	printf '[{"id":1},\n{"id":2}\n' >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr sa-explode "$BATS_TEST_TMPDIR/in"
+	assert_failure 65
+	assert_output $'{"id":1}\n{"id":2}'
+	assert_equal "$stderr" "sa-explode: $BATS_TEST_TMPDIR/in:2: invalid JSON: the top-level array is not closed"
+	run --separate-stderr sa-explode --rejects "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/in"
+	assert_success
+	assert_output $'{"id":1}\n{"id":2}'
+	run cat "$BATS_TEST_TMPDIR/r"
+	assert_output "{\"file\":\"$BATS_TEST_TMPDIR/in\",\"line\":2,\"error\":\"invalid JSON: the top-level array is not closed\",\"input\":\"\"}"
+}
+
 @test "a record with 100 000 keys" {
 	python3 -c "import json; print(json.dumps({'k%d' % i: i for i in range(100000)}, separators=(',', ':')))" > "$BATS_TEST_TMPDIR/wide"
 	run sa-explode "$BATS_TEST_TMPDIR/wide"
