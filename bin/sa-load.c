@@ -594,10 +594,13 @@ file_index(const char *name)
 /*
  * A row is encoded as its length (4 bytes, not counting itself), the
  * index of its file (4) and its line (8), then for each non-null field
- * the column index (4), the length (4) and the COPY text of the value.
+ * the column index (4), the length (4) and the COPY text of the value;
+ * with --rejects, last, RECORD (4), the length (4) and the record as JSON.
  * The first rows are spooled in this form until the table is ready;
  * the rest are sent as they are read.
  */
+#define RECORD UINT32_MAX	/* the field that holds the whole record */
+
 struct rowfield {
 	uint32_t col;
 	enum ld_type type;
@@ -782,6 +785,19 @@ encode(struct sa_record *rec)
 		cols[rf[i].col].data = ld_join(cols[rf[i].col].data,
 		    rf[i].type);
 	}
+	if (sa_rejects_enabled()) {
+		/* The record as JSON, for the rejects if the server refuses
+		 * the row. */
+		uint32_t whole = RECORD;
+
+		sa_buf_grow(&row, 8);
+		memcpy(row.s + row.len, &whole, 4);
+		row.len += 8;
+		len = row.len;
+		sa_json_append(&row, rec->root);
+		len = row.len - len;
+		memcpy(row.s + row.len - len - 4, &len, 4);
+	}
 	len = row.len - 4;
 	memcpy(row.s, &len, 4);
 	rows_loaded++;
@@ -959,6 +975,16 @@ lock_table(void)
 static const char *copy_target;	/* the table COPY writes to */
 static int copying;		/* a COPY is in progress */
 static int counting;		/* rows without columns: only counted */
+/*
+ * With --rejects, the rows of the COPY in progress are also kept in
+ * BATCHF, and each COPY runs in a savepoint: when the server refuses a
+ * row, the batch is rolled back, that row goes to the rejects and the
+ * others are sent again.
+ */
+static FILE *batchf;
+static int replaying;		/* sending a batch again */
+static uintmax_t *skip;		/* rows of the batch rejected, ascending */
+static size_t nskip, skipcap;
 static int staging;		/* rows go to the staging table (upsert) */
 static struct sa_buf out;	/* COPY text not sent yet */
 static uint32_t *active;	/* the columns COPY lists */
@@ -1024,6 +1050,13 @@ copy_begin(void)
 		counting = 1;
 		return;
 	}
+	if (batchf != NULL && !replaying) {
+		rewind(batchf);
+		if (ftruncate(fileno(batchf), 0) != 0)
+			sa_die_errno(EX_IOERR, "temporary file");
+		nskip = 0;
+		run_ok("SAVEPOINT sa_load_batch");
+	}
 	sa_buf_adds(&sql, "COPY ");
 	sa_buf_adds(&sql, copy_target);
 	sa_buf_adds(&sql, " (");
@@ -1046,78 +1079,179 @@ copy_send(void)
 	sa_buf_reset(&out);
 }
 
-static struct sa_buf sql_buf;
+static void replay(void);
+static void format_row(const char *, size_t);
+
+/* Reads the next row of BATCHF into R; returns 0 at its end. */
+static int
+batch_row(struct sa_buf *r)
+{
+	uint32_t len;
+
+	if (fread(&len, 4, 1, batchf) != 1)
+		return 0;
+	sa_buf_reset(r);
+	sa_buf_grow(r, len);
+	if (fread(r->s, 1, len, batchf) != len)
+		sa_die(EX_IOERR, "temporary file: short read");
+	r->len = len;
+	return 1;
+}
+
+/* The server refused line N of the COPY just sent: that row goes to the
+ * rejects with the server's message MSG. */
+static void
+reject_row(uintmax_t n, const char *msg)
+{
+	struct sa_buf r = { 0 };
+	uintmax_t i, sent = 0;
+	uint64_t line;
+	uint32_t file, ci, flen;
+	const char *p, *json = NULL;
+	size_t k = 0, jsonlen = 0;
+
+	rewind(batchf);
+	for (i = 0; batch_row(&r); i++) {
+		if (k < nskip && skip[k] == i) {
+			k++;
+			continue;
+		}
+		if (++sent == n)
+			break;
+	}
+	if (sent != n)
+		sa_die(EX_SOFTWARE, "%s: the server refused line %ju of %ju",
+		    shown.s, n, sent);
+	memcpy(&file, r.s, 4);
+	memcpy(&line, r.s + 4, 8);
+	for (p = r.s + 12; p < r.s + r.len; p += 8 + flen) {
+		memcpy(&ci, p, 4);
+		memcpy(&flen, p + 4, 4);
+		if (ci == RECORD) {
+			json = p + 8;
+			jsonlen = flen;
+		}
+	}
+	sa_reject(files[file], line, json, jsonlen, NULL, "%s", msg);
+	rows_loaded--;
+	if (nskip == skipcap) {
+		skipcap = skipcap ? skipcap * 2 : 16;
+		skip = xrealloc(skip, skipcap * sizeof(*skip));
+	}
+	/* Rows are refused in the order they are sent, so SKIP stays
+	 * sorted; insert in place all the same. */
+	for (k = nskip++; k > 0 && skip[k - 1] > i; k--)
+		skip[k] = skip[k - 1];
+	skip[k] = i;
+	sa_buf_free(&r);
+	fseek(batchf, 0, SEEK_END);
+}
 
 /* Ends a COPY.  A row the server refused is reported with its file and
- * line. */
+ * line, or with --rejects goes there while the rest of its batch is sent
+ * again. */
 static void
 copy_end(void)
 {
-	static struct sa_buf where;
+	static struct sa_buf where, sql;
 	PGresult *res;
 	const char *ctx, *p, *state;
 	unsigned long n;
-	char sql[64];
+	char *msg;
 
 	copy_send();
 	copying = 0;
 	if (counting) {
 		counting = 0;
-		sa_buf_reset(&sql_buf);
-		sa_buf_adds(&sql_buf, "INSERT INTO ");
-		sa_buf_adds(&sql_buf, copy_target);
-		snprintf(sql, sizeof(sql), " SELECT FROM generate_series(1, %ju)",
-		    batch_n);
-		sa_buf_adds(&sql_buf, sql);
-		run_ok(sql_buf.s);
+		sa_buf_reset(&sql);
+		sa_buf_adds(&sql, "INSERT INTO ");
+		sa_buf_adds(&sql, copy_target);
+		sa_buf_grow(&sql, 64);
+		sql.len += snprintf(sql.s + sql.len, 64,
+		    " SELECT FROM generate_series(1, %ju)", batch_n);
+		run_ok(sql.s);
 		return;
 	}
 	if (PQputCopyEnd(conn, NULL) != 1)
 		db_fail(NULL, shown.s);
 	while ((res = PQgetResult(conn)) != NULL) {
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			/* Only data exceptions (22) and broken constraints
-			 * (23) are the row's fault. */
-			state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-			ctx = PQresultErrorField(res, PG_DIAG_CONTEXT);
-			p = ctx && state && (strncmp(state, "22", 2) == 0 ||
-			    strncmp(state, "23", 2) == 0) ?
-			    strstr(ctx, ", line ") : NULL;
-			if (p != NULL && sscanf(p, ", line %lu", &n) == 1 &&
-			    n >= 1 && n <= batch_n && n <= origcap) {
-				sa_buf_adds(&where, files[origins[n - 1].file]);
-				sa_buf_grow(&where, 32);
-				where.len += snprintf(where.s + where.len, 32,
-				    ":%ju", (uintmax_t)origins[n - 1].line);
-				db_fail(res, where.s);
-			}
-			db_fail(res, shown.s);
+		if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+			PQclear(res);
+			continue;
 		}
-		PQclear(res);
+		/* Only data exceptions (22) and broken constraints (23)
+		 * are the row's fault. */
+		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		ctx = PQresultErrorField(res, PG_DIAG_CONTEXT);
+		p = ctx && state && (strncmp(state, "22", 2) == 0 ||
+		    strncmp(state, "23", 2) == 0) ? strstr(ctx, ", line ") :
+		    NULL;
+		if (p == NULL || sscanf(p, ", line %lu", &n) != 1 || n < 1 ||
+		    n > batch_n)
+			db_fail(res, shown.s);
+		if (batchf != NULL) {
+			msg = one_line(PQresultErrorField(res,
+			    PG_DIAG_MESSAGE_PRIMARY));
+			PQclear(res);
+			while ((res = PQgetResult(conn)) != NULL)
+				PQclear(res);
+			run_ok("ROLLBACK TO SAVEPOINT sa_load_batch");
+			reject_row(n, msg);
+			free(msg);
+			replay();
+			return;
+		}
+		if (n > origcap)
+			db_fail(res, shown.s);
+		sa_buf_adds(&where, files[origins[n - 1].file]);
+		sa_buf_grow(&where, 32);
+		where.len += snprintf(where.s + where.len, 32, ":%ju",
+		    (uintmax_t)origins[n - 1].line);
+		db_fail(res, where.s);
 	}
+	if (batchf != NULL)
+		run_ok("RELEASE SAVEPOINT sa_load_batch");
 }
 
-/* Sends the encoded row at R (after its length) of LEN bytes. */
+/* Sends the rows of the batch again, but those rejected. */
 static void
-emit(const char *r, size_t len)
+replay(void)
+{
+	struct sa_buf r = { 0 };
+	uintmax_t i;
+	size_t k = 0;
+
+	replaying = 1;
+	copy_begin();
+	rewind(batchf);
+	for (i = 0; batch_row(&r); i++) {
+		if (k < nskip && skip[k] == i) {
+			k++;
+			continue;
+		}
+		format_row(r.s, r.len);
+		batch_n++;
+	}
+	sa_buf_free(&r);
+	fseek(batchf, 0, SEEK_END);
+	replaying = 0;
+	copy_end();
+}
+
+/* Appends the COPY line of the encoded row at R (after its length) of
+ * LEN bytes to OUT. */
+static void
+format_row(const char *r, size_t len)
 {
 	const char *p = r + 12, *end = r + len;
 	uint32_t ci, flen;
 	size_t i;
 
-	if (!copying)
-		copy_begin();
-	if (batch_n < 1 << 20) {
-		if (batch_n == origcap) {
-			origcap = origcap ? origcap * 2 : 1024;
-			origins = xrealloc(origins, origcap * sizeof(*origins));
-		}
-		memcpy(&origins[batch_n].file, r, 4);
-		memcpy(&origins[batch_n].line, r + 4, 8);
-	}
 	for (; p < end; p += 8 + flen) {
 		memcpy(&ci, p, 4);
 		memcpy(&flen, p + 4, 4);
+		if (ci == RECORD)
+			continue;
 		slot[ci] = p + 8;
 		slotlen[ci] = flen;
 	}
@@ -1147,10 +1281,32 @@ emit(const char *r, size_t len)
 		sa_buf_adds(&out, stamp);
 	}
 	sa_buf_addc(&out, '\n');
-	batch_n++;
-	batch_bytes += len;
 	if (out.len >= COPY_CHUNK)
 		copy_send();
+}
+
+/* Sends the encoded row at R (after its length) of LEN bytes. */
+static void
+emit(const char *r, size_t len)
+{
+	uint32_t len32 = len;
+
+	if (!copying)
+		copy_begin();
+	if (batch_n < 1 << 20) {
+		if (batch_n == origcap) {
+			origcap = origcap ? origcap * 2 : 1024;
+			origins = xrealloc(origins, origcap * sizeof(*origins));
+		}
+		memcpy(&origins[batch_n].file, r, 4);
+		memcpy(&origins[batch_n].line, r + 4, 8);
+	}
+	if (batchf != NULL && (fwrite(&len32, 4, 1, batchf) != 1 ||
+	    fwrite(r, 1, len, batchf) != len))
+		sa_die_errno(EX_IOERR, "temporary file");
+	format_row(r, len);
+	batch_n++;
+	batch_bytes += len;
 	if (batch_n == (uintmax_t)opt.batch_rows ||
 	    batch_bytes >= opt.batch_bytes)
 		copy_end();
@@ -1632,6 +1788,10 @@ load(int nargs, char **args)
 		limit = UINTMAX_MAX;
 	spool = sa_tmpfile();
 	setvbuf(spool, NULL, _IOFBF, 1 << 20);
+	if (sa_rejects_enabled() && !opt.dry_run) {
+		batchf = sa_tmpfile();
+		setvbuf(batchf, NULL, _IOFBF, 1 << 20);
+	}
 	sa_input_init(&in, nargs, args);
 	while (rows_loaded < limit && spooled < SAMPLE_BYTES && next_row()) {
 		if (opt.dry_run)

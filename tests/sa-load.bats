@@ -633,6 +633,39 @@ locked() {
 	assert_output t
 }
 
+@test "--rejects: rows the server refuses go there, the others are loaded" {
+	pg
+	q "CREATE TABLE \"$T\" (id int PRIMARY KEY, s varchar(3) CHECK (s <> 'no'))"
+	printf '%s\n' '{"id":1,"s":"a"}' '{"id":2,"s":"abcdef"}' '{"id":3,"s":"no"}' \
+	    '{"id":1,"s":"dup"}' '{"id":4}' '{"id":99999999999}' '{"id":5,"s":"b"}' >"$BATS_TEST_TMPDIR/in"
+	for b in 100 2; do
+		q "TRUNCATE \"$T\""
+		run --separate-stderr sa-load --batch-rows "$b" --rejects "$BATS_TEST_TMPDIR/r" "$T" "$BATS_TEST_TMPDIR/in"
+		assert_success
+		[ "$(summary <<<"$stderr")" = "sa-load: $T: 7 rows read, 3 inserted, 0 updated, 4 rejected, S s, R rows/s" ]
+		run q "SELECT id, coalesce(s, 'null') FROM \"$T\" ORDER BY id"
+		assert_output - <<-'EOF'
+		1|a
+		4|null
+		5|b
+		EOF
+		run jq -sc 'sort_by(.line)[] | [.line, .error, .input]' "$BATS_TEST_TMPDIR/r"
+		assert_output - <<-EOF
+		[2,"value too long for type character varying(3)","{\"id\":2,\"s\":\"abcdef\"}"]
+		[3,"new row for relation \"$T\" violates check constraint \"${T}_s_check\"","{\"id\":3,\"s\":\"no\"}"]
+		[4,"duplicate key value violates unique constraint \"${T}_pkey\"","{\"id\":1,\"s\":\"dup\"}"]
+		[6,"value \"99999999999\" is out of range for type integer","{\"id\":99999999999}"]
+		EOF
+	done
+	# Without --rejects the first refused row stops the load.
+	q "TRUNCATE \"$T\""
+	run --separate-stderr sa-load "$T" "$BATS_TEST_TMPDIR/in"
+	[ "$status" -eq 65 ]
+	assert_equal "$stderr" "sa-load: $BATS_TEST_TMPDIR/in:2: value too long for type character varying(3)"
+	run q "SELECT count(*) FROM \"$T\""
+	assert_output 0
+}
+
 @test "rows without fields are rows of nulls" {
 	pg
 	run --separate-stderr sa-load "$T" - <<<'{}
