@@ -7,10 +7,12 @@
 #include "sa.h"
 
 struct sa_buf sa_out;
+static int exiting;
 
 static void
 flush_at_exit(void)
 {
+	exiting = 1;
 	sa_out_flush();
 }
 
@@ -35,8 +37,12 @@ sa_out_flush(void)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EPIPE) {
+			/* The reader is gone: a quiet end, but through exit(),
+			 * so that --stats prints and the rejects are written. */
 			sa_out.len = 0;
-			_exit(EX_OK);
+			if (!exiting)
+				exit(EX_OK);
+			return;
 		}
 		if (n < 0) {
 			sa_out.len = 0;

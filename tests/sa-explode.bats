@@ -380,6 +380,16 @@ EOF
 	assert_equal "$stderr" ""
 }
 
+@test "a closed pipe: --stats still prints and the rejects read so far are kept" {
+	{ echo '{bad'; gen-successapp -n 20000; } > "$BATS_TEST_TMPDIR/in"
+	run --separate-stderr bash -c 'sa-explode --stats --rejects "$2" "$1" | head -n 1 > /dev/null; echo "${PIPESTATUS[0]}"' _ "$BATS_TEST_TMPDIR/in" "$BATS_TEST_TMPDIR/r"
+	assert_output 0
+	run jq -c '[.prog, .records_rejected, .records_in > .records_out, .records_out > 0]' <<<"$stderr"
+	assert_output '["sa-explode",1,true,true]'
+	run jq -c '[.line, .input]' "$BATS_TEST_TMPDIR/r"
+	assert_output '[1,"{bad"]'
+}
+
 @test "a file that cannot be opened: the others are read, then status 66" {
 	run --separate-stderr sa-explode "$BATS_TEST_TMPDIR/missing" <(echo '{"id":1}')
 	assert_failure 66
