@@ -9,9 +9,12 @@
  * matches in right input order, then the unmatched right records.
  * --sorted is a merge join over inputs sorted by key, in constant memory.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "sa.h"
 #include "spill.h"
@@ -981,6 +984,11 @@ side_next(struct side *s)
 		    "a greater key)", s->rec.file, s->rec.line, s->label,
 		    key_desc(s->k.text.s, s->k.text.len));
 	}
+	/* A repeated left key, whether it matches or not. */
+	if (s->have_prev && c == 0 && unique_left &&
+	    strcmp(s->label, "LEFT") == 0)
+		not_unique(s->rec.file, s->rec.line, s->k.text.s,
+		    s->k.text.len, "LEFT");
 	sa_buf_reset(&s->prev);
 	sa_buf_add(&s->prev, s->k.text.s, s->k.text.len);
 	s->have_prev = 1;
@@ -1112,6 +1120,21 @@ sorted_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 	free(goff);
 }
 
+/* Is PATH there to be read?  Asked without opening it: a FIFO opened
+ * and closed here would lose its writer. */
+static void
+can_open(const char *path)
+{
+	struct stat st;
+
+	if (strcmp(path, "-") == 0)
+		return;
+	if (stat(path, &st) != 0 || access(path, R_OK) != 0)
+		sa_die(EX_NOINPUT, "%s: %s", path, strerror(errno));
+	if (S_ISDIR(st.st_mode))
+		sa_die(EX_NOINPUT, "%s: %s", path, strerror(EISDIR));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1208,8 +1231,12 @@ main(int argc, char **argv)
 		rname = "stdin";
 	budget = memory - (memory / 2 < (16 << 20) ? memory / 2 : 16 << 20);
 
-	sa_input_init(&rin, 1, argv);
 	lfiles[0] = argc > 1 ? argv[1] : "-";
+	/* Without one side the join is wrong, not short: nothing is
+	 * written. */
+	can_open(argv[0]);
+	can_open(lfiles[0]);
+	sa_input_init(&rin, 1, argv);
 	sa_input_init(&lin, 1, lfiles);
 	if (sorted)
 		sorted_join(&rin, &lin, ofmt);

@@ -179,6 +179,16 @@ gen_left() {
 	[[ "$stderr" == "sa-join: $BATS_TEST_TMPDIR/right.tsv:"*": key id=\""*"\" is not unique in RIGHT (--validate m:1)" ]]
 }
 
+@test "--sorted --validate 1:m stops on a repeated left key that matches nothing" {
+	printf '{"id":1}\n{"id":5}\n{"id":5}\n' >"$BATS_TEST_TMPDIR/l"
+	echo '{"id":1}' >"$BATS_TEST_TMPDIR/r"
+	for sorted in "" --sorted; do
+		run --separate-stderr sa-join $sorted -k id --validate 1:m "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/l"
+		assert_failure 65
+		assert_equal "$stderr" "sa-join: $BATS_TEST_TMPDIR/l:3: key id=\"5\" is not unique in LEFT (--validate 1:m)"
+	done
+}
+
 @test "--validate 1:m checks a left side too big for memory" {
 	awk 'BEGIN { for (i = 1; i <= 200000; i++) printf "{\"id\":%d}\n", i
 	    print "{\"id\":777}" }' >"$BATS_TEST_TMPDIR/l"
@@ -236,9 +246,17 @@ gen_left() {
 	assert_failure 64
 	run --separate-stderr sa-join -k id - -
 	assert_failure 64
-	run --separate-stderr sa-join -k id "$F/none" "$F/left.tsv"
-	assert_failure 66
-	assert_equal "$stderr" "sa-join: $F/none: No such file or directory"
+	# Without one side the join would be wrong: nothing is written.
+	for t in left right full; do
+		run --separate-stderr sa-join -k id --type $t "$F/none" "$F/left.tsv"
+		assert_failure 66
+		assert_output ""
+		assert_equal "$stderr" "sa-join: $F/none: No such file or directory"
+		run --separate-stderr sa-join -k id --type $t "$F/right.tsv" "$BATS_TEST_TMPDIR"
+		assert_failure 66
+		assert_output ""
+		assert_equal "$stderr" "sa-join: $BATS_TEST_TMPDIR: Is a directory"
+	done
 }
 
 @test "--help shows the man page's SYNOPSIS as its usage line" {
