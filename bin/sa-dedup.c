@@ -545,7 +545,9 @@ main(int argc, char **argv)
 	ifmt = sa_input_format(&in);
 	if (ofmt == SA_FMT_UNKNOWN)
 		ofmt = ifmt == SA_FMT_TSV ? SA_FMT_TSV : SA_FMT_JSON;
-	if (ofmt == SA_FMT_TSV && ifmt == SA_FMT_TSV)
+	/* One TSV file: its header is the output's.  Several files may
+	 * have other columns: the sink collects them all. */
+	if (ofmt == SA_FMT_TSV && ifmt == SA_FMT_TSV && in.nfiles == 1)
 		cols = sa_reader_columns(in.r, &ncols);
 	sink = sa_sink_new(ofmt, cols, ncols);
 	if (mode == KEEP_FIRST)

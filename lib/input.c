@@ -1,6 +1,8 @@
 /* input.c: the FILE... operands of a tool as one stream of good records. */
 #include <errno.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sa.h"
@@ -17,33 +19,65 @@ sa_input_init(struct sa_input *in, int nfiles, char **files)
 	}
 	in->nfiles = nfiles;
 	in->files = files;
-	in->spool = -1;
 }
 
-/* Copies standard input to an unlinked temporary file, once. */
-static struct sa_reader *
-open_spooled_stdin(struct sa_input *in)
+/* Copies FD to an unlinked temporary file and returns that file's
+ * descriptor, at its start. */
+static int
+spool_fd(int fd, const char *name)
 {
 	char buf[1 << 16];
 	ssize_t n, w, off;
+	int spool = sa_tmpfd();
 
-	if (in->spool < 0) {
-		in->spool = sa_tmpfd();
-		while ((n = read(STDIN_FILENO, buf, sizeof(buf))) != 0) {
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				sa_die_errno(EX_IOERR, "stdin");
-			for (off = 0; off < n; off += w)
-				if ((w = write(in->spool, buf + off,
-				    n - off)) < 0)
-					sa_die_errno(EX_IOERR,
-					    "temporary file");
-		}
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			sa_die_errno(EX_IOERR, "%s", name);
+		for (off = 0; off < n; off += w)
+			if ((w = write(spool, buf + off, n - off)) < 0)
+				sa_die_errno(EX_IOERR, "temporary file");
 	}
-	if (lseek(in->spool, 0, SEEK_SET) < 0)
+	if (lseek(spool, 0, SEEK_SET) < 0)
 		sa_die_errno(EX_IOERR, "temporary file");
-	return sa_reader_fdopen(in->spool, "stdin");
+	return spool;
+}
+
+/*
+ * Opens operand I for a tool that reads its input twice.  A regular file
+ * is opened again for each pass; anything else (standard input, a pipe,
+ * a FIFO, /dev/stdin) can be read only once, so it is copied to an
+ * unlinked temporary file the first time, and read from there.
+ */
+static struct sa_reader *
+open_rereadable(struct sa_input *in, int i, const char *path)
+{
+	struct stat st;
+	int fd;
+
+	if (in->spools == NULL) {
+		in->spools = xcalloc(in->nfiles, sizeof(*in->spools));
+		for (fd = 0; fd < in->nfiles; fd++)
+			in->spools[fd] = -1;
+	}
+	if (in->spools[i] < 0) {
+		if (strcmp(path, "-") == 0)
+			fd = STDIN_FILENO;
+		else if ((fd = open(path, O_RDONLY)) < 0)
+			return NULL;
+		if (fd != STDIN_FILENO && fstat(fd, &st) == 0 &&
+		    (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
+			close(fd);
+			return sa_reader_open(path);
+		}
+		in->spools[i] = spool_fd(fd, path);
+		if (fd != STDIN_FILENO)
+			close(fd);
+	} else if (lseek(in->spools[i], 0, SEEK_SET) < 0)
+		sa_die_errno(EX_IOERR, "temporary file");
+	return sa_reader_fdopen(in->spools[i], strcmp(path, "-") == 0 ?
+	    "stdin" : path);
 }
 
 void
@@ -60,12 +94,15 @@ static int
 open_next(struct sa_input *in)
 {
 	while (in->r == NULL && in->cur < in->nfiles) {
-		const char *path = in->files[in->cur++];
+		const char *path = in->files[in->cur];
 
-		if (in->rereadable && strcmp(path, "-") == 0)
-			in->r = open_spooled_stdin(in);
-		else
+		if (in->rereadable)
+			in->r = open_rereadable(in, in->cur++, path);
+		else {
+			in->cur++;
+
 			in->r = sa_reader_open(path);
+		}
 		in->counted = 0;
 		if (in->r == NULL) {
 			if (!in->rewound)

@@ -180,8 +180,9 @@ struct sa_input {
 	int nfiles, cur;
 	struct sa_reader *r;
 	int status;		/* worst status so far, for the end */
-	int rereadable;		/* set before reading: stdin is spooled */
-	int spool;		/* the spooled stdin, or -1 */
+	int rereadable;		/* set before reading: stdin, pipes and
+				 * FIFOs are spooled as they are first read */
+	int *spools;		/* by operand: its spool, or -1 */
 	int dry;		/* a first pass: bad records are not reported
 				 * if --rejects will get them on the next */
 	int rewound;

@@ -104,6 +104,27 @@ jq_ref() {
 	    '{"id":"3","name":null,"note":"\\"}')"
 }
 
+@test "TSV files with different headers: every column of every file comes out" {
+	printf 'id\ta\n1\tx\n2\tz\n' >"$BATS_TEST_TMPDIR/h1.tsv"
+	printf 'id\tb\n3\ty\n1\tw\n' >"$BATS_TEST_TMPDIR/h2.tsv"
+	run --separate-stderr sa-dedup -k id "$BATS_TEST_TMPDIR/h1.tsv" "$BATS_TEST_TMPDIR/h2.tsv"
+	assert_success
+	assert_output - <<-'EOF'
+	id	a	b
+	1	x	\N
+	2	z	\N
+	3	\N	y
+	EOF
+	run --separate-stderr sa-dedup -j "$BATS_TEST_TMPDIR/h1.tsv" "$BATS_TEST_TMPDIR/h2.tsv"
+	assert_success
+	assert_output - <<-'EOF'
+	{"id":"1","a":"x"}
+	{"id":"2","a":"z"}
+	{"id":"3","b":"y"}
+	{"id":"1","b":"w"}
+	EOF
+}
+
 @test "NDJSON in, -t out: a column that first appears late still gets one" {
 	printf '%s\n' '{"id":1,"a":"x"}' '{"id":1,"a":"y"}' '{"id":2,"b":[1,2]}' |
 	    sa-dedup -k id -t >"$BATS_TEST_TMPDIR/out"

@@ -373,6 +373,20 @@ EOF
 	assert_output "$(cat "$BATS_TEST_TMPDIR/huge")"
 }
 
+@test "-t reads a pipe, a FIFO and /dev/stdin given as FILE twice without losing rows" {
+	run --separate-stderr sa-explode -t <(printf '{"id":1}\n{"id":2,"x":3}\n')
+	assert_success
+	assert_output $'id\tx\n1\t\\N\n2\t3'
+	run --separate-stderr bash -c 'printf "{\"id\":1}\n" | sa-explode -t /dev/stdin'
+	assert_success
+	assert_output $'id\n1'
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	printf '{"id":1}\n{"y":2}\n' >"$BATS_TEST_TMPDIR/fifo" &
+	run --separate-stderr timeout 10 sa-explode -t "$BATS_TEST_TMPDIR/fifo"
+	assert_success
+	assert_output $'id\ty\n1\t\\N\n\\N\t2'
+}
+
 @test "a closed pipe ends quietly with status 0" {
 	gen-successapp -n 20000 > "$BATS_TEST_TMPDIR/in"
 	run --separate-stderr bash -c 'sa-explode "$1" | head -n 1 > /dev/null; echo "${PIPESTATUS[0]}"' _ "$BATS_TEST_TMPDIR/in"
