@@ -16,6 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yajl/yajl_parse.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "sa.h"
 
@@ -57,7 +60,10 @@ struct sa_reader {
 	size_t keylen;
 	uintmax_t recline;
 	char cancel[128];	/* why a callback stopped the parse */
-	size_t lone;		/* 1 + offset in the chunk of a lone surrogate */
+	size_t bad;		/* 1 + offset in the chunk of text that is not
+				 * UTF-8, or of half a surrogate pair */
+	const char *badwhy;
+	int utf8cut;		/* the last chunk ended inside a character */
 	int fed;		/* the parser has been given a value's bytes */
 	struct sa_buf raw;	/* text of the lines of the record in flight */
 	int line_start;		/* the next byte fed starts a line */
@@ -202,16 +208,17 @@ cb_number(void *ctx, const char *s, size_t len)
 
 /*
  * yajl turns a \u escape of half a surrogate pair into '?' or into bytes
- * that are not UTF-8.  Such a string is bad input: the string token that
- * ends past the lone half found in the chunk is the one that holds it.
+ * that are not UTF-8, and lets overlong forms, surrogates and code points
+ * above U+10FFFF through.  Such a string is bad input: the string token
+ * that ends past the first such place in the chunk is the one that holds
+ * it.  (Outside strings yajl itself stops at any byte above 0x7f.)
  */
 static int
 lone_surrogate(struct sa_reader *r)
 {
-	if (r->lone == 0 || yajl_get_bytes_consumed(r->h) < r->lone)
+	if (r->bad == 0 || yajl_get_bytes_consumed(r->h) < r->bad)
 		return 0;
-	snprintf(r->cancel, sizeof(r->cancel), "invalid JSON: a \\u escape "
-	    "is half of a surrogate pair");
+	snprintf(r->cancel, sizeof(r->cancel), "%s", r->badwhy);
 	return 1;
 }
 
@@ -423,6 +430,93 @@ starts_value(const char *p, size_t n)
 	return n > 0 && (*p == '{' || *p == '[');
 }
 
+/*
+ * The length of the longest prefix of S (N bytes) that is valid UTF-8,
+ * as RFC 3629 has it: no overlong forms, no surrogates, nothing above
+ * U+10FFFF.  *CUT is set when what stops it is a character cut short by
+ * the end of S.
+ */
+static size_t
+utf8_valid_len(const char *s, size_t n, int *cut)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	uint64_t w;
+
+	*cut = 0;
+	while (p < end) {
+		unsigned c = *p;
+		size_t k, len;
+
+		/* Eight ASCII bytes at a time. */
+		if (c < 0x80) {
+			while (end - p >= 8) {
+				memcpy(&w, p, 8);
+				if (w & 0x8080808080808080ull)
+					break;
+				p += 8;
+			}
+			while (p < end && *p < 0x80)
+				p++;
+			continue;
+		}
+		len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ?
+		    3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+		if (len == 0)
+			break;
+		for (k = 1; k < len && p + k < end; k++)
+			if ((p[k] & 0xc0) != 0x80)
+				break;
+		if (k < len) {
+			*cut = p + k == end;
+			break;
+		}
+		if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f) ||
+		    (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] > 0x8f))
+			break;
+		p += len;
+	}
+	return p - (const unsigned char *)s;
+}
+
+static int
+valid_utf8(const char *s, size_t n)
+{
+	int cut;
+
+	return utf8_valid_len(s, n, &cut) == n;
+}
+
+/* True if the N bytes at S are ASCII without a backslash: nothing to
+ * check.  Eight bytes at a time. */
+static int
+plain(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	const uint64_t ones = 0x0101010101010101ull, high = ones << 7;
+	uint64_t w, x;
+
+#ifdef __SSE2__
+	const __m128i bs = _mm_set1_epi8('\\');
+
+	for (; end - p >= 16; p += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)p);
+
+		if (_mm_movemask_epi8(_mm_or_si128(v, _mm_cmpeq_epi8(v, bs))))
+			return 0;
+	}
+#endif
+	for (; end - p >= 8; p += 8) {
+		memcpy(&w, p, 8);
+		x = w ^ (ones * '\\');	/* a backslash becomes 0 */
+		if ((w | ((x - ones) & ~x)) & high)
+			return 0;
+	}
+	for (; p < end; p++)
+		if (*p >= 0x80 || *p == '\\')
+			return 0;
+	return 1;
+}
+
 static int
 hex4(const char *s, unsigned *u)
 {
@@ -481,7 +575,26 @@ feed_json(struct sa_reader *r)
 		sa_buf_reset(&r->raw);
 	before = r->raw.len;
 	keep_raw(r, p, n);
-	r->lone = find_lone(p, n);
+	r->bad = 0;
+	if (!r->utf8cut && plain(p, n))
+		r->utf8cut = 0;
+	else {
+		int cut;
+		size_t skip = 0, ok;
+
+		/* The rest of a character the last chunk cut short. */
+		while (r->utf8cut && skip < 3 && skip < n &&
+		    ((unsigned char)p[skip] & 0xc0) == 0x80)
+			skip++;
+		ok = skip + utf8_valid_len(p + skip, n - skip, &cut);
+		r->utf8cut = cut && !whole;
+		if (ok < n && !r->utf8cut) {
+			r->bad = ok + 1;
+			r->badwhy = "invalid UTF-8";
+		} else if ((r->bad = find_lone(p, ok)) != 0)
+			r->badwhy = "invalid JSON: a \\u escape is half of a "
+			    "surrogate pair";
+	}
 	if (!r->fed)
 		r->fed = !blank(p, n);
 	st = yajl_parse(r->h, (const unsigned char *)p, n);
@@ -611,33 +724,6 @@ unescape(struct sa_buf *out, const char *s, size_t n)
 	return out->len;
 }
 
-static int
-valid_utf8(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s, *end = p + n;
-
-	while (p < end) {
-		unsigned c = *p;
-		size_t k, len;
-
-		if (c < 0x80) {
-			p++;
-			continue;
-		}
-		len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ?
-		    3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-		if (len == 0 || (size_t)(end - p) < len)
-			return 0;
-		for (k = 1; k < len; k++)
-			if ((p[k] & 0xc0) != 0x80)
-				return 0;
-		if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f) ||
-		    (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] > 0x8f))
-			return 0;
-		p += len;
-	}
-	return 1;
-}
 
 /* Returns the next whole line (without its LF, or CRLF) or NULL at EOF. */
 static char *
@@ -724,6 +810,16 @@ next_tsv(struct sa_reader *r, struct sa_record *rec)
 				v = sa_val_new(r->tsv, SA_NULL, NULL, 0);
 			else {
 				unescape(&r->field, p + start, i - start);
+				/* \xhh and \ooo can make any byte. */
+				if (memchr(p + start, '\\', i - start) != NULL &&
+				    (!valid_utf8(r->field.s, r->field.len) ||
+				    memchr(r->field.s, '\0', r->field.len))) {
+					snprintf(msg, sizeof(msg), "column \"%s\": %s",
+					    r->cols[n], memchr(r->field.s, '\0',
+					    r->field.len) ? "a NUL character" :
+					    "invalid UTF-8");
+					goto bad;
+				}
 				v = sa_val_new(r->tsv, SA_STRING,
 				    r->field.s ? r->field.s : "",
 				    r->field.len);

@@ -346,6 +346,29 @@ EOF
 	EOF
 }
 
+@test "UTF-8 is checked as RFC 3629 has it: overlong forms, surrogates, above U+10FFFF" {
+	printf '{"id":1,"s":"\xc0\x80"}\n{"id":2,"s":"\xed\xa0\x80"}\n{"id":3,"s":"\xf4\x90\x80\x80"}\n{"id":4,"\xf5\x80\x80\x80":1}\n{"id":5,"s":"\xc3\xbc\xe6\x97\xa5\xf0\x9f\x98\x80"}\n' >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr sa-explode --rejects "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/in"
+	assert_success
+	assert_output '{"id":5,"s":"ü日😀"}'
+	run jq -c '[.line, .error]' "$BATS_TEST_TMPDIR/r"
+	assert_output - <<-'EOF'
+	[1,"invalid UTF-8"]
+	[2,"invalid UTF-8"]
+	[3,"invalid UTF-8"]
+	[4,"invalid UTF-8"]
+	EOF
+	# TSV escapes may not make what raw bytes may not be.
+	run --separate-stderr sa-explode --rejects "$BATS_TEST_TMPDIR/r" <<<$'id\tn\n5\t\\xff\n6\t\\000\n7\t\\xc3\\xbc'
+	assert_success
+	assert_output '{"id":"7","n":"ü"}'
+	run jq -c '[.line, .error]' "$BATS_TEST_TMPDIR/r"
+	assert_output - <<-'EOF'
+	[2,"column \"n\": invalid UTF-8"]
+	[3,"column \"n\": a NUL character"]
+	EOF
+}
+
 @test "a top-level array that is not closed: its elements out, then one reject" {
 	printf '[{"id":1},\n{"id":2}\n' >"$BATS_TEST_TMPDIR/in"
 	run --separate-stderr sa-explode "$BATS_TEST_TMPDIR/in"
