@@ -614,6 +614,7 @@ main(int argc, char **argv)
 	if (split_dir != NULL)
 		sink_open(sink_for(""));
 	run(&in);
+	sa_input_close(&in);
 	for (i = 0; i < nsinks; i++)
 		sink_close(sinks[i]);
 	sa_out_flush();

@@ -1,5 +1,6 @@
 /* input.c: the FILE... operands of a tool as one stream of good records. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -159,6 +160,13 @@ sa_input_format(struct sa_input *in)
 void
 sa_input_close(struct sa_input *in)
 {
+	int i;
+
 	sa_reader_close(in->r);
 	in->r = NULL;
+	for (i = 0; in->spools != NULL && i < in->nfiles; i++)
+		if (in->spools[i] >= 0)
+			close(in->spools[i]);
+	free(in->spools);
+	in->spools = NULL;
 }
