@@ -1754,6 +1754,46 @@ upsert(void)
 	sa_buf_free(&sql);
 }
 
+/* Has the table a unique index on just the -k columns, as ON CONFLICT
+ * needs? */
+static int
+has_unique_key(void)
+{
+	struct sa_buf keys = { 0 };
+	const char *params[2], *p;
+	PGresult *res;
+	size_t k;
+	int yes;
+
+	/* The key names as an array literal. */
+	sa_buf_addc(&keys, '{');
+	for (k = 0; k < opt.nkeys; k++) {
+		sa_buf_adds(&keys, k ? ",\"" : "\"");
+		for (p = keynames[k]; *p != '\0'; p++) {
+			if (*p == '"' || *p == '\\')
+				sa_buf_addc(&keys, '\\');
+			sa_buf_addc(&keys, *p);
+		}
+		sa_buf_addc(&keys, '"');
+	}
+	sa_buf_addc(&keys, '}');
+	params[0] = target.s;
+	params[1] = keys.s;
+	res = run("SELECT EXISTS (SELECT FROM pg_index i "
+	    "WHERE i.indrelid = to_regclass($1) AND i.indisunique "
+	    "AND i.indpred IS NULL AND i.indexprs IS NULL "
+	    "AND i.indnatts = cardinality($2::text[]) "
+	    "AND (SELECT array_agg(a.attname::text ORDER BY a.attname) "
+	    "FROM pg_attribute a WHERE a.attrelid = i.indrelid "
+	    "AND a.attnum = ANY (i.indkey)) = "
+	    "(SELECT array_agg(k ORDER BY k) FROM unnest($2::text[]) k))",
+	    2, params);
+	yes = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	sa_buf_free(&keys);
+	return yes;
+}
+
 static void
 load(int nargs, char **args)
 {
@@ -1808,6 +1848,10 @@ load(int nargs, char **args)
 		while (next_row())
 			;
 		check_input();
+		if (opt.mode == UPSERT && table_exists && !has_unique_key())
+			sa_die(EX_USAGE, "%s: no primary key or unique index on "
+			    "the -k columns, which --mode upsert needs",
+			    shown.s);
 		if (rows_loaded > 0 && plan(&ddl, 0, 0) == 0)
 			sa_buf_adds(&ddl, "-- no change to the table\n");
 		sa_buf_add(&sa_out, ddl.s ? ddl.s : "", ddl.len);

@@ -533,6 +533,14 @@ locked() {
 	assert_equal "${stderr_lines[1]}" "sa-load: hint: --mode upsert needs a primary key or unique index on the -k columns"
 	run q "SELECT count(*) FROM \"$T\""
 	assert_output 2
+	# --dry-run says so too; a unique index on the key is enough.
+	run --separate-stderr sa-load --dry-run -k id --mode upsert "$T" "$F/upsert.ndjson"
+	[ "$status" -eq 64 ]
+	assert_equal "$stderr" "sa-load: $T: no primary key or unique index on the -k columns, which --mode upsert needs"
+	q "CREATE UNIQUE INDEX ON \"$T\" (id)"
+	run --separate-stderr sa-load --dry-run -k id --mode upsert "$T" "$F/upsert.ndjson"
+	assert_success
+	assert_output "-- no change to the table"
 }
 
 @test "a row without its key is bad input" {
