@@ -288,7 +288,7 @@ suffixed(const char *s, size_t len, size_t *outlen)
 {
 	static struct { char *from, *to; size_t len; } *cache;
 	static size_t n;
-	size_t i, sl = strlen(suffix);
+	size_t i, sl = strlen(suffix), tlen;
 	char *t;
 
 	for (i = 0; i < n; i++)
@@ -300,12 +300,19 @@ suffixed(const char *s, size_t len, size_t *outlen)
 	t = xmalloc(len + sl + 1);
 	memcpy(t, s, len);
 	memcpy(t + len, suffix, sl + 1);
+	tlen = len + sl;
+	/* A left column may have that name already: suffix again. */
+	while (nameset_has(&lnames, t, tlen)) {
+		t = xrealloc(t, tlen + sl + 1);
+		memcpy(t + tlen, suffix, sl + 1);
+		tlen += sl;
+	}
 	cache = xrealloc(cache, (n + 1) * sizeof(*cache));
 	cache[n].from = xstrndup(s, len);
 	cache[n].to = t;
-	cache[n].len = len + sl;
+	cache[n].len = tlen;
 	n++;
-	*outlen = len + sl;
+	*outlen = tlen;
 	return t;
 }
 

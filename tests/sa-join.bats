@@ -94,6 +94,19 @@ gen_left() {
 	assert_output "$(printf 'id\tname\tw\tname_right\tw_right')"
 }
 
+@test "a suffixed name that the left side has too is suffixed again" {
+	echo '{"id":1,"name":"L","name_right":"LR"}' >"$BATS_TEST_TMPDIR/l"
+	echo '{"id":1,"name":"R"}' >"$BATS_TEST_TMPDIR/r"
+	run --separate-stderr sa-join -k id "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/l"
+	assert_success
+	assert_output '{"id":1,"name":"L","name_right":"LR","name_right_right":"R"}'
+	printf 'id\tname\tname_right\n1\tL\tLR\n' >"$BATS_TEST_TMPDIR/l.tsv"
+	printf 'id\tname\n1\tR\n' >"$BATS_TEST_TMPDIR/r.tsv"
+	run --separate-stderr sa-join -k id "$BATS_TEST_TMPDIR/r.tsv" "$BATS_TEST_TMPDIR/l.tsv"
+	assert_success
+	assert_output $'id\tname\tname_right\tname_right_right\n1\tL\tLR\tR'
+}
+
 @test "--suffix, -k LEFT=RIGHT, LEFT from standard input, -j" {
 	printf '%s\n' '{"rid":2,"name":"two","x":true}' '{"rid":9,"name":"nine","x":false}' \
 	    >"$BATS_TEST_TMPDIR/r"
