@@ -143,13 +143,11 @@ static char *
 pg_name(const char *what, const char *s, size_t len, int report)
 {
 	struct sa_fp fp;
-	size_t cut = NAMEDATALEN - 9;
-	char *name;
-
 	static const char *const system[] = {
 		"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid", NULL
 	};
-	size_t i;
+	size_t cut = NAMEDATALEN - 9, i;
+	char *name;
 
 	/* PostgreSQL keeps these names for the system columns. */
 	for (i = 0; strcmp(what, "column") == 0 && system[i] != NULL; i++)
@@ -1082,20 +1080,39 @@ copy_send(void)
 static void replay(void);
 static void format_row(const char *, size_t);
 
-/* Reads the next row of BATCHF into R; returns 0 at its end. */
+static uintmax_t batch_i;	/* rows of BATCHF read so far */
+static size_t batch_k;		/* rejected rows passed so far */
+
+static void
+batch_rewind(void)
+{
+	rewind(batchf);
+	batch_i = batch_k = 0;
+}
+
+/* Reads the next row of BATCHF that was not rejected into R; returns 0
+ * at its end.  Its index in the batch is then batch_i - 1. */
 static int
 batch_row(struct sa_buf *r)
 {
 	uint32_t len;
 
-	if (fread(&len, 4, 1, batchf) != 1)
-		return 0;
-	sa_buf_reset(r);
-	sa_buf_grow(r, len);
-	if (fread(r->s, 1, len, batchf) != len)
-		sa_die(EX_IOERR, "temporary file: short read");
-	r->len = len;
-	return 1;
+	for (;;) {
+		if (fread(&len, 4, 1, batchf) != 1)
+			return 0;
+		sa_buf_reset(r);
+		sa_buf_grow(r, len);
+		if (fread(r->s, 1, len, batchf) != len)
+			sa_die(EX_IOERR, "temporary file: short read");
+		r->len = len;
+		if (batch_k < nskip && skip[batch_k] == batch_i) {
+			batch_i++;
+			batch_k++;
+			continue;
+		}
+		batch_i++;
+		return 1;
+	}
 }
 
 /* The server refused line N of the COPY just sent: that row goes to the
@@ -1108,17 +1125,12 @@ reject_row(uintmax_t n, const char *msg)
 	uint64_t line;
 	uint32_t file, ci, flen;
 	const char *p, *json = NULL;
-	size_t k = 0, jsonlen = 0;
+	size_t k, jsonlen = 0;
 
-	rewind(batchf);
-	for (i = 0; batch_row(&r); i++) {
-		if (k < nskip && skip[k] == i) {
-			k++;
-			continue;
-		}
-		if (++sent == n)
-			break;
-	}
+	batch_rewind();
+	while (sent < n && batch_row(&r))
+		sent++;
+	i = batch_i - 1;
 	if (sent != n)
 		sa_die(EX_SOFTWARE, "%s: the server refused line %ju of %ju",
 		    shown.s, n, sent);
@@ -1218,17 +1230,11 @@ static void
 replay(void)
 {
 	struct sa_buf r = { 0 };
-	uintmax_t i;
-	size_t k = 0;
 
 	replaying = 1;
 	copy_begin();
-	rewind(batchf);
-	for (i = 0; batch_row(&r); i++) {
-		if (k < nskip && skip[k] == i) {
-			k++;
-			continue;
-		}
+	batch_rewind();
+	while (batch_row(&r)) {
 		format_row(r.s, r.len);
 		batch_n++;
 	}
@@ -1539,6 +1545,24 @@ send_rows(void)
 		copy_end();
 }
 
+/* The column of the K-th -k field. */
+static struct column *
+key_column(size_t k)
+{
+	size_t len = strlen(opt.keys[k]);
+
+	return &cols[find_column(opt.keys[k], len, hash(opt.keys[k], len))];
+}
+
+/* Appends the K-th key column as the table's type to B. */
+static void
+add_key_cast(struct sa_buf *b, size_t k)
+{
+	add_ident(b, key_column(k)->name);
+	sa_buf_adds(b, "::");
+	add_ident(b, key_column(k)->typname);
+}
+
 static int
 is_key(const char *name)
 {
@@ -1589,17 +1613,17 @@ static void
 drop_unchanged(void)
 {
 	struct sa_buf sql = { 0 }, on = { 0 };
-	size_t i, k;
+	struct column *c;
+	size_t k;
 
 	for (k = 0; k < opt.nkeys; k++) {
-		i = find_column(opt.keys[k], strlen(opt.keys[k]),
-		    hash(opt.keys[k], strlen(opt.keys[k])));
+		c = key_column(k);
 		sa_buf_adds(&on, "t.");
-		add_ident(&on, cols[i].name);
+		add_ident(&on, c->name);
 		sa_buf_adds(&on, " = s.");
-		add_ident(&on, cols[i].name);
+		add_ident(&on, c->name);
 		sa_buf_adds(&on, "::");
-		add_ident(&on, cols[i].typname);
+		add_ident(&on, c->typname);
 		sa_buf_adds(&on, " AND ");
 	}
 	sa_buf_addc(&on, '(');
@@ -1648,13 +1672,10 @@ upsert(void)
 	/* Into an empty table every row is new, and ON CONFLICT is work
 	 * for nothing; sorting is needed only if a key may repeat. */
 	empty = created || table_empty();
-	for (k = 0; k < opt.nkeys; k++) {
-		i = find_column(opt.keys[k], strlen(opt.keys[k]),
-		    hash(opt.keys[k], strlen(opt.keys[k])));
-		if (strcmp(cols[i].typname, "int8") != 0 &&
-		    strcmp(cols[i].typname, "text") != 0)
+	for (k = 0; k < opt.nkeys; k++)
+		if (strcmp(key_column(k)->typname, "int8") != 0 &&
+		    strcmp(key_column(k)->typname, "text") != 0)
 			dup_keys = 1;
-	}
 	if (!empty && !dup_keys)
 		drop_unchanged();
 
@@ -1674,12 +1695,8 @@ upsert(void)
 	if (dup_keys) {
 		sa_buf_adds(&sql, "DISTINCT ON (");
 		for (k = 0; k < opt.nkeys; k++) {
-			i = find_column(opt.keys[k], strlen(opt.keys[k]),
-			    hash(opt.keys[k], strlen(opt.keys[k])));
 			sa_buf_adds(&sql, k ? ", " : "");
-			add_ident(&sql, cols[i].name);
-			sa_buf_adds(&sql, "::");
-			add_ident(&sql, cols[i].typname);
+			add_key_cast(&sql, k);
 		}
 		sa_buf_adds(&sql, ") ");
 	}
@@ -1696,11 +1713,7 @@ upsert(void)
 	if (dup_keys) {
 		sa_buf_adds(&sql, " ORDER BY ");
 		for (k = 0; k < opt.nkeys; k++) {
-			i = find_column(opt.keys[k], strlen(opt.keys[k]),
-			    hash(opt.keys[k], strlen(opt.keys[k])));
-			add_ident(&sql, cols[i].name);
-			sa_buf_adds(&sql, "::");
-			add_ident(&sql, cols[i].typname);
+			add_key_cast(&sql, k);
 			sa_buf_adds(&sql, ", ");
 		}
 		add_ident(&sql, ord);
