@@ -1,8 +1,8 @@
 /* input.c: the FILE... operands of a tool as one stream of good records. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -65,13 +65,11 @@ open_rereadable(struct sa_input *in, int i, const char *path)
 	if (in->spools[i] < 0) {
 		if (strcmp(path, "-") == 0)
 			fd = STDIN_FILENO;
+		else if (stat(path, &st) == 0 &&
+		    (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
+			return sa_reader_open(path);
 		else if ((fd = open(path, O_RDONLY)) < 0)
 			return NULL;
-		if (fd != STDIN_FILENO && fstat(fd, &st) == 0 &&
-		    (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
-			close(fd);
-			return sa_reader_open(path);
-		}
 		in->spools[i] = spool_fd(fd, path);
 		if (fd != STDIN_FILENO)
 			close(fd);
@@ -95,15 +93,10 @@ static int
 open_next(struct sa_input *in)
 {
 	while (in->r == NULL && in->cur < in->nfiles) {
-		const char *path = in->files[in->cur];
+		const char *path = in->files[in->cur++];
 
-		if (in->rereadable)
-			in->r = open_rereadable(in, in->cur++, path);
-		else {
-			in->cur++;
-
-			in->r = sa_reader_open(path);
-		}
+		in->r = in->rereadable ? open_rereadable(in, in->cur - 1, path) :
+		    sa_reader_open(path);
 		in->counted = 0;
 		if (in->r == NULL) {
 			if (!in->rewound)

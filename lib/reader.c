@@ -214,7 +214,7 @@ cb_number(void *ctx, const char *s, size_t len)
  * it.  (Outside strings yajl itself stops at any byte above 0x7f.)
  */
 static int
-lone_surrogate(struct sa_reader *r)
+bad_string(struct sa_reader *r)
 {
 	if (r->bad == 0 || yajl_get_bytes_consumed(r->h) < r->bad)
 		return 0;
@@ -225,7 +225,7 @@ lone_surrogate(struct sa_reader *r)
 static int
 cb_string(void *ctx, const unsigned char *s, size_t len)
 {
-	if (lone_surrogate(ctx))
+	if (bad_string(ctx))
 		return 0;
 	return add_value(ctx, SA_STRING, (const char *)s, len);
 }
@@ -275,7 +275,7 @@ cb_map_key(void *ctx, const unsigned char *s, size_t len)
 	struct sa_reader *r = ctx;
 	char *k;
 
-	if (lone_surrogate(r))
+	if (bad_string(r))
 		return 0;
 	k = sa_arena_alloc(cur_arena(r), len + 1);
 	memcpy(k, s, len);
@@ -576,9 +576,7 @@ feed_json(struct sa_reader *r)
 	before = r->raw.len;
 	keep_raw(r, p, n);
 	r->bad = 0;
-	if (!r->utf8cut && plain(p, n))
-		r->utf8cut = 0;
-	else {
+	if (r->utf8cut || !plain(p, n)) {
 		int cut;
 		size_t skip = 0, ok;
 
@@ -724,7 +722,6 @@ unescape(struct sa_buf *out, const char *s, size_t n)
 	return out->len;
 }
 
-
 /* Returns the next whole line (without its LF, or CRLF) or NULL at EOF. */
 static char *
 next_line(struct sa_reader *r, size_t *len)
@@ -785,6 +782,7 @@ next_tsv(struct sa_reader *r, struct sa_record *rec)
 	size_t len, i, start, n;
 	struct sa_val *o, *v;
 	char *p, msg[128];
+	const char *why;
 
 	sa_arena_reset(r->tsv);
 	/* An empty line is a row of one empty field, as for COPY. */
@@ -812,12 +810,11 @@ next_tsv(struct sa_reader *r, struct sa_record *rec)
 				unescape(&r->field, p + start, i - start);
 				/* \xhh and \ooo can make any byte. */
 				if (memchr(p + start, '\\', i - start) != NULL &&
-				    (!valid_utf8(r->field.s, r->field.len) ||
-				    memchr(r->field.s, '\0', r->field.len))) {
+				    (why = memchr(r->field.s, '\0', r->field.len) ?
+				    "a NUL character" : !valid_utf8(r->field.s,
+				    r->field.len) ? "invalid UTF-8" : NULL)) {
 					snprintf(msg, sizeof(msg), "column \"%s\": %s",
-					    r->cols[n], memchr(r->field.s, '\0',
-					    r->field.len) ? "a NUL character" :
-					    "invalid UTF-8");
+					    r->cols[n], why);
 					goto bad;
 				}
 				v = sa_val_new(r->tsv, SA_STRING,
