@@ -783,23 +783,22 @@ locked() {
 	assert_output "500|500|100000|100499|600"
 }
 
-# Waits until a backend of sa-load sleeps in the trigger below.
-wait_for_sleep() {
+# Waits up to 10 s until the query $1 answers t.
+wait_until() {
 	for _ in $(seq 100); do
-		n=$(q "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sa-load' AND wait_event = 'PgSleep'")
-		[ "$n" -gt 0 ] && return 0
+		[ "$(q "$1")" = t ] && return 0
 		sleep 0.1
 	done
 	return 1
 }
 
+# Waits until a backend of sa-load sleeps in the trigger below.
+wait_for_sleep() {
+	wait_until "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'sa-load' AND wait_event = 'PgSleep'"
+}
+
 wait_for_no_backend() {
-	for _ in $(seq 100); do
-		n=$(q "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sa-load'")
-		[ "$n" -eq 0 ] && return 0
-		sleep 0.1
-	done
-	return 1
+	wait_until "SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'sa-load'"
 }
 
 slow_table() {
