@@ -31,7 +31,6 @@ TOOLS="sa-explode sa-dedup sa-join sa-load sa-fetch"
 }
 
 @test "the man pages have no mandoc warnings" {
-	command -v mandoc >/dev/null || skip "mandoc is not installed"
 	run mandoc -Tlint -Wwarning "$SA_SRCDIR"/man/*.[17]
 	assert_success
 	assert_output ""

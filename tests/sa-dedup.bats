@@ -241,9 +241,7 @@ jq_ref() {
 @test "--help shows the man page's SYNOPSIS as its usage line" {
 	run sa-dedup --help
 	assert_success
-	synopsis=$(mandoc -Tascii "$SA_SRCDIR/man/sa-dedup.1" | col -b |
-	    sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | sed '1d;$d' |
-	    tr -s ' \t\n' '   ' | sed 's/^ //; s/ $//')
+	synopsis=$(man_synopsis sa-dedup.1)
 	assert_equal "${lines[0]}" "usage: $synopsis"
 }
 

@@ -87,12 +87,9 @@ Try 'sa-fetch --help' for more information." ]
 }
 
 @test "the usage line and the man page SYNOPSIS say the same" {
-	command -v mandoc >/dev/null || skip "no mandoc"
 	usage=$(sa-fetch --help | sed -n '/^usage:/,/^$/p' | sed 's/^usage: //' |
 	    tr -s ' \t\n' ' ' | sed 's/^ //; s/ $//')
-	synopsis=$(mandoc -Tascii "$SA_SRCDIR/man/sa-fetch.1" | col -bx |
-	    sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | sed '1d;$d' |
-	    tr -s ' \t\n' ' ' | sed 's/^ //; s/ $//')
+	synopsis=$(man_synopsis sa-fetch.1)
 	[ "$usage" = "$synopsis" ]
 }
 

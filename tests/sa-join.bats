@@ -275,9 +275,7 @@ gen_left() {
 @test "--help shows the man page's SYNOPSIS as its usage line" {
 	run sa-join --help
 	assert_success
-	synopsis=$(mandoc -Tascii "$SA_SRCDIR/man/sa-join.1" | col -b |
-	    sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | sed '1d;$d' |
-	    tr -s ' \t\n' '   ' | sed 's/^ //; s/ $//')
+	synopsis=$(man_synopsis sa-join.1)
 	assert_equal "${lines[0]}" "usage: $synopsis"
 }
 

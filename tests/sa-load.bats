@@ -43,8 +43,7 @@ summary() {
 	run sa-load --help
 	assert_success
 	assert_line --index 0 "usage: sa-load [options] [schema.]table [file ...]"
-	synopsis=$(MANWIDTH=200 man -P cat "$SA_SRCDIR/man/sa-load.1" 2>/dev/null |
-		sed -n '/^SYNOPSIS/{n;p;}' | sed -E 's/^ +//; s/ +/ /g')
+	synopsis=$(man_synopsis sa-load.1)
 	[ "usage: $synopsis" = "usage: sa-load [options] [schema.]table [file ...]" ]
 }
 

@@ -29,3 +29,12 @@ require_pg() {
 		skip "no PostgreSQL: run make check under pg_virtualenv"
 	fi
 }
+
+# The SYNOPSIS of a man page in man/ (e.g. sa-load.1) as one line, the way
+# --help prints its usage line: mandoc renders it, col -bx strips the
+# overstrikes, runs of blanks become one space.
+man_synopsis() {
+	mandoc -Tascii "$SA_SRCDIR/man/$1" | col -bx |
+	    sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | sed '1d;$d' |
+	    tr -s ' \t\n' '   ' | sed 's/^ //; s/ $//'
+}
