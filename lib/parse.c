@@ -1,4 +1,5 @@
-/* parse.c: one JSON text into values that keep numbers as written. */
+/* parse.c: one JSON text into values that keep numbers as written; its
+ * strings must be UTF-8, as the reader has them. */
 #include <stdio.h>
 #include <string.h>
 #include <yajl/yajl_parse.h>
@@ -116,6 +117,7 @@ sa_json_parse(struct sa_arena *a, const char *s, size_t len, char **err)
 	yajl_status st;
 	static char msg[256];
 	unsigned char *e;
+	size_t off;
 
 	st = yajl_parse(h, (const unsigned char *)s, len);
 	if (st == yajl_status_ok)
@@ -135,6 +137,16 @@ sa_json_parse(struct sa_arena *a, const char *s, size_t len, char **err)
 		return NULL;
 	}
 	yajl_free(h);
-	return b.root;
+	/* yajl lets through strings that are not UTF-8 (overlong forms,
+	 * surrogates) and turns half a surrogate pair into '?' or worse. */
+	if ((off = sa_utf8_valid_len(s, len)) < len)
+		snprintf(msg, sizeof(msg), "invalid UTF-8 at byte %zu", off + 1);
+	else if ((off = sa_json_half_surrogate(s, len)) != 0)
+		snprintf(msg, sizeof(msg), "a \\u escape is half of a "
+		    "surrogate pair at byte %zu", off);
+	else
+		return b.root;
+	*err = msg;
+	return NULL;
 }
 
