@@ -109,6 +109,23 @@ static const yajl_callbacks callbacks = {
 	on_start_map, on_key, on_end, on_start_array, on_end
 };
 
+/* True if S ends inside a string: yajl_complete_parse takes an
+ * unterminated string after a whole value for one still to come.
+ * (Outside strings a backslash is an error yajl has caught already.) */
+static int
+ends_in_string(const char *s, size_t len)
+{
+	const char *end = s + len;
+	int in = 0;
+
+	for (; s < end; s++)
+		if (*s == '"')
+			in = !in;
+		else if (*s == '\\' && in)
+			s++;
+	return in;
+}
+
 struct sa_val *
 sa_json_parse(struct sa_arena *a, const char *s, size_t len, char **err)
 {
@@ -139,7 +156,10 @@ sa_json_parse(struct sa_arena *a, const char *s, size_t len, char **err)
 	yajl_free(h);
 	/* yajl lets through strings that are not UTF-8 (overlong forms,
 	 * surrogates) and turns half a surrogate pair into '?' or worse. */
-	if ((off = sa_utf8_valid_len(s, len)) < len)
+	if (ends_in_string(s, len))
+		snprintf(msg, sizeof(msg), "trailing garbage: the text ends "
+		    "inside a string");
+	else if ((off = sa_utf8_valid_len(s, len)) < len)
 		snprintf(msg, sizeof(msg), "invalid UTF-8 at byte %zu", off + 1);
 	else if ((off = sa_json_half_surrogate(s, len)) != 0)
 		snprintf(msg, sizeof(msg), "a \\u escape is half of a "

@@ -389,6 +389,14 @@ main 200 Bearer tok-3141" ]
 	[[ "$stderr" == *"page=2: the page is not valid JSON: invalid UTF-8 at byte "[0-9]* ]]
 }
 
+@test "a page with an unterminated string after its value exits 65" {
+	start_api
+	run --separate-stderr sa-fetch "$API/link/accounts?n=9&size=3&bad=trail&on=2"
+	[ "$status" -eq 65 ]
+	diff <(echo "$output") "$(expected 0 3)"
+	[[ "$stderr" == *"page=2: the page is not valid JSON: trailing garbage: the text ends inside a string" ]]
+}
+
 @test "--max-pages with --state: each run continues where the last stopped" {
 	start_api
 	st="$BATS_TEST_TMPDIR/state"
