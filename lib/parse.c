@@ -109,11 +109,15 @@ static const yajl_callbacks callbacks = {
 	on_start_map, on_key, on_end, on_start_array, on_end
 };
 
-/* True if S ends inside a string: yajl_complete_parse takes an
- * unterminated string after a whole value for one still to come.
- * (Outside strings a backslash is an error yajl has caught already.) */
-static int
-ends_in_string(const char *s, size_t len)
+/*
+ * What yajl takes that JSON (RFC 8259) does not, in a text it parsed
+ * without error: a form feed or vertical tab as whitespace, and an
+ * unterminated string after the value (yajl_complete_parse takes it for
+ * one still to come).  Returns the message, or NULL.  Raw control bytes
+ * inside strings and backslashes outside them are errors yajl catches.
+ */
+static const char *
+not_json(const char *s, size_t len)
 {
 	const char *end = s + len;
 	int in = 0;
@@ -123,7 +127,10 @@ ends_in_string(const char *s, size_t len)
 			in = !in;
 		else if (*s == '\\' && in)
 			s++;
-	return in;
+		else if (*s == '\f' || *s == '\v')
+			return "lexical error: a form feed or vertical tab is "
+			    "not JSON whitespace";
+	return in ? "trailing garbage: the text ends inside a string" : NULL;
 }
 
 struct sa_val *
@@ -134,6 +141,7 @@ sa_json_parse(struct sa_arena *a, const char *s, size_t len, char **err)
 	yajl_status st;
 	static char msg[256];
 	unsigned char *e;
+	const char *why;
 	size_t off;
 
 	st = yajl_parse(h, (const unsigned char *)s, len);
@@ -156,9 +164,8 @@ sa_json_parse(struct sa_arena *a, const char *s, size_t len, char **err)
 	yajl_free(h);
 	/* yajl lets through strings that are not UTF-8 (overlong forms,
 	 * surrogates) and turns half a surrogate pair into '?' or worse. */
-	if (ends_in_string(s, len))
-		snprintf(msg, sizeof(msg), "trailing garbage: the text ends "
-		    "inside a string");
+	if ((why = not_json(s, len)) != NULL)
+		snprintf(msg, sizeof(msg), "%s", why);
 	else if ((off = sa_utf8_valid_len(s, len)) < len)
 		snprintf(msg, sizeof(msg), "invalid UTF-8 at byte %zu", off + 1);
 	else if ((off = sa_json_half_surrogate(s, len)) != 0)

@@ -397,6 +397,14 @@ main 200 Bearer tok-3141" ]
 	[[ "$stderr" == *"page=2: the page is not valid JSON: trailing garbage: the text ends inside a string" ]]
 }
 
+@test "a page with a form feed as whitespace exits 65" {
+	start_api
+	run --separate-stderr sa-fetch "$API/link/accounts?n=9&size=3&bad=formfeed&on=2"
+	[ "$status" -eq 65 ]
+	diff <(echo "$output") "$(expected 0 3)"
+	[[ "$stderr" == *"page=2: the page is not valid JSON: lexical error: a form feed or vertical tab is not JSON whitespace" ]]
+}
+
 @test "--max-pages with --state: each run continues where the last stopped" {
 	start_api
 	st="$BATS_TEST_TMPDIR/state"
