@@ -1,4 +1,5 @@
-/* parse.c: one JSON text into values that keep numbers as written. */
+/* parse.c: one JSON text into values that keep numbers as written; its
+ * strings must be UTF-8, as the reader has them. */
 #include <stdio.h>
 #include <string.h>
 #include <yajl/yajl_parse.h>
@@ -108,6 +109,30 @@ static const yajl_callbacks callbacks = {
 	on_start_map, on_key, on_end, on_start_array, on_end
 };
 
+/*
+ * What yajl takes that JSON (RFC 8259) does not, in a text it parsed
+ * without error: a form feed or vertical tab as whitespace, and an
+ * unterminated string after the value (yajl_complete_parse takes it for
+ * one still to come).  Returns the message, or NULL.  Raw control bytes
+ * inside strings and backslashes outside them are errors yajl catches.
+ */
+static const char *
+not_json(const char *s, size_t len)
+{
+	const char *end = s + len;
+	int in = 0;
+
+	for (; s < end; s++)
+		if (*s == '"')
+			in = !in;
+		else if (*s == '\\' && in)
+			s++;
+		else if (*s == '\f' || *s == '\v')
+			return "lexical error: a form feed or vertical tab is "
+			    "not JSON whitespace";
+	return in ? "trailing garbage: the text ends inside a string" : NULL;
+}
+
 struct sa_val *
 sa_json_parse(struct sa_arena *a, const char *s, size_t len, char **err)
 {
@@ -116,6 +141,8 @@ sa_json_parse(struct sa_arena *a, const char *s, size_t len, char **err)
 	yajl_status st;
 	static char msg[256];
 	unsigned char *e;
+	const char *why;
+	size_t off;
 
 	st = yajl_parse(h, (const unsigned char *)s, len);
 	if (st == yajl_status_ok)
@@ -135,6 +162,18 @@ sa_json_parse(struct sa_arena *a, const char *s, size_t len, char **err)
 		return NULL;
 	}
 	yajl_free(h);
-	return b.root;
+	/* yajl lets through strings that are not UTF-8 (overlong forms,
+	 * surrogates) and turns half a surrogate pair into '?' or worse. */
+	if ((why = not_json(s, len)) != NULL)
+		snprintf(msg, sizeof(msg), "%s", why);
+	else if ((off = sa_utf8_valid_len(s, len)) < len)
+		snprintf(msg, sizeof(msg), "invalid UTF-8 at byte %zu", off + 1);
+	else if ((off = sa_json_half_surrogate(s, len)) != 0)
+		snprintf(msg, sizeof(msg), "a \\u escape is half of a "
+		    "surrogate pair at byte %zu", off);
+	else
+		return b.root;
+	*err = msg;
+	return NULL;
 }
 

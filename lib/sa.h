@@ -112,6 +112,12 @@ void sa_json_canonical(struct sa_buf *, const struct sa_val *v);
 void sa_json_string(struct sa_buf *, const char *s, size_t len);
 /* Like sa_json_string, but bytes that are not valid UTF-8 become U+FFFD. */
 void sa_json_string_lossy(struct sa_buf *, const char *s, size_t len);
+/* The length of the longest prefix of S that is valid UTF-8 (RFC 3629:
+ * no overlong forms, no surrogates, nothing above U+10FFFF). */
+size_t sa_utf8_valid_len(const char *s, size_t len);
+/* 1 + the offset in the JSON text S of the first \u escape that is half
+ * of a surrogate pair without its other half, or 0. */
+size_t sa_json_half_surrogate(const char *s, size_t len);
 /* Member NAME of object O, or NULL. */
 struct sa_val *sa_get(const struct sa_val *o, const char *name, size_t len);
 /* Follows a dotted path ("owner.team.id") from object O, or NULL. */
@@ -124,7 +130,8 @@ int sa_val_equal(const struct sa_val *, const struct sa_val *);
 
 /* parse.c: one whole JSON text (an HTTP body, say) into values in
  * arena A.  Returns NULL and points *ERR at a static message if it is not
- * exactly one JSON value, or nests deeper than SA_MAX_DEPTH. */
+ * exactly one JSON value, has a string that is not UTF-8 (or half a
+ * surrogate pair), or nests deeper than SA_MAX_DEPTH. */
 #define SA_MAX_DEPTH 10000
 struct sa_arena;
 struct sa_val *sa_json_parse(struct sa_arena *a, const char *s, size_t len,

@@ -106,6 +106,63 @@ utf8_len(const unsigned char *p, const unsigned char *end)
 	return n;
 }
 
+size_t
+sa_utf8_valid_len(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	size_t n;
+
+	for (; p < end; p += n)
+		if ((n = utf8_len(p, end)) == 0)
+			break;
+	return p - (const unsigned char *)s;
+}
+
+/* The value of the \u escape at S (N bytes left), or -1. */
+static long
+u_escape(const char *s, size_t n)
+{
+	long u = 0;
+	size_t i;
+
+	if (n < 6 || s[0] != '\\' || s[1] != 'u')
+		return -1;
+	for (i = 2; i < 6; i++) {
+		int c = (unsigned char)s[i] | 0x20;
+
+		if (c >= '0' && c <= '9')
+			u = u << 4 | (c - '0');
+		else if (c >= 'a' && c <= 'f')
+			u = u << 4 | (c - 'a' + 10);
+		else
+			return -1;
+	}
+	return u;
+}
+
+size_t
+sa_json_half_surrogate(const char *s, size_t len)
+{
+	const char *p = s, *end = s + len;
+	long u, v;
+
+	while ((p = memchr(p, '\\', end - p)) != NULL) {
+		if ((u = u_escape(p, end - p)) < 0) {
+			p += 2;	/* \\ and the one-letter escapes */
+			continue;
+		}
+		if (u < 0xd800 || u > 0xdfff) {
+			p += 6;
+			continue;
+		}
+		v = u <= 0xdbff ? u_escape(p + 6, end - p - 6) : -1;
+		if (v < 0xdc00 || v > 0xdfff)
+			return p - s + 1;
+		p += 12;
+	}
+	return 0;
+}
+
 void
 sa_json_string_lossy(struct sa_buf *b, const char *s, size_t len)
 {

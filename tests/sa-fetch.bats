@@ -377,6 +377,32 @@ main 200 Bearer tok-3141" ]
 	[[ "$stderr" == *"page=3: the page is not valid JSON: "*UTF8* ]]
 }
 
+@test "a page with half a surrogate pair or an overlong form exits 65" {
+	start_api
+	run --separate-stderr sa-fetch "$API/link/accounts?n=9&size=3&bad=surrogate&on=3"
+	[ "$status" -eq 65 ]
+	diff <(echo "$output") "$(expected 0 6)"
+	[[ "$stderr" == *"page=3: the page is not valid JSON: a \\u escape is half of a surrogate pair at byte "[0-9]* ]]
+	run --separate-stderr sa-fetch "$API/link/accounts?n=9&size=3&bad=overlong&on=2"
+	[ "$status" -eq 65 ]
+	diff <(echo "$output") "$(expected 0 3)"
+	[[ "$stderr" == *"page=2: the page is not valid JSON: invalid UTF-8 at byte "[0-9]* ]]
+}
+
+@test "a page with a trailing '\"' or a form feed as whitespace exits 65" {
+	local bad why
+	start_api
+	for bad in trail formfeed; do
+		run --separate-stderr sa-fetch "$API/link/accounts?n=9&size=3&bad=$bad&on=2"
+		[ "$status" -eq 65 ]
+		diff <(echo "$output") "$(expected 0 3)"
+		why="trailing garbage: the text ends inside a string"
+		[ "$bad" = trail ] ||
+		    why="lexical error: a form feed or vertical tab is not JSON whitespace"
+		[[ "$stderr" == *"page=2: the page is not valid JSON: $why" ]]
+	done
+}
+
 @test "--max-pages with --state: each run continues where the last stopped" {
 	start_api
 	st="$BATS_TEST_TMPDIR/state"
