@@ -159,4 +159,13 @@ struct load {
 
 extern struct load ld;
 
+/* load-db.c */
+void db_connect(void);
+/* Runs SQL with NPARAMS text parameters; a failure ends the load. */
+PGresult *run(const char *sql, int nparams, const char *const *params);
+void run_ok(const char *sql);
+void db_fail(PGresult *res, const char *where) __attribute__((noreturn));
+char *one_line(const char *msg);
+void on_signal(int sig);
+
 #endif
