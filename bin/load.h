@@ -168,4 +168,20 @@ void db_fail(PGresult *res, const char *where) __attribute__((noreturn));
 char *one_line(const char *msg);
 void on_signal(int sig);
 
+/* load-schema.c */
+void add_ident(struct sa_buf *b, const char *s);
+char *pg_name(const char *what, const char *s, size_t len, int report);
+int find_tcol(const char *name);
+void read_table(void);
+unsigned hash(const char *s, size_t len);
+/* The index of the column of field KEY, of hash H, or -1. */
+int find_column(const char *key, size_t len, unsigned h);
+int new_column(const char *key, size_t len, unsigned h);
+void add_primary_key(struct sa_buf *b);
+int plan(struct sa_buf *b, int defer, int report);
+void evolve(int defer);
+void lock_table(void);
+void name_keys(void);
+int table_empty(void);
+
 #endif
