@@ -184,4 +184,9 @@ void lock_table(void);
 void name_keys(void);
 int table_empty(void);
 
+/* load-row.c */
+/* Reads the next good row into LD.ROW; returns 0 at the end of the input. */
+int next_row(void);
+void check_input(void);
+
 #endif
