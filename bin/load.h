@@ -189,4 +189,12 @@ int table_empty(void);
 int next_row(void);
 void check_input(void);
 
+/* load-copy.c */
+void send_rows(void);
+void copy_end(void);
+
+/* sa-load.c */
+void stage_columns(int defer);
+void to_stage(void);
+
 #endif
