@@ -193,8 +193,12 @@ void check_input(void);
 void send_rows(void);
 void copy_end(void);
 
-/* sa-load.c */
+/* load-upsert.c */
+void create_stage(void);
 void stage_columns(int defer);
 void to_stage(void);
+void upsert(void);
+/* Has the table a unique index on just the -k columns? */
+int has_unique_key(void);
 
 #endif
