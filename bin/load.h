@@ -1,5 +1,9 @@
 /*
  * load.h: the parts of sa-load and the state of one load, which they share.
+ * sa-load.c reads the options and takes a load through its steps in order;
+ * load-db.c holds the connection, load-schema.c the table and its DDL,
+ * load-row.c reads and encodes the rows, load-copy.c sends them with COPY
+ * and load-upsert.c moves them from a staging table with ON CONFLICT.
  *
  * Ownership, stated once:
  * - There is one load per process, LD; what it points to belongs to it
@@ -69,6 +73,7 @@ struct rowfield {
 	enum ld_type type;
 };
 
+/* Where a row of the COPY in progress came from. */
 struct origin {
 	uint32_t file;
 	uint64_t line;
@@ -95,13 +100,13 @@ struct load {
 	PGcancel *volatile cancel;	/* for the signal handler */
 	struct timespec started;
 
-	/* The columns of the load, found by a hash of their key. */
+	/* The load's columns, found by their key's hash (load-schema.c). */
 	struct column *cols;
 	size_t ncols, colcap;
 	int *htab;
 	size_t hsize;
 
-	/* The table as it is now. */
+	/* The table as it is now (load-schema.c). */
 	struct tcol *tcols;
 	size_t ntcols;
 	int table_exists;
@@ -109,7 +114,7 @@ struct load {
 	int created;		/* this load created the table */
 	int key_later;		/* its primary key is added at the end */
 
-	/* Reading the input. */
+	/* Reading the input (load-row.c). */
 	struct sa_input in;
 	FILE *spool;
 	char **files;		/* names of the input files, for messages */
@@ -124,7 +129,7 @@ struct load {
 	size_t keycap, nkeys_seen;
 	int dup_keys;		/* a key may appear more than once */
 
-	/* Sending the rows. */
+	/* Sending the rows (load-copy.c). */
 	const char *copy_target;	/* the table COPY writes to */
 	int copying;		/* a COPY is in progress */
 	int counting;		/* rows without columns: only counted */
@@ -151,7 +156,7 @@ struct load {
 	struct origin *origins;	/* where the rows of this COPY came from */
 	size_t origcap;
 
-	/* The upsert. */
+	/* The upsert (load-upsert.c). */
 	int staging;		/* rows go to the staging table */
 	uintmax_t nstaged;	/* rows sent to the staging table */
 	char *ord;		/* the staging table's row order column */
