@@ -85,6 +85,11 @@ late_rows() {
 	}'
 }
 
+# The columns of a table made for late_rows, as cols prints them.
+late_cols() {
+	printf '%s\n' 'id bigint' 'v text' 'late bigint' 'new text' 'day date'
+}
+
 # The rows of table $1 that the last load only locked: ON CONFLICT locks
 # the rows it leaves alone; rows found unchanged beforehand are not touched.
 locked() {
@@ -313,13 +318,7 @@ statements() {
 			assert_summary "$stderr" "$T: 12003 rows read, 12002 inserted, 0 updated"
 		fi
 		run cols "$T"
-		assert_output - <<-'EOF'
-		id bigint
-		v text
-		late bigint
-		new text
-		day date
-		EOF
+		assert_output "$(late_cols)"
 		run q "SELECT id, v, late, new, day FROM \"$T\" WHERE id IN (5, 12000, 12001, 12002) ORDER BY id, v"
 		if [ $mode = append ]; then
 			assert_output - <<-'EOF'
@@ -346,13 +345,7 @@ statements() {
 	run --separate-stderr sa-load --no-evolve "$T" "$BATS_TEST_TMPDIR/in"
 	assert_success
 	run cols "$T"
-	assert_output - <<-'EOF'
-	id bigint
-	v text
-	late bigint
-	new text
-	day date
-	EOF
+	assert_output "$(late_cols)"
 	assert_count 12003
 }
 
