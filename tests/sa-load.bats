@@ -4,13 +4,13 @@ bats_require_minimum_version 1.5.0
 
 F="$FIXTURES/sa-load"
 
-# Every test that needs the server calls pg first: a fresh table name T,
-# timestamps shown in UTC.
+# Every test that needs the server calls pg first: a fresh table name T
+# (and ${T}b for a second table), timestamps shown in UTC.
 pg() {
 	require_pg
 	export PGTZ=UTC PGOPTIONS="-c client_min_messages=warning"
 	T="t${BATS_TEST_NUMBER}"
-	q "DROP TABLE IF EXISTS \"$T\" CASCADE"
+	q "DROP TABLE IF EXISTS \"$T\", \"${T}b\" CASCADE"
 }
 
 q() {
@@ -37,6 +37,123 @@ numbered() {
 # The summary line without its timing.
 summary() {
 	sed -E 's/, [0-9.]+ s, [0-9]+ rows\/s/, S s, R rows\/s/'
+}
+
+# assert_summary LINE TEXT: LINE is the summary "sa-load: TEXT" and its
+# timing.
+assert_summary() {
+	assert_equal "$(summary <<<"$1")" "sa-load: $2, S s, R rows/s"
+}
+
+# Table $T made from base.ndjson: ids 1 and 2.
+base_table() {
+	sa-load --quiet "$T" "$F/base.ndjson"
+}
+
+# The rows of table $T, by id.
+table_rows() {
+	q "SELECT * FROM \"$T\" ORDER BY id"
+}
+
+# assert_count N [TABLE]: the table ($T by default) holds N rows.
+assert_count() {
+	run q "SELECT count(*) FROM \"${2:-$T}\""
+	assert_output "$1"
+}
+
+# Table $T does not exist.
+assert_no_table() {
+	run q "SELECT to_regclass('\"$T\"') IS NULL"
+	assert_output t
+}
+
+# Every row of table $1 is also in table $2.
+assert_rows_in() {
+	run q "SELECT count(*) FROM (SELECT * FROM \"$1\" EXCEPT SELECT * FROM \"$2\") d"
+	assert_output 0
+}
+
+# Rows past the first 10 000 (which shape a new table) that bring new
+# fields and wider types.
+late_rows() {
+	awk 'BEGIN {
+		for (i = 1; i <= 12000; i++)
+			printf "{\"id\": %d, \"v\": %d, \"late\": null}\n", i, i
+		print "{\"id\": 12001, \"v\": 1.5, \"late\": 7, \"new\": \"x\"}"
+		print "{\"id\": 12002, \"v\": \"many\", \"day\": \"2024-01-01\"}"
+		print "{\"id\": 5, \"v\": 55}"
+	}'
+}
+
+# The columns of a table made for late_rows, as cols prints them.
+late_cols() {
+	printf '%s\n' 'id bigint' 'v text' 'late bigint' 'new text' 'day date'
+}
+
+# The rows of table $1 that the last load only locked: ON CONFLICT locks
+# the rows it leaves alone; rows found unchanged beforehand are not touched.
+locked() {
+	q "SELECT string_agg(id::text, ' ' ORDER BY id) FROM \"$1\" WHERE xmax <> 0 AND xmin <> xmax"
+}
+
+# Waits up to 10 s until the query $1 answers t.
+wait_until() {
+	for _ in $(seq 100); do
+		[ "$(q "$1")" = t ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# Waits until a backend of sa-load sleeps in slow_table's trigger.
+wait_for_sleep() {
+	wait_until "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'sa-load' AND wait_event = 'PgSleep'"
+}
+
+wait_for_no_backend() {
+	wait_until "SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'sa-load'"
+}
+
+# Table $T as base_table makes it, whose trigger sleeps 2 s on the row of
+# id 22.
+slow_table() {
+	base_table
+	q "CREATE FUNCTION \"${T}_slow\"() RETURNS trigger LANGUAGE plpgsql AS
+	   \$\$ BEGIN IF NEW.id = 22 THEN PERFORM pg_sleep(2); END IF; RETURN NEW; END \$\$"
+	q "CREATE TRIGGER slow BEFORE INSERT ON \"$T\" FOR EACH ROW EXECUTE FUNCTION \"${T}_slow\"()"
+}
+
+# interrupted_load SIGNAL STATUS: a load into slow_table, sent SIGNAL
+# while it waits for the trigger, exits STATUS and leaves the table as it
+# was.
+interrupted_load() {
+	local pid st=0
+
+	slow_table
+	sa-load --batch-rows 1 "$T" "$F/misfit.ndjson" "$F/upsert.ndjson" 2>/dev/null &
+	pid=$!
+	wait_for_sleep
+	kill -"$1" "$pid"
+	wait "$pid" || st=$?
+	[ "$st" -eq "$2" ]
+	wait_for_no_backend
+	run q "SELECT id FROM \"$T\" ORDER BY id"
+	assert_output - <<-'EOF'
+	1
+	2
+	EOF
+	q "DROP FUNCTION \"${T}_slow\"() CASCADE"
+}
+
+# The number of statements sa-load sends, read from the server's log.
+statements() {
+	local log size
+	log=$(pg_lsclusters --no-header 2>/dev/null | awk -v p="$PGPORT" '$3 == p { print $7 }')
+	[ -r "$log" ] || skip "the server log is not readable here"
+	size=$(stat -c %s "$log")
+	PGOPTIONS="-c log_statement=all" sa-load --quiet "$@"
+	sleep 0.2
+	tail -c +$((size + 1)) "$log" | grep -cE 'LOG: +(statement|execute)'
 }
 
 @test "--help prints the usage line the man page shows" {
@@ -72,7 +189,7 @@ summary() {
 	pg
 	run --separate-stderr sa-load "$T" "$F/types.ndjson"
 	assert_success
-	[ "$(summary <<<"$stderr")" = "sa-load: $T: 3 rows read, 3 inserted, 0 updated, S s, R rows/s" ]
+	assert_summary "$stderr" "$T: 3 rows read, 3 inserted, 0 updated"
 	run cols "$T"
 	assert_output - <<-'EOF'
 	id bigint
@@ -147,9 +264,7 @@ summary() {
 	sa-load --quiet "$T" "$BATS_TEST_TMPDIR/t.ndjson"
 	sa-load --quiet "${T}b" "$BATS_TEST_TMPDIR/t.tsv"
 	[ "$(cols "$T")" = "$(cols "${T}b")" ]
-	run q "SELECT count(*) FROM (SELECT * FROM \"$T\" EXCEPT SELECT * FROM \"${T}b\") d"
-	assert_output 0
-	q "DROP TABLE \"${T}b\""
+	assert_rows_in "$T" "${T}b"
 }
 
 @test "names with spaces, quotes, upper case and over 63 bytes" {
@@ -175,20 +290,7 @@ summary() {
 	assert_output "1|a|b|c|d|e"
 	# The same long name gives the same column the next time.
 	sa-load --quiet "$T" "$F/names.ndjson"
-	run q "SELECT count(*) FROM \"$T\""
-	assert_output 2
-}
-
-# Rows past the first 10 000 (which shape a new table) that bring new
-# fields and wider types.
-late_rows() {
-	awk 'BEGIN {
-		for (i = 1; i <= 12000; i++)
-			printf "{\"id\": %d, \"v\": %d, \"late\": null}\n", i, i
-		print "{\"id\": 12001, \"v\": 1.5, \"late\": 7, \"new\": \"x\"}"
-		print "{\"id\": 12002, \"v\": \"many\", \"day\": \"2024-01-01\"}"
-		print "{\"id\": 5, \"v\": 55}"
-	}'
+	assert_count 2
 }
 
 @test "fields and types that appear late give the types of a full pass" {
@@ -210,20 +312,13 @@ late_rows() {
 		if [ $mode = append ]; then
 			[ "$status" -eq 65 ]
 			[[ "$stderr" == "sa-load: $BATS_TEST_TMPDIR/in:12003: duplicate key value violates unique constraint"* ]]
-			run q "SELECT to_regclass('\"$T\"') IS NULL"
-			assert_output t
+			assert_no_table
 			sa-load --quiet "$T" "$BATS_TEST_TMPDIR/in"
 		else
-			[ "$(summary <<<"$stderr")" = "sa-load: $T: 12003 rows read, 12002 inserted, 0 updated, S s, R rows/s" ]
+			assert_summary "$stderr" "$T: 12003 rows read, 12002 inserted, 0 updated"
 		fi
 		run cols "$T"
-		assert_output - <<-'EOF'
-		id bigint
-		v text
-		late bigint
-		new text
-		day date
-		EOF
+		assert_output "$(late_cols)"
 		run q "SELECT id, v, late, new, day FROM \"$T\" WHERE id IN (5, 12000, 12001, 12002) ORDER BY id, v"
 		if [ $mode = append ]; then
 			assert_output - <<-'EOF'
@@ -250,15 +345,8 @@ late_rows() {
 	run --separate-stderr sa-load --no-evolve "$T" "$BATS_TEST_TMPDIR/in"
 	assert_success
 	run cols "$T"
-	assert_output - <<-'EOF'
-	id bigint
-	v text
-	late bigint
-	new text
-	day date
-	EOF
-	run q "SELECT count(*) FROM \"$T\""
-	assert_output 12003
+	assert_output "$(late_cols)"
+	assert_count 12003
 }
 
 @test "schema-qualified table names and quoted table names" {
@@ -276,7 +364,7 @@ late_rows() {
 
 @test "evolution adds columns and widens types, reporting each change" {
 	pg
-	sa-load --quiet "$T" "$F/base.ndjson"
+	base_table
 	run --separate-stderr sa-load "$T" "$F/evolve.ndjson"
 	assert_success
 	assert_equal "${#stderr_lines[@]}" 5
@@ -309,8 +397,8 @@ late_rows() {
 
 @test "--no-evolve: a new field or a value that no longer fits leaves the table as it was" {
 	pg
-	sa-load --quiet "$T" "$F/base.ndjson"
-	before=$(q "SELECT * FROM \"$T\" ORDER BY id")
+	base_table
+	before=$(table_rows)
 	run --separate-stderr sa-load --no-evolve "$T" "$F/misfit.ndjson"
 	[ "$status" -eq 65 ]
 	assert_equal "$stderr" "sa-load: $F/misfit.ndjson:2: \"many\" does not fit column \"n\" (bigint) of $T (--no-evolve)"
@@ -320,7 +408,7 @@ late_rows() {
 	run --separate-stderr sa-load --no-evolve "$T" <<<'{"id": 3, "color": "red"}'
 	[ "$status" -eq 65 ]
 	assert_equal "$stderr" "sa-load: stdin:1: field \"color\" is not a column of $T (--no-evolve)"
-	[ "$(q "SELECT * FROM \"$T\" ORDER BY id")" = "$before" ]
+	[ "$(table_rows)" = "$before" ]
 	run cols "$T"
 	assert_output - <<-'EOF'
 	id bigint
@@ -331,7 +419,7 @@ late_rows() {
 	# With --rejects the misfit goes there and the rest is loaded.
 	run --separate-stderr sa-load --no-evolve --rejects "$BATS_TEST_TMPDIR/rej" "$T" "$F/misfit.ndjson"
 	assert_success
-	[ "$(summary <<<"$stderr")" = "sa-load: $T: 3 rows read, 2 inserted, 0 updated, 1 rejected, S s, R rows/s" ]
+	assert_summary "$stderr" "$T: 3 rows read, 2 inserted, 0 updated, 1 rejected"
 	run jq -c '[.line, .error]' "$BATS_TEST_TMPDIR/rej"
 	assert_output "[2,\"\\\"many\\\" does not fit column \\\"n\\\" (bigint) of $T (--no-evolve)\"]"
 	run q "SELECT id FROM \"$T\" ORDER BY id"
@@ -348,18 +436,17 @@ late_rows() {
 	run --separate-stderr sa-load --no-create "$T" "$F/base.ndjson"
 	[ "$status" -eq 73 ]
 	assert_equal "$stderr" "sa-load: $T: the table does not exist (--no-create)"
-	run q "SELECT to_regclass('\"$T\"') IS NULL"
-	assert_output t
+	assert_no_table
 }
 
 @test "invalid JSON in the middle leaves the table as it was" {
 	pg
-	sa-load --quiet "$T" "$F/base.ndjson"
-	before=$(q "SELECT * FROM \"$T\" ORDER BY id")
+	base_table
+	before=$(table_rows)
 	run --separate-stderr sa-load "$T" "$F/bad-middle.ndjson"
 	[ "$status" -eq 65 ]
 	[[ "$stderr" == "sa-load: $F/bad-middle.ndjson:2: invalid JSON"* ]]
-	[ "$(q "SELECT * FROM \"$T\" ORDER BY id")" = "$before" ]
+	[ "$(table_rows)" = "$before" ]
 	run --separate-stderr sa-load --rejects "$BATS_TEST_TMPDIR/rej" "$T" "$F/bad-middle.ndjson"
 	assert_success
 	run jq -r .line "$BATS_TEST_TMPDIR/rej"
@@ -388,7 +475,7 @@ late_rows() {
 	pg
 	run --separate-stderr sa-load -k id --mode upsert "$T" "$F/upsert.ndjson"
 	assert_success
-	[ "$(summary <<<"$stderr")" = "sa-load: $T: 5 rows read, 3 inserted, 0 updated, S s, R rows/s" ]
+	assert_summary "$stderr" "$T: 5 rows read, 3 inserted, 0 updated"
 	run q "SELECT * FROM \"$T\" ORDER BY id"
 	assert_output - <<-'EOF'
 	1|eins|100
@@ -400,7 +487,7 @@ late_rows() {
 	run --separate-stderr sa-load -k id --mode upsert "$T" "$F/base.ndjson"
 	assert_success
 	assert_equal "${stderr_lines[0]}" "sa-load: $T: new column \"day\" date"
-	[ "$(summary <<<"${stderr_lines[1]}")" = "sa-load: $T: 2 rows read, 0 inserted, 2 updated, S s, R rows/s" ]
+	assert_summary "${stderr_lines[1]}" "$T: 2 rows read, 0 inserted, 2 updated"
 	run q "SELECT * FROM \"$T\" ORDER BY id"
 	assert_output - <<-'EOF'
 	1|one|1|2024-01-01
@@ -410,11 +497,11 @@ late_rows() {
 	# Rows that are already as loaded are left alone; a number written
 	# differently (1.0 for 1) is a change.
 	run --separate-stderr sa-load -k id --mode upsert "$T" "$F/base.ndjson"
-	[ "$(summary <<<"$stderr")" = "sa-load: $T: 2 rows read, 0 inserted, 0 updated, S s, R rows/s" ]
+	assert_summary "$stderr" "$T: 2 rows read, 0 inserted, 0 updated"
 	run --separate-stderr sa-load -k id --mode upsert "$T" - <<<'{"id": 3, "name": "three", "n": 3.0}
 {"id": 2, "name": "two", "n": 2, "day": "2024-01-02"}'
 	assert_equal "${stderr_lines[0]}" "sa-load: $T: column \"n\" widened from bigint to numeric"
-	[ "$(summary <<<"${stderr_lines[1]}")" = "sa-load: $T: 2 rows read, 0 inserted, 1 updated, S s, R rows/s" ]
+	assert_summary "${stderr_lines[1]}" "$T: 2 rows read, 0 inserted, 1 updated"
 	run q "SELECT n FROM \"$T\" ORDER BY id"
 	assert_output - <<-'EOF'
 	1
@@ -424,8 +511,7 @@ late_rows() {
 	# Append with a key that is already there violates the primary key.
 	run --separate-stderr sa-load "$T" "$F/base.ndjson"
 	[ "$status" -eq 65 ]
-	run q "SELECT count(*) FROM \"$T\""
-	assert_output 3
+	assert_count 3
 }
 
 @test "upsert into a new table: the key is added after the rows, the last row still wins" {
@@ -434,7 +520,7 @@ late_rows() {
 	numbered 3000 >"$BATS_TEST_TMPDIR/in"
 	run --separate-stderr sa-load --batch-rows 1000 -k id --mode upsert "$T" "$BATS_TEST_TMPDIR/in"
 	assert_success
-	[ "$(summary <<<"$stderr")" = "sa-load: $T: 3000 rows read, 3000 inserted, 0 updated, S s, R rows/s" ]
+	assert_summary "$stderr" "$T: 3000 rows read, 3000 inserted, 0 updated"
 	run constraints "$T"
 	assert_output "PRIMARY KEY (id)"
 	run q "SELECT count(*), count(DISTINCT id), min(v), max(id) FROM \"$T\""
@@ -450,7 +536,7 @@ late_rows() {
 	} >"$BATS_TEST_TMPDIR/in"
 	run --separate-stderr sa-load --batch-rows 1000 -k id --mode upsert "$T" "$BATS_TEST_TMPDIR/in"
 	assert_success
-	[ "$(summary <<<"$stderr")" = "sa-load: $T: 12003 rows read, 12000 inserted, 0 updated, S s, R rows/s" ]
+	assert_summary "$stderr" "$T: 12003 rows read, 12000 inserted, 0 updated"
 	run constraints "$T"
 	assert_output "PRIMARY KEY (id)"
 	run q "SELECT id, v FROM \"$T\" WHERE id IN (4, 5, 6, 11999, 12000) ORDER BY id"
@@ -463,12 +549,6 @@ late_rows() {
 	EOF
 	run q "SELECT count(*), count(DISTINCT id) FROM \"$T\""
 	assert_output "12000|12000"
-}
-
-# The rows of table $1 that the last load only locked: ON CONFLICT locks
-# the rows it leaves alone; rows found unchanged beforehand are not touched.
-locked() {
-	q "SELECT string_agg(id::text, ' ' ORDER BY id) FROM \"$1\" WHERE xmax <> 0 AND xmin <> xmax"
 }
 
 @test "upsert of rows mostly as they are: unchanged rows are not touched" {
@@ -494,7 +574,7 @@ locked() {
 	q "CREATE TABLE \"${T}b\" (LIKE \"$T\" INCLUDING ALL); INSERT INTO \"${T}b\" SELECT * FROM \"$T\""
 	run --separate-stderr sa-load -k id --mode upsert "$T" "$BATS_TEST_TMPDIR/day2"
 	assert_success
-	[ "$(summary <<<"$stderr")" = "sa-load: $T: 22 rows read, 2 inserted, 2 updated, S s, R rows/s" ]
+	assert_summary "$stderr" "$T: 22 rows read, 2 inserted, 2 updated"
 	run locked "$T"
 	assert_output ""
 	after=$(q "SELECT string_agg(xmin::text, ' ' ORDER BY id) FROM \"$T\" WHERE id NOT IN (5, 8, 21, 22)")
@@ -502,7 +582,7 @@ locked() {
 	tail -n 6 "$BATS_TEST_TMPDIR/day2" >"$BATS_TEST_TMPDIR/changed"
 	run --separate-stderr sa-load -k id --mode upsert "${T}b" "$BATS_TEST_TMPDIR/changed"
 	assert_success
-	[ "$(summary <<<"$stderr")" = "sa-load: ${T}b: 6 rows read, 2 inserted, 2 updated, S s, R rows/s" ]
+	assert_summary "$stderr" "${T}b: 6 rows read, 2 inserted, 2 updated"
 	run locked "${T}b"
 	assert_output "2 17"
 	for t in "$T" "${T}b"; do
@@ -518,20 +598,17 @@ locked() {
 		22|22.5|s22|
 		EOF
 	done
-	run q "SELECT count(*) FROM (SELECT * FROM \"$T\" EXCEPT SELECT * FROM \"${T}b\") d"
-	assert_output 0
-	q "DROP TABLE \"${T}b\""
+	assert_rows_in "$T" "${T}b"
 }
 
 @test "upsert into a table without a unique key exits 64 and changes nothing" {
 	pg
-	sa-load --quiet "$T" "$F/base.ndjson"
+	base_table
 	run --separate-stderr sa-load -k id --mode upsert "$T" "$F/upsert.ndjson"
 	echo "$stderr"
 	[ "$status" -eq 64 ]
 	assert_equal "${stderr_lines[1]}" "sa-load: hint: --mode upsert needs a primary key or unique index on the -k columns"
-	run q "SELECT count(*) FROM \"$T\""
-	assert_output 2
+	assert_count 2
 	# --dry-run says so too; a unique index on the key is enough.
 	run --separate-stderr sa-load --dry-run -k id --mode upsert "$T" "$F/upsert.ndjson"
 	[ "$status" -eq 64 ]
@@ -549,8 +626,7 @@ locked() {
 {"id": null}'
 	[ "$status" -eq 65 ]
 	assert_equal "$stderr" 'sa-load: stdin:2: key "id" is missing'
-	run q "SELECT to_regclass('\"$T\"') IS NULL"
-	assert_output t
+	assert_no_table
 }
 
 @test "--mode replace replaces the old rows atomically" {
@@ -566,8 +642,7 @@ locked() {
 	# A failed replace keeps the old rows.
 	run sa-load --mode replace "$T" "$F/bad-middle.ndjson"
 	[ "$status" -eq 65 ]
-	run q "SELECT count(*) FROM \"$T\""
-	assert_output 2
+	assert_count 2
 }
 
 @test "--inserted-at adds a timestamptz set at load time" {
@@ -585,11 +660,9 @@ locked() {
 	sa-load --quiet --batch-rows 7 "$T" "$BATS_TEST_TMPDIR/in.ndjson"
 	sa-load --quiet --batch-bytes 1k "$T" "$BATS_TEST_TMPDIR/in.ndjson"
 	sa-load --quiet "${T}b" "$BATS_TEST_TMPDIR/in.ndjson"
-	run q "SELECT count(*) FROM \"$T\""
-	assert_output 600
+	assert_count 600
 	run q "SELECT count(*) FROM (SELECT * FROM \"$T\" EXCEPT ALL SELECT * FROM \"${T}b\" EXCEPT ALL SELECT * FROM \"${T}b\") d"
 	assert_output 0
-	q "DROP TABLE \"${T}b\""
 }
 
 @test "--dry-run prints the DDL and changes nothing" {
@@ -605,9 +678,8 @@ locked() {
 	    PRIMARY KEY ("id")
 	);
 	EOF
-	run q "SELECT to_regclass('\"$T\"') IS NULL"
-	assert_output t
-	sa-load --quiet "$T" "$F/base.ndjson"
+	assert_no_table
+	base_table
 	run --separate-stderr sa-load --dry-run "$T" "$F/evolve.ndjson"
 	assert_success
 	assert_output - <<-EOF
@@ -625,8 +697,7 @@ locked() {
 	pg
 	run --separate-stderr sa-load -d "$(q 'SELECT current_database()')" "$T" "$F/base.ndjson"
 	assert_success
-	run q "SELECT count(*) FROM \"$T\""
-	assert_output 2
+	assert_count 2
 }
 
 @test "a rejects file that cannot be written: nothing is loaded (74)" {
@@ -636,8 +707,7 @@ locked() {
 {"id": 2}'
 	[ "$status" -eq 74 ]
 	assert_equal "$stderr" "sa-load: /dev/full: No space left on device"
-	run q "SELECT to_regclass('\"$T\"') IS NULL"
-	assert_output t
+	assert_no_table
 }
 
 @test "--rejects: rows the server refuses go there, the others are loaded" {
@@ -649,7 +719,7 @@ locked() {
 		q "TRUNCATE \"$T\""
 		run --separate-stderr sa-load --batch-rows "$b" --rejects "$BATS_TEST_TMPDIR/r" "$T" "$BATS_TEST_TMPDIR/in"
 		assert_success
-		[ "$(summary <<<"$stderr")" = "sa-load: $T: 7 rows read, 3 inserted, 0 updated, 4 rejected, S s, R rows/s" ]
+		assert_summary "$stderr" "$T: 7 rows read, 3 inserted, 0 updated, 4 rejected"
 		run q "SELECT id, coalesce(s, 'null') FROM \"$T\" ORDER BY id"
 		assert_output - <<-'EOF'
 		1|a
@@ -669,8 +739,7 @@ locked() {
 	run --separate-stderr sa-load "$T" "$BATS_TEST_TMPDIR/in"
 	[ "$status" -eq 65 ]
 	assert_equal "$stderr" "sa-load: $BATS_TEST_TMPDIR/in:2: value too long for type character varying(3)"
-	run q "SELECT count(*) FROM \"$T\""
-	assert_output 0
+	assert_count 0
 }
 
 @test "rows without fields are rows of nulls" {
@@ -678,9 +747,8 @@ locked() {
 	run --separate-stderr sa-load "$T" - <<<'{}
 {}'
 	assert_success
-	[ "$(summary <<<"$stderr")" = "sa-load: $T: 2 rows read, 2 inserted, 0 updated, S s, R rows/s" ]
-	run q "SELECT count(*) FROM \"$T\""
-	assert_output 2
+	assert_summary "$stderr" "$T: 2 rows read, 2 inserted, 0 updated"
+	assert_count 2
 	run sa-load --quiet "$T" - <<<'{}
 {"id": 1}
 {}'
@@ -725,12 +793,10 @@ locked() {
 	pg
 	run --separate-stderr sa-load "$T" /dev/null
 	assert_success
-	run q "SELECT to_regclass('\"$T\"') IS NULL"
-	assert_output t
+	assert_no_table
 	run --separate-stderr sa-load "$T" "$F/base.ndjson" "$BATS_TEST_TMPDIR/missing"
 	[ "$status" -eq 66 ]
-	run q "SELECT to_regclass('\"$T\"') IS NULL"
-	assert_output t
+	assert_no_table
 }
 
 @test "an unreachable server exits 69, a wrong password 77" {
@@ -782,78 +848,14 @@ locked() {
 	assert_output "500|500|100000|100499|600"
 }
 
-# Waits up to 10 s until the query $1 answers t.
-wait_until() {
-	for _ in $(seq 100); do
-		[ "$(q "$1")" = t ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-# Waits until a backend of sa-load sleeps in the trigger below.
-wait_for_sleep() {
-	wait_until "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'sa-load' AND wait_event = 'PgSleep'"
-}
-
-wait_for_no_backend() {
-	wait_until "SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'sa-load'"
-}
-
-slow_table() {
-	sa-load --quiet "$T" "$F/base.ndjson"
-	q "CREATE FUNCTION \"${T}_slow\"() RETURNS trigger LANGUAGE plpgsql AS
-	   \$\$ BEGIN IF NEW.id = 22 THEN PERFORM pg_sleep(2); END IF; RETURN NEW; END \$\$"
-	q "CREATE TRIGGER slow BEFORE INSERT ON \"$T\" FOR EACH ROW EXECUTE FUNCTION \"${T}_slow\"()"
-}
-
 @test "kill -INT in the middle of a load leaves the table as it was" {
 	pg
-	slow_table
-	sa-load --batch-rows 1 "$T" "$F/misfit.ndjson" "$F/upsert.ndjson" 2>/dev/null &
-	pid=$!
-	wait_for_sleep
-	kill -INT "$pid"
-	st=0
-	wait "$pid" || st=$?
-	[ "$st" -eq 130 ]
-	wait_for_no_backend
-	run q "SELECT id FROM \"$T\" ORDER BY id"
-	assert_output - <<-'EOF'
-	1
-	2
-	EOF
-	q "DROP FUNCTION \"${T}_slow\"() CASCADE"
+	interrupted_load INT 130
 }
 
 @test "kill -9 in the middle of a load leaves the table as it was" {
 	pg
-	slow_table
-	sa-load --batch-rows 1 "$T" "$F/misfit.ndjson" "$F/upsert.ndjson" 2>/dev/null &
-	pid=$!
-	wait_for_sleep
-	kill -9 "$pid"
-	st=0
-	wait "$pid" || st=$?
-	[ "$st" -eq 137 ]
-	wait_for_no_backend
-	run q "SELECT id FROM \"$T\" ORDER BY id"
-	assert_output - <<-'EOF'
-	1
-	2
-	EOF
-	q "DROP FUNCTION \"${T}_slow\"() CASCADE"
-}
-
-# The number of statements sa-load sends, read from the server's log.
-statements() {
-	local log size
-	log=$(pg_lsclusters --no-header 2>/dev/null | awk -v p="$PGPORT" '$3 == p { print $7 }')
-	[ -r "$log" ] || skip "the server log is not readable here"
-	size=$(stat -c %s "$log")
-	PGOPTIONS="-c log_statement=all" sa-load --quiet "$@"
-	sleep 0.2
-	tail -c +$((size + 1)) "$log" | grep -cE 'LOG: +(statement|execute)'
+	interrupted_load 9 137
 }
 
 @test "no N+1: the number of statements does not grow with the rows" {

@@ -1,0 +1,396 @@
+/* load-copy.c: the rows sent with COPY in batches, and the rejects' replay. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "load.h"
+
+/*
+ * Bytes handed to PQputCopyData at once.  Well below the socket buffer
+ * (about 200 KiB): a call returns only once its whole chunk is in the
+ * socket, so a chunk larger than the buffer leaves the server idle while
+ * the next one is made.  256 KiB chunks cost a third of the throughput.
+ */
+#define COPY_CHUNK (1 << 15)
+
+static void
+add_column_list(struct sa_buf *b)
+{
+	size_t i;
+
+	if (ld.staging) {
+		add_ident(b, ld.ord);
+		if (ld.nactive > 0)
+			sa_buf_adds(b, ", ");
+	}
+	for (i = 0; i < ld.nactive; i++) {
+		if (i > 0)
+			sa_buf_adds(b, ", ");
+		add_ident(b, ld.cols[ld.active[i]].name);
+	}
+	if (ld.opt.inserted_at != NULL && !ld.staging) {
+		if (ld.nactive > 0)
+			sa_buf_adds(b, ", ");
+		add_ident(b, ld.opt.inserted_at);
+	}
+}
+
+static void
+copy_begin(void)
+{
+	struct sa_buf sql = { 0 };
+	PGresult *res;
+	size_t i;
+
+	ld.nactive = 0;
+	ld.active = xrealloc(ld.active, (ld.ncols + 1) * sizeof(*ld.active));
+	ld.slot = xrealloc(ld.slot, (ld.ncols + 1) * sizeof(*ld.slot));
+	ld.slotlen = xrealloc(ld.slotlen, (ld.ncols + 1) * sizeof(*ld.slotlen));
+	for (i = 0; i < ld.ncols; i++) {
+		ld.cols[i].active = ld.staging ?
+		    ld.cols[i].staged && ld.cols[i].used :
+		    ld.cols[i].used && ld.cols[i].intable;
+		if (ld.cols[i].active)
+			ld.active[ld.nactive++] = i;
+		ld.slot[i] = NULL;
+	}
+	ld.copying = 1;
+	ld.batch_n = ld.batch_bytes = 0;
+	/* COPY needs a column; rows of no field ({}) are inserted with
+	 * their number at the end. */
+	if (ld.nactive == 0 && (ld.stamp == NULL || ld.staging)) {
+		ld.counting = 1;
+		return;
+	}
+	if (ld.batchf != NULL && !ld.replaying) {
+		rewind(ld.batchf);
+		if (ftruncate(fileno(ld.batchf), 0) != 0)
+			sa_die_errno(EX_IOERR, "temporary file");
+		ld.nskip = 0;
+		run_ok("SAVEPOINT sa_load_batch");
+	}
+	sa_buf_adds(&sql, "COPY ");
+	sa_buf_adds(&sql, ld.copy_target);
+	sa_buf_adds(&sql, " (");
+	add_column_list(&sql);
+	sa_buf_adds(&sql, ") FROM STDIN");
+	res = PQexec(ld.conn, sql.s);
+	if (PQresultStatus(res) != PGRES_COPY_IN)
+		db_fail(res, ld.shown.s);
+	PQclear(res);
+	sa_buf_free(&sql);
+}
+
+static void
+copy_send(void)
+{
+	if (ld.counting)
+		sa_buf_reset(&ld.out);
+	if (ld.out.len > 0 && PQputCopyData(ld.conn, ld.out.s, ld.out.len) != 1)
+		db_fail(NULL, ld.shown.s);
+	sa_buf_reset(&ld.out);
+}
+
+static void replay(void);
+static void format_row(const char *, size_t);
+
+static void
+batch_rewind(void)
+{
+	rewind(ld.batchf);
+	ld.batch_i = ld.batch_k = 0;
+}
+
+/* Reads the next row of BATCHF that was not rejected into R; returns 0
+ * at its end.  Its index in the batch is then batch_i - 1. */
+static int
+batch_row(struct sa_buf *r)
+{
+	uint32_t len;
+
+	for (;;) {
+		if (fread(&len, 4, 1, ld.batchf) != 1)
+			return 0;
+		sa_buf_reset(r);
+		sa_buf_grow(r, len);
+		if (fread(r->s, 1, len, ld.batchf) != len)
+			sa_die(EX_IOERR, "temporary file: short read");
+		r->len = len;
+		if (ld.batch_k < ld.nskip &&
+		    ld.skip[ld.batch_k] == ld.batch_i) {
+			ld.batch_i++;
+			ld.batch_k++;
+			continue;
+		}
+		ld.batch_i++;
+		return 1;
+	}
+}
+
+/* The server refused line N of the COPY just sent: that row goes to the
+ * rejects with the server's message MSG. */
+static void
+reject_row(uintmax_t n, const char *msg)
+{
+	struct sa_buf r = { 0 };
+	uintmax_t i, sent = 0;
+	uint64_t line;
+	uint32_t file, ci, flen;
+	const char *p, *json = NULL;
+	size_t k, jsonlen = 0;
+
+	batch_rewind();
+	while (sent < n && batch_row(&r))
+		sent++;
+	i = ld.batch_i - 1;
+	if (sent != n)
+		sa_die(EX_SOFTWARE, "%s: the server refused line %ju of %ju",
+		    ld.shown.s, n, sent);
+	memcpy(&file, r.s, 4);
+	memcpy(&line, r.s + 4, 8);
+	for (p = r.s + 12; p < r.s + r.len; p += 8 + flen) {
+		memcpy(&ci, p, 4);
+		memcpy(&flen, p + 4, 4);
+		if (ci == RECORD) {
+			json = p + 8;
+			jsonlen = flen;
+		}
+	}
+	sa_reject(ld.files[file], line, json, jsonlen, NULL, "%s", msg);
+	ld.rows_loaded--;
+	if (ld.nskip == ld.skipcap) {
+		ld.skipcap = ld.skipcap ? ld.skipcap * 2 : 16;
+		ld.skip = xrealloc(ld.skip, ld.skipcap * sizeof(*ld.skip));
+	}
+	/* Rows are refused in the order they are sent, so SKIP stays
+	 * sorted; insert in place all the same. */
+	for (k = ld.nskip++; k > 0 && ld.skip[k - 1] > i; k--)
+		ld.skip[k] = ld.skip[k - 1];
+	ld.skip[k] = i;
+	sa_buf_free(&r);
+	fseek(ld.batchf, 0, SEEK_END);
+}
+
+/* Ends a COPY.  A row the server refused is reported with its file and
+ * line, or with --rejects goes there while the rest of its batch is sent
+ * again. */
+void
+copy_end(void)
+{
+	static struct sa_buf where, sql;
+	PGresult *res;
+	const char *ctx, *p, *state;
+	unsigned long n;
+	char *msg;
+
+	copy_send();
+	ld.copying = 0;
+	if (ld.counting) {
+		ld.counting = 0;
+		sa_buf_reset(&sql);
+		sa_buf_adds(&sql, "INSERT INTO ");
+		sa_buf_adds(&sql, ld.copy_target);
+		sa_buf_grow(&sql, 64);
+		sql.len += snprintf(sql.s + sql.len, 64,
+		    " SELECT FROM generate_series(1, %ju)", ld.batch_n);
+		run_ok(sql.s);
+		return;
+	}
+	if (PQputCopyEnd(ld.conn, NULL) != 1)
+		db_fail(NULL, ld.shown.s);
+	while ((res = PQgetResult(ld.conn)) != NULL) {
+		if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+			PQclear(res);
+			continue;
+		}
+		/* Only data exceptions (22) and broken constraints (23)
+		 * are the row's fault. */
+		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		ctx = PQresultErrorField(res, PG_DIAG_CONTEXT);
+		p = ctx && state && (strncmp(state, "22", 2) == 0 ||
+		    strncmp(state, "23", 2) == 0) ? strstr(ctx, ", line ") :
+		    NULL;
+		if (p == NULL || sscanf(p, ", line %lu", &n) != 1 || n < 1 ||
+		    n > ld.batch_n)
+			db_fail(res, ld.shown.s);
+		if (ld.batchf != NULL) {
+			msg = one_line(PQresultErrorField(res,
+			    PG_DIAG_MESSAGE_PRIMARY));
+			PQclear(res);
+			while ((res = PQgetResult(ld.conn)) != NULL)
+				PQclear(res);
+			run_ok("ROLLBACK TO SAVEPOINT sa_load_batch");
+			reject_row(n, msg);
+			free(msg);
+			replay();
+			return;
+		}
+		if (n > ld.origcap)
+			db_fail(res, ld.shown.s);
+		sa_buf_adds(&where, ld.files[ld.origins[n - 1].file]);
+		sa_buf_grow(&where, 32);
+		where.len += snprintf(where.s + where.len, 32, ":%ju",
+		    (uintmax_t)ld.origins[n - 1].line);
+		db_fail(res, where.s);
+	}
+	if (ld.batchf != NULL)
+		run_ok("RELEASE SAVEPOINT sa_load_batch");
+}
+
+/* Sends the rows of the batch again, but those rejected. */
+static void
+replay(void)
+{
+	struct sa_buf r = { 0 };
+
+	ld.replaying = 1;
+	copy_begin();
+	batch_rewind();
+	while (batch_row(&r)) {
+		format_row(r.s, r.len);
+		ld.batch_n++;
+	}
+	sa_buf_free(&r);
+	fseek(ld.batchf, 0, SEEK_END);
+	ld.replaying = 0;
+	copy_end();
+}
+
+/* Appends the COPY line of the encoded row at R (after its length) of
+ * LEN bytes to OUT. */
+static void
+format_row(const char *r, size_t len)
+{
+	const char *p = r + 12, *end = r + len;
+	uint32_t ci, flen;
+	size_t i;
+
+	for (; p < end; p += 8 + flen) {
+		memcpy(&ci, p, 4);
+		memcpy(&flen, p + 4, 4);
+		if (ci == RECORD)
+			continue;
+		ld.slot[ci] = p + 8;
+		ld.slotlen[ci] = flen;
+	}
+	sa_buf_grow(&ld.out, len + ld.nactive * 3 + 64);
+	if (ld.staging) {
+		/* The row's number: the last row of a key wins. */
+		ld.out.len += snprintf(ld.out.s + ld.out.len, 24, "%ju",
+		    ++ld.nstaged);
+		if (ld.nactive > 0)
+			ld.out.s[ld.out.len++] = '\t';
+	}
+	for (i = 0; i < ld.nactive; i++) {
+		ci = ld.active[i];
+		if (i > 0)
+			ld.out.s[ld.out.len++] = '\t';
+		if (ld.slot[ci] != NULL) {
+			memcpy(ld.out.s + ld.out.len, ld.slot[ci],
+			    ld.slotlen[ci]);
+			ld.out.len += ld.slotlen[ci];
+			ld.slot[ci] = NULL;
+		} else {
+			ld.out.s[ld.out.len++] = '\\';
+			ld.out.s[ld.out.len++] = 'N';
+		}
+	}
+	if (ld.stamp != NULL && !ld.staging) {
+		if (ld.nactive > 0)
+			sa_buf_addc(&ld.out, '\t');
+		sa_buf_adds(&ld.out, ld.stamp);
+	}
+	sa_buf_addc(&ld.out, '\n');
+	if (ld.out.len >= COPY_CHUNK)
+		copy_send();
+}
+
+/* Sends the encoded row at R (after its length) of LEN bytes. */
+static void
+emit(const char *r, size_t len)
+{
+	uint32_t len32 = len;
+
+	if (!ld.copying)
+		copy_begin();
+	if (ld.batch_n < 1 << 20) {
+		if (ld.batch_n == ld.origcap) {
+			ld.origcap = ld.origcap ? ld.origcap * 2 : 1024;
+			ld.origins = xrealloc(ld.origins, ld.origcap *
+			    sizeof(*ld.origins));
+		}
+		memcpy(&ld.origins[ld.batch_n].file, r, 4);
+		memcpy(&ld.origins[ld.batch_n].line, r + 4, 8);
+	}
+	if (ld.batchf != NULL && (fwrite(&len32, 4, 1, ld.batchf) != 1 ||
+	    fwrite(r, 1, len, ld.batchf) != len))
+		sa_die_errno(EX_IOERR, "temporary file");
+	format_row(r, len);
+	ld.batch_n++;
+	ld.batch_bytes += len;
+	if (ld.batch_n == (uintmax_t)ld.opt.batch_rows ||
+	    ld.batch_bytes >= ld.opt.batch_bytes)
+		copy_end();
+}
+
+/* Does the row just read go into the COPY in progress as it is? */
+static int
+fits(void)
+{
+	struct column *c;
+	size_t i;
+
+	for (i = 0; i < ld.nrf; i++) {
+		c = &ld.cols[ld.rf[i].col];
+		if (ld.rf[i].type == LD_NONE)
+			continue;
+		if (!c->active || (ld.staging ?
+		    ld_join(c->stype, ld.rf[i].type) != c->stype :
+		    !c->intable ||
+		    ld_join(c->table, ld.rf[i].type) != c->table))
+			return 0;
+	}
+	return 1;
+}
+
+/* Sends the spooled rows, then the rest of the input as it is read,
+ * changing the table (or the staging table) whenever a row needs it. */
+void
+send_rows(void)
+{
+	struct sa_buf r = { 0 };
+	uint32_t len;
+
+	if (ld.opt.inserted_at != NULL) {
+		PGresult *res = run("SELECT now()", 0, NULL);
+
+		ld.stamp = xstrdup(PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
+	rewind(ld.spool);
+	while (fread(&len, 4, 1, ld.spool) == 1) {
+		sa_buf_reset(&r);
+		sa_buf_grow(&r, len);
+		if (fread(r.s, 1, len, ld.spool) != len)
+			sa_die(EX_IOERR, "temporary file: short read");
+		emit(r.s, len);
+	}
+	sa_buf_free(&r);
+	fclose(ld.spool);
+	ld.spool = NULL;
+	while (next_row()) {
+		if (ld.opt.mode == UPSERT && !ld.staging && ld.dup_keys)
+			to_stage();
+		if (!fits()) {
+			if (ld.copying)
+				copy_end();
+			if (ld.staging)
+				stage_columns(1);
+			else
+				evolve(1);
+		}
+		emit(ld.row.s + 4, ld.row.len - 4);
+	}
+	if (ld.copying)
+		copy_end();
+}
