@@ -136,16 +136,8 @@ sorted_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 		}
 		if (!lok && ng == 0 && !rok)
 			break;
-		if (lok && L.k.null) {
-			if (type == LEFT || type == FULL) {
-				left_gen++;
-				sa_fields_of(&lf, L.rec.root);
-				emit(&lf, NULL, 0, 0);
-			}
-			lok = side_next(&L);
-			continue;
-		}
-		c = !lok ? 1 : ng == 0 ? -1 : key_cmp(L.k.text.s,
+		/* A left record with a null key matches nothing. */
+		c = !lok ? 1 : L.k.null || ng == 0 ? -1 : key_cmp(L.k.text.s,
 		    L.k.text.len, gkey.s, gkey.len);
 		if (c < 0) {
 			if (type == LEFT || type == FULL) {
