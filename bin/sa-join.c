@@ -64,25 +64,22 @@ usage(void)
 	    "      --version           show the version\n");
 }
 
+/* -k: the key names, LEFTNAME=RIGHTNAME where they differ. */
 static void
 parse_keys(const char *arg)
 {
-	char *s = xstrdup(arg), *tok, *save = NULL, *eq;
+	size_t i = nkeys;
+	char *eq;
 
-	for (tok = strtok_r(s, ",", &save); tok != NULL;
-	    tok = strtok_r(NULL, ",", &save)) {
-		lkeys = xrealloc(lkeys, (nkeys + 1) * sizeof(*lkeys));
-		rkeys = xrealloc(rkeys, (nkeys + 1) * sizeof(*rkeys));
-		if ((eq = strchr(tok, '=')) != NULL)
+	sa_list_add("-k", arg, ',', &lkeys, &nkeys);
+	rkeys = xrealloc(rkeys, nkeys * sizeof(*rkeys));
+	for (; i < nkeys; i++) {
+		if ((eq = strchr(lkeys[i], '=')) != NULL)
 			*eq++ = '\0';
-		lkeys[nkeys] = tok;
-		rkeys[nkeys] = eq != NULL ? eq : tok;
-		if (*lkeys[nkeys] == '\0' || *rkeys[nkeys] == '\0')
+		rkeys[i] = eq != NULL ? eq : lkeys[i];
+		if (*lkeys[i] == '\0' || *rkeys[i] == '\0')
 			sa_usage_error("-k: empty key name in '%s'", arg);
-		nkeys++;
 	}
-	if (nkeys == 0)
-		sa_usage_error("-k: no key given");
 }
 
 /* Is PATH there to be read?  Asked without opening it: a FIFO opened

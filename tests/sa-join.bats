@@ -272,6 +272,18 @@ gen_left() {
 	done
 }
 
+@test "an empty item in -k (a,,b  ,a  a,  '') or an empty side of = is a usage error" {
+	for k in id,,name ,id id, ''; do
+		assert_empty_item sa-join -k "$k" "$F/right.tsv" "$F/left.tsv"
+	done
+	for k in id=,name =id; do
+		run --separate-stderr sa-join -k "$k" "$F/right.tsv" "$F/left.tsv"
+		assert_failure 64
+		assert_equal "$stderr" "sa-join: -k: empty key name in '$k'
+Try 'sa-join --help' for more information."
+	done
+}
+
 @test "--help shows the man page's SYNOPSIS as its usage line" {
 	run sa-join --help
 	assert_success
