@@ -36,7 +36,7 @@ split_join(FILE *rf, FILE *lf, unsigned level, FILE *out)
 		outs[i] = NULL;
 		if (rp->f[i] == NULL && lp->f[i] == NULL)
 			continue;
-		outs[i] = sa_spill_file();
+		outs[i] = sa_spill_stream();
 		join_files(rp->f[i], lp->f[i], level + 1, outs[i]);
 		if (rp->f[i] != NULL)
 			fclose(rp->f[i]);
@@ -169,7 +169,7 @@ grace_join(struct sa_parts *rp, struct sa_parts *lp)
 		outs[i] = NULL;
 		if (rp->f[i] == NULL && lf == NULL)
 			continue;
-		outs[i] = sa_spill_file();
+		outs[i] = sa_spill_stream();
 		join_files(rp->f[i], lf, 1, outs[i]);
 	}
 	sa_parts_free(rp);

@@ -126,13 +126,18 @@ gen_left() {
 	assert_output '{"a":1,"b":"y","l":2,"r":1}'
 }
 
-@test "-m 1M (grace join) and -m 1G give the same output, byte for byte" {
+# NDJSON sides in $BATS_TEST_TMPDIR/r and /l, too big for -m 1M.
+gen_json_sides() {
 	awk 'BEGIN { srand(5); for (i = 1; i <= 60000; i++)
 	    printf "{\"id\":%s,\"r\":%d,\"name\":\"r%d\"}\n",
 	    rand() < 0.01 ? "null" : int(rand() * 40000), i, i }' >"$BATS_TEST_TMPDIR/r"
 	awk 'BEGIN { srand(6); for (i = 1; i <= 100000; i++)
 	    printf "{\"id\":%d,\"l\":%d,\"name\":\"l%d\"}\n",
 	    int(rand() * 50000), i, i }' >"$BATS_TEST_TMPDIR/l"
+}
+
+@test "-m 1M (grace join) and -m 1G give the same output, byte for byte" {
+	gen_json_sides
 	for t in inner left right full; do
 		sa-join -k id --type $t -m 1M "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/l" \
 		    >"$BATS_TEST_TMPDIR/small"
@@ -142,6 +147,19 @@ gen_left() {
 	done
 	# A full join has at least a row for every left record.
 	[ "$(wc -l <"$BATS_TEST_TMPDIR/small")" -gt 100000 ]
+}
+
+@test "the grace join holds a few descriptors whatever its partitions (ulimit -n 32)" {
+	gen_json_sides
+	for t in inner full; do
+		run --separate-stderr bash -c "ulimit -n 32 && exec sa-join -k id --type $t \
+		    -m 1M '$BATS_TEST_TMPDIR/r' '$BATS_TEST_TMPDIR/l' >'$BATS_TEST_TMPDIR/small'"
+		assert_success
+		assert_equal "$stderr" ""
+		sa-join -k id --type $t -m 1G "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/l" \
+		    >"$BATS_TEST_TMPDIR/big"
+		cmp "$BATS_TEST_TMPDIR/small" "$BATS_TEST_TMPDIR/big"
+	done
 }
 
 @test "--sorted merge join gives the rows of the hash join" {
