@@ -35,8 +35,9 @@ table_add(struct table *t, const struct key *k, uint64_t rseq,
 
 	if (k->null && (type == INNER || type == LEFT))
 		return 1;
-	if (t->cap && sa_arena_used(t->a) + need + sa_fptab_bytes(t->idx) >
-	    t->cap)
+	/* The first record always fits, however large. */
+	if (t->cap && t->first != NULL && sa_arena_used(t->a) + need +
+	    sa_fptab_bytes(t->idx) > t->cap)
 		return 0;
 	if (!k->null) {
 		if ((b = sa_fptab_get(t->idx, k->fp, &isnew)) == NULL)
@@ -152,7 +153,8 @@ probe(struct table *t, const struct key *k, const struct sa_fields *lf,
 
 	left_gen++;
 	if (!k->null) {
-		if (unique_left)
+		/* Unless a block join reads this left row again. */
+		if (lseen != NULL || lspill != NULL)
 			see_left_key(k, file, line);
 		b = sa_fptab_find(t->idx, k->fp);
 	}

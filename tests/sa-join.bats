@@ -136,14 +136,18 @@ gen_json_sides() {
 	    int(rand() * 50000), i, i }' >"$BATS_TEST_TMPDIR/l"
 }
 
+# sa-join ARGS... with -m 1M (spilling) writes what it writes with -m 1G,
+# byte for byte; its rows are left in $BATS_TEST_TMPDIR/small.
+same_as_in_memory() {
+	sa-join -m 1M "$@" >"$BATS_TEST_TMPDIR/small"
+	sa-join -m 1G "$@" >"$BATS_TEST_TMPDIR/big"
+	cmp "$BATS_TEST_TMPDIR/small" "$BATS_TEST_TMPDIR/big"
+}
+
 @test "-m 1M (grace join) and -m 1G give the same output, byte for byte" {
 	gen_json_sides
 	for t in inner left right full; do
-		sa-join -k id --type $t -m 1M "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/l" \
-		    >"$BATS_TEST_TMPDIR/small"
-		sa-join -k id --type $t -m 1G "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/l" \
-		    >"$BATS_TEST_TMPDIR/big"
-		cmp "$BATS_TEST_TMPDIR/small" "$BATS_TEST_TMPDIR/big"
+		same_as_in_memory -k id --type $t "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/l"
 	done
 	# A full join has at least a row for every left record.
 	[ "$(wc -l <"$BATS_TEST_TMPDIR/small")" -gt 100000 ]
@@ -160,6 +164,50 @@ gen_json_sides() {
 		    >"$BATS_TEST_TMPDIR/big"
 		cmp "$BATS_TEST_TMPDIR/small" "$BATS_TEST_TMPDIR/big"
 	done
+}
+
+# Right rows in $BATS_TEST_TMPDIR/hr, $1 of them, all of key 7 but every
+# 10000th; left rows in /hl, 3000 of them, of which 3 of key 7 (at lines
+# 1000, 2000 and 3000) and 3 null.
+gen_hot_key() {
+	awk -v n="$1" 'BEGIN { for (i = 1; i <= n; i++)
+	    printf "{\"id\":%d,\"r\":%d,\"pad\":\"right record %d\"}\n",
+	    i % 10000 == 0 ? i : 7, i, i }' >"$BATS_TEST_TMPDIR/hr"
+	awk 'BEGIN { for (i = 1; i <= 3000; i++) printf "{\"id\":%s,\"l\":%d}\n",
+	    i % 1000 == 0 ? 7 : i % 500 == 0 ? "null" : i + 1000000, i }' \
+	    >"$BATS_TEST_TMPDIR/hl"
+}
+
+@test "a key with more right rows than -m holds is joined in blocks: the rows of the join in memory" {
+	gen_hot_key 40000
+	for t in inner left right full; do
+		same_as_in_memory -k id --type $t "$BATS_TEST_TMPDIR/hr" "$BATS_TEST_TMPDIR/hl"
+	done
+	run wc -l <"$BATS_TEST_TMPDIR/small"
+	assert_output $(( 3 * 39996 + 2994 + 3 + 4 ))
+	# --max-fanout counts all the rows of the key, not a block's.
+	for m in 1M 1G; do
+		run --separate-stderr sa-join -k id --max-fanout 100000 -m $m \
+		    "$BATS_TEST_TMPDIR/hr" "$BATS_TEST_TMPDIR/hl"
+		assert_failure 65
+		assert_equal "$stderr" "sa-join: $BATS_TEST_TMPDIR/hl:3000: key id=\"7\" would produce more than 100000 rows (--max-fanout)"
+	done
+	# --validate 1:m reads each left row once, whatever the blocks.
+	sed '2000d;3000d' "$BATS_TEST_TMPDIR/hl" >"$BATS_TEST_TMPDIR/hl1"
+	same_as_in_memory -k id --validate 1:m "$BATS_TEST_TMPDIR/hr" "$BATS_TEST_TMPDIR/hl1"
+	[ -s "$BATS_TEST_TMPDIR/big" ]
+}
+
+@test "memory: one key of 400 000 right rows with -m 16M stays under 32 MB" {
+	skip_if_sanitizers
+	gen_hot_key 400000
+	rss=$(peak_rss_kb "$BATS_TEST_TMPDIR/small" sa-join -k id --type full -m 16M \
+	    "$BATS_TEST_TMPDIR/hr" "$BATS_TEST_TMPDIR/hl")
+	sa-join -k id --type full -m 1G "$BATS_TEST_TMPDIR/hr" "$BATS_TEST_TMPDIR/hl" \
+	    >"$BATS_TEST_TMPDIR/big"
+	cmp "$BATS_TEST_TMPDIR/small" "$BATS_TEST_TMPDIR/big"
+	echo "# peak RSS $rss KiB" >&3
+	[ "$rss" -le $(( 32 * 1024 )) ]
 }
 
 @test "--sorted merge join gives the rows of the hash join" {
