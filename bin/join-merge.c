@@ -43,7 +43,7 @@ struct side {
 static int
 side_next(struct side *s)
 {
-	int c;
+	int c = 0;
 
 	if (s->eof)
 		return 0;
