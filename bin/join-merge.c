@@ -72,14 +72,91 @@ side_next(struct side *s)
 	return 1;
 }
 
+/* The right group: the right records of one key, packed in memory, and
+ * in a spill stream once they outgrow the budget. */
+struct group {
+	struct sa_buf buf, key;
+	size_t *off, n, cap;	/* where each record starts in BUF */
+	FILE *f;		/* all of them, past the budget */
+	struct sa_buf rbuf;	/* the last one read back from F */
+};
+
+static void
+group_start(struct group *g, const struct key *k)
+{
+	sa_buf_reset(&g->buf);
+	sa_buf_reset(&g->key);
+	sa_buf_add(&g->key, k->text.s, k->text.len);
+	g->n = 0;
+	if (g->f != NULL)
+		fclose(g->f);
+	g->f = NULL;
+}
+
+static void
+group_spill(struct group *g, const char *p, size_t len)
+{
+	struct sa_spill_rec rec = { { 0, 0 }, 0, 0, NULL, p, 0, len };
+
+	sa_spill_write(g->f, &rec);
+}
+
+static void
+group_add(struct group *g, const struct sa_fields *fs)
+{
+	size_t i;
+
+	if (g->f != NULL) {
+		sa_buf_reset(&g->buf);
+		sa_fields_pack(&g->buf, fs->f, fs->n);
+		group_spill(g, g->buf.s, g->buf.len);
+		g->n++;
+		return;
+	}
+	if (g->n == g->cap) {
+		g->cap = g->cap ? g->cap * 2 : 16;
+		g->off = xrealloc(g->off, (g->cap + 1) * sizeof(*g->off));
+	}
+	g->off[g->n++] = g->buf.len;
+	sa_fields_pack(&g->buf, fs->f, fs->n);
+	g->off[g->n] = g->buf.len;
+	if (g->buf.len + g->cap * sizeof(*g->off) <= budget)
+		return;
+	g->f = sa_spill_stream();
+	for (i = 0; i < g->n; i++)
+		group_spill(g, g->buf.s + g->off[i], g->off[i + 1] - g->off[i]);
+	sa_buf_free(&g->buf);
+	free(g->off);
+	g->off = NULL;
+	g->cap = 0;
+}
+
+/* Sets RF to record I of the group; I goes from 0 up, one at a time. */
+static void
+group_get(struct group *g, size_t i, struct sa_fields *rf)
+{
+	struct sa_spill_rec rec;
+
+	if (g->f == NULL) {
+		sa_fields_unpack(rf, g->buf.s + g->off[i],
+		    g->off[i + 1] - g->off[i]);
+		return;
+	}
+	if (i == 0)
+		sa_spill_rewind(g->f);
+	if (!sa_spill_read(g->f, &rec, &g->rbuf))
+		sa_die(EX_SOFTWARE, "a temporary file is short");
+	sa_fields_unpack(rf, rec.q, rec.qlen);
+}
+
 void
 sorted_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 {
 	struct side R = { rin, "RIGHT", NULL, { 0 }, { 0 }, 0, { 0 }, 0 };
 	struct side L = { lin, "LEFT", NULL, { 0 }, { 0 }, 0, { 0 }, 0 };
 	struct sa_fields lf = { 0 }, rf = { 0 }, tmp = { 0 };
-	struct sa_buf group = { 0 }, gkey = { 0 };
-	size_t *goff = NULL, ng = 0, capg = 0, i;
+	struct group g = { { 0 }, { 0 }, NULL, 0, 0, NULL, { 0 } };
+	size_t i;
 	uint64_t nleft = 0;
 	int rok, lok, c, gmatched = 0;
 	enum sa_format rfmt, lfmt;
@@ -100,7 +177,6 @@ sorted_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 		nameset_add(&lnames, lschema[i], strlen(lschema[i]));
 	open_sink(ofmt, lfmt == SA_FMT_TSV && rfmt == SA_FMT_TSV);
 
-	/* The right group: the right records of one key, packed. */
 	for (;;) {
 		/* Right records with a null key never match. */
 		while (rok && R.k.null) {
@@ -111,34 +187,25 @@ sorted_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 			rok = side_next(&R);
 		}
 		/* Load the next group if the current one is done. */
-		if (ng == 0 && rok) {
-			sa_buf_reset(&group);
-			sa_buf_reset(&gkey);
-			sa_buf_add(&gkey, R.k.text.s, R.k.text.len);
+		if (g.n == 0 && rok) {
+			group_start(&g, &R.k);
 			do {
-				if (ng > 0 && unique_right)
+				if (g.n > 0 && unique_right)
 					not_unique(R.rec.file, R.rec.line,
-					    gkey.s, gkey.len, "RIGHT");
-				if (ng == capg) {
-					capg = capg ? capg * 2 : 16;
-					goff = xrealloc(goff,
-					    (capg + 1) * sizeof(*goff));
-				}
-				goff[ng++] = group.len;
+					    g.key.s, g.key.len, "RIGHT");
 				sa_fields_of(&tmp, R.rec.root);
-				sa_fields_pack(&group, tmp.f, tmp.n);
+				group_add(&g, &tmp);
 				rok = side_next(&R);
 			} while (rok && !R.k.null && key_cmp(R.k.text.s,
-			    R.k.text.len, gkey.s, gkey.len) == 0);
-			goff[ng] = group.len;
+			    R.k.text.len, g.key.s, g.key.len) == 0);
 			gmatched = 0;
 			nleft = 0;
 		}
-		if (!lok && ng == 0 && !rok)
+		if (!lok && g.n == 0 && !rok)
 			break;
 		/* A left record with a null key matches nothing. */
-		c = !lok ? 1 : L.k.null || ng == 0 ? -1 : key_cmp(L.k.text.s,
-		    L.k.text.len, gkey.s, gkey.len);
+		c = !lok ? 1 : L.k.null || g.n == 0 ? -1 :
+		    key_cmp(L.k.text.s, L.k.text.len, g.key.s, g.key.len);
 		if (c < 0) {
 			if (type == LEFT || type == FULL) {
 				left_gen++;
@@ -151,31 +218,29 @@ sorted_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 		if (c > 0) {
 			/* The group is done. */
 			if (!gmatched && (type == RIGHT || type == FULL))
-				for (i = 0; i < ng; i++) {
-					sa_fields_unpack(&rf, group.s +
-					    goff[i], goff[i + 1] - goff[i]);
+				for (i = 0; i < g.n; i++) {
+					group_get(&g, i, &rf);
 					emit(NULL, &rf, 0, 0);
 				}
-			ng = 0;
+			g.n = 0;
 			continue;
 		}
 		/* Equal keys: every pair. */
 		nleft++;
 		if (nleft > 1 && unique_left)
-			not_unique(L.rec.file, L.rec.line, gkey.s, gkey.len,
+			not_unique(L.rec.file, L.rec.line, g.key.s, g.key.len,
 			    "LEFT");
-		if (max_fanout > 0 && nleft * ng > max_fanout) {
+		if (max_fanout > 0 && nleft * g.n > max_fanout) {
 			sa_out_flush();
 			sa_die(EX_DATAERR, "%s:%ju: key %s would produce more "
 			    "than %llu rows (--max-fanout)", L.rec.file,
-			    L.rec.line, key_desc(gkey.s, gkey.len),
+			    L.rec.line, key_desc(g.key.s, g.key.len),
 			    max_fanout);
 		}
 		left_gen++;
 		sa_fields_of(&lf, L.rec.root);
-		for (i = 0; i < ng; i++) {
-			sa_fields_unpack(&rf, group.s + goff[i],
-			    goff[i + 1] - goff[i]);
+		for (i = 0; i < g.n; i++) {
+			group_get(&g, i, &rf);
 			emit(&lf, &rf, 0, 0);
 		}
 		gmatched = 1;
@@ -184,7 +249,10 @@ sorted_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 	sa_fields_free(&lf);
 	sa_fields_free(&rf);
 	sa_fields_free(&tmp);
-	sa_buf_free(&group);
-	sa_buf_free(&gkey);
-	free(goff);
+	if (g.f != NULL)
+		fclose(g.f);
+	sa_buf_free(&g.buf);
+	sa_buf_free(&g.key);
+	sa_buf_free(&g.rbuf);
+	free(g.off);
 }

@@ -225,6 +225,45 @@ gen_hot_key() {
 	done
 }
 
+# Sorted inputs in $BATS_TEST_TMPDIR/sr and /sl: $1 right rows of key k5
+# between one of k1 and one of k9; left rows k0, null, k1, k5 three times
+# and k7.
+gen_sorted_hot_key() {
+	awk -v n="$1" 'BEGIN { print "{\"id\":\"k1\",\"r\":0}"
+	    for (i = 1; i <= n; i++) printf "{\"id\":\"k5\",\"r\":%d,\"pad\":\"%0100d\"}\n", i, i
+	    printf "{\"id\":\"k9\",\"r\":%d}\n", n + 1 }' >"$BATS_TEST_TMPDIR/sr"
+	printf '{"id":%s,"l":%d}\n' '"k0"' 1 null 2 '"k1"' 3 '"k5"' 4 '"k5"' 5 '"k5"' 6 \
+	    '"k7"' 7 >"$BATS_TEST_TMPDIR/sl"
+}
+
+@test "--sorted: a group of one key larger than -m is read back from a temporary file" {
+	gen_sorted_hot_key 20000
+	for t in inner full; do
+		sa-join --sorted -k id --type $t -m 1M "$BATS_TEST_TMPDIR/sr" "$BATS_TEST_TMPDIR/sl" |
+		    LC_ALL=C sort >"$BATS_TEST_TMPDIR/merge"
+		sa-join -k id --type $t "$BATS_TEST_TMPDIR/sr" "$BATS_TEST_TMPDIR/sl" |
+		    LC_ALL=C sort >"$BATS_TEST_TMPDIR/hash"
+		cmp "$BATS_TEST_TMPDIR/merge" "$BATS_TEST_TMPDIR/hash"
+	done
+	run wc -l <"$BATS_TEST_TMPDIR/merge"
+	assert_output $(( 3 * 20000 + 1 + 4 ))
+	run --separate-stderr sa-join --sorted -k id --max-fanout 50000 -m 1M \
+	    "$BATS_TEST_TMPDIR/sr" "$BATS_TEST_TMPDIR/sl"
+	assert_failure 65
+	assert_equal "$stderr" "sa-join: $BATS_TEST_TMPDIR/sl:6: key id=\"k5\" would produce more than 50000 rows (--max-fanout)"
+}
+
+@test "memory: --sorted with a group of 400 000 right rows and -m 16M stays under 32 MB" {
+	skip_if_sanitizers
+	gen_sorted_hot_key 400000
+	rss=$(peak_rss_kb "$BATS_TEST_TMPDIR/out" sa-join --sorted -k id -m 16M \
+	    "$BATS_TEST_TMPDIR/sr" "$BATS_TEST_TMPDIR/sl")
+	run wc -l <"$BATS_TEST_TMPDIR/out"
+	assert_output $(( 3 * 400000 + 1 ))
+	echo "# peak RSS $rss KiB" >&3
+	[ "$rss" -le $(( 32 * 1024 )) ]
+}
+
 @test "--sorted stops with 65 when an input is not sorted" {
 	run --separate-stderr sa-join --sorted -k id "$F/right.tsv" "$F/left.tsv"
 	assert_failure 65
