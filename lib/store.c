@@ -18,9 +18,11 @@ static struct {
 	off_t end;		/* bytes of slots handed out */
 	off_t *free;		/* slots of closed streams */
 	size_t nfree, capfree;
-} store = { -1, 0, NULL, 0, 0 };
+	struct stream *open;	/* the streams not closed yet */
+} store = { -1, 0, NULL, 0, 0, NULL };
 
 struct stream {
+	struct stream *prev, *next;	/* in store.open */
 	off_t *slot;		/* offsets of its slots in the file, in order */
 	size_t nslot;
 	off_t len, pos;
@@ -123,8 +125,16 @@ stream_close(void *cookie)
 		store.free = xrealloc(store.free,
 		    store.capfree * sizeof(*store.free));
 	}
-	memcpy(store.free + store.nfree, s->slot, s->nslot * sizeof(*s->slot));
+	if (s->nslot > 0)
+		memcpy(store.free + store.nfree, s->slot,
+		    s->nslot * sizeof(*s->slot));
 	store.nfree += s->nslot;
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		store.open = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
 	free(s->slot);
 	free(s);
 	return 0;
@@ -142,6 +152,9 @@ sa_spill_stream(void)
 		store.fd = sa_tmpfd();
 	if ((f = fopencookie(s, "w+", io)) == NULL)
 		sa_die_errno(EX_OSERR, "fopencookie");
+	if ((s->next = store.open) != NULL)
+		s->next->prev = s;
+	store.open = s;
 	setvbuf(f, NULL, _IOFBF, SLOT);
 	return f;
 }
