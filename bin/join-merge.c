@@ -152,16 +152,20 @@ group_get(struct group *g, size_t i, struct sa_fields *rf)
 void
 sorted_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 {
-	struct side R = { rin, "RIGHT", NULL, { 0 }, { 0 }, 0, { 0 }, 0 };
-	struct side L = { lin, "LEFT", NULL, { 0 }, { 0 }, 0, { 0 }, 0 };
-	struct sa_fields lf = { 0 }, rf = { 0 }, tmp = { 0 };
-	struct group g = { { 0 }, { 0 }, NULL, 0, 0, NULL, { 0 } };
+	/* Static, so that they are still reachable when a check exits. */
+	static struct side R, L;
+	static struct sa_fields lf, rf, tmp;
+	static struct group g;
 	size_t i;
 	uint64_t nleft = 0;
 	int rok, lok, c, gmatched = 0;
 	enum sa_format rfmt, lfmt;
 
+	R.in = rin;
+	R.label = "RIGHT";
 	R.names = rkeys;
+	L.in = lin;
+	L.label = "LEFT";
 	L.names = lkeys;
 	if ((rfmt = sa_input_format(rin)) == SA_FMT_TSV)
 		schema_of(rin, NULL, &rschema, &nrschema);
