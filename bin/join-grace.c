@@ -1,6 +1,6 @@
 /* join-grace.c: the grace hash join, both sides in hash partitions that
- * are joined one by one (split again while too big) and merged back into
- * input order. */
+ * are joined one by one (split again while too big, in blocks when one
+ * key is too big) and merged back into input order. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -108,7 +108,8 @@ void table_rest(struct table *t);
 void hash_join(struct sa_input *rin, struct sa_input *lin,
     enum sa_format ofmt);
 
-/* join-grace.c: the grace hash join over spill partitions. */
+/* join-grace.c: the grace hash join over spill partitions, and the block
+ * join of a key too big for the budget. */
 void spill_row(struct sa_parts *parts, const struct key *k, uint64_t seq,
     uintmax_t line, const struct sa_buf *packed);
 void join_files(FILE *rf, FILE *lf, unsigned level, FILE *out);
