@@ -68,20 +68,6 @@ usage(void)
 	    "      --version           show the version\n");
 }
 
-static void
-split_keys(const char *arg)
-{
-	char *s = xstrdup(arg), *tok, *save = NULL;
-
-	for (tok = strtok_r(s, ",", &save); tok != NULL;
-	    tok = strtok_r(NULL, ",", &save)) {
-		keys = xrealloc(keys, (nkeys + 1) * sizeof(*keys));
-		keys[nkeys++] = tok;
-	}
-	if (nkeys == 0)
-		sa_usage_error("-k: no key given");
-}
-
 /* The fingerprint of REC's key, or of the whole record; 0 if the record
  * was rejected. */
 static int
@@ -505,7 +491,7 @@ main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "hk:m:tj", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k':
-			split_keys(optarg);
+			sa_list_add("-k", optarg, ',', &keys, &nkeys);
 			break;
 		case OPT_KEEP:
 			if (strcmp(optarg, "first") == 0)

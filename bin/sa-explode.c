@@ -72,26 +72,6 @@ usage(void)
 	    "      --version        show the version\n");
 }
 
-static char **
-split_list(const char *s, int sep, size_t *n)
-{
-	char **v = NULL, *copy = xstrdup(s), *p, *q;
-
-	*n = 0;
-	for (p = copy;; p = q + 1) {
-		q = strchr(p, sep);
-		if (q != NULL)
-			*q = '\0';
-		if (*p == '\0')
-			sa_usage_error("empty name in '%s'", s);
-		v = xrealloc(v, (*n + 1) * sizeof(*v));
-		v[(*n)++] = p;
-		if (q == NULL)
-			break;
-	}
-	return v;
-}
-
 /* Output. */
 
 static void
@@ -525,19 +505,16 @@ main(int argc, char **argv)
 
 	sa_setprog(argv[0]);
 	sa_out_init();
-	keys = split_list("id", ',', &nkeys);
+	sa_list_add("-k", "id", ',', &keys, &nkeys);
 	while ((c = getopt_long(argc, argv, "p:k:tjh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (segs != NULL)
-				free(segs[0]);
-			free(segs);
-			segs = split_list(optarg, '.', &nsegs);
+			sa_list_free(&segs, &nsegs);
+			sa_list_add("-p", optarg, '.', &segs, &nsegs);
 			break;
 		case 'k':
-			free(keys[0]);
-			free(keys);
-			keys = split_list(optarg, ',', &nkeys);
+			sa_list_free(&keys, &nkeys);
+			sa_list_add("-k", optarg, ',', &keys, &nkeys);
 			break;
 		case 'E':
 			keep_empty = 1;

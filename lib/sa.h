@@ -56,6 +56,16 @@ size_t sa_parse_size(const char *opt, const char *s, size_t min);
 long long sa_parse_int(const char *opt, const char *s, long long min,
     long long max);
 
+/* list.c: lists in option arguments ("-k a,b").  Appends the items of
+ * ARG, split at SEP, to *ITEMS (*N of them), each a string of its own
+ * that the caller owns with the array.  An empty item ("a,,b", ",a", "a,"
+ * or "") is a usage error naming OPT: "PROG: OPT: empty item in 'ARG'",
+ * exit 64. */
+void sa_list_add(const char *opt, const char *arg, int sep, char ***items,
+    size_t *n);
+/* Frees the items and the array, leaving an empty list. */
+void sa_list_free(char ***items, size_t *n);
+
 /* buf.c: a growable byte buffer. */
 struct sa_buf {
 	char *s;

@@ -286,7 +286,7 @@ sa_parts_write(struct sa_parts *p, const struct sa_spill_rec *r)
 
 	/* Files are made when first needed: most small spills touch few. */
 	if (p->f[i] == NULL)
-		p->f[i] = sa_spill_file();
+		p->f[i] = sa_spill_stream();
 	sa_spill_write(p->f[i], r);
 	p->count[i]++;
 }

@@ -45,6 +45,11 @@ int sa_spill_read(FILE *, struct sa_spill_rec *, struct sa_buf *buf);
 FILE *sa_spill_file(void);
 /* Rewinds F for reading; read errors are fatal. */
 void sa_spill_rewind(FILE *);
+/* store.c: like sa_spill_file(), but every such stream lives in one
+ * temporary file of the process: a thousand partitions hold one
+ * descriptor.  The streams are appended to, rewound and read, never
+ * written in the middle; they are not safe to use from two threads. */
+FILE *sa_spill_stream(void);
 
 /* Hash partitions.  Level 0 is sa_partition() itself; deeper levels,
  * for a partition still too big, use the next bits of the fingerprint. */

@@ -238,6 +238,12 @@ jq_ref() {
 	assert_equal "$stderr" "sa-dedup: $BATS_TEST_TMPDIR/none: No such file or directory"
 }
 
+@test "an empty item in -k (a,,b  ,a  a,  '') is a usage error naming -k" {
+	for k in a,,b ,a a, ''; do
+		assert_empty_item sa-dedup -k "$k" "$F/records.ndjson"
+	done
+}
+
 @test "--help shows the man page's SYNOPSIS as its usage line" {
 	run sa-dedup --help
 	assert_success

@@ -139,6 +139,15 @@ EOF
 	assert_failure 64
 }
 
+@test "an empty item in -k (a,,b  ,a  a,  '') or -p (a..b) is a usage error naming it" {
+	for k in a,,b ,a a, ''; do
+		assert_empty_item sa-explode -k "$k" "$A"
+	done
+	for p in territories..tags .territories territories. ''; do
+		assert_empty_item sa-explode -p "$p" "$A"
+	done
+}
+
 @test "--max-depth keeps deeper objects whole" {
 	run sa-explode --max-depth 2 <<<'{"id":1,"a":{"b":{"c":{"d":1}},"e":2}}'
 	assert_success

@@ -126,22 +126,88 @@ gen_left() {
 	assert_output '{"a":1,"b":"y","l":2,"r":1}'
 }
 
-@test "-m 1M (grace join) and -m 1G give the same output, byte for byte" {
+# NDJSON sides in $BATS_TEST_TMPDIR/r and /l, too big for -m 1M.
+gen_json_sides() {
 	awk 'BEGIN { srand(5); for (i = 1; i <= 60000; i++)
 	    printf "{\"id\":%s,\"r\":%d,\"name\":\"r%d\"}\n",
 	    rand() < 0.01 ? "null" : int(rand() * 40000), i, i }' >"$BATS_TEST_TMPDIR/r"
 	awk 'BEGIN { srand(6); for (i = 1; i <= 100000; i++)
 	    printf "{\"id\":%d,\"l\":%d,\"name\":\"l%d\"}\n",
 	    int(rand() * 50000), i, i }' >"$BATS_TEST_TMPDIR/l"
+}
+
+# sa-join ARGS... with -m 1M (spilling) writes what it writes with -m 1G,
+# byte for byte; its rows are left in $BATS_TEST_TMPDIR/small.
+same_as_in_memory() {
+	sa-join -m 1M "$@" >"$BATS_TEST_TMPDIR/small"
+	sa-join -m 1G "$@" >"$BATS_TEST_TMPDIR/big"
+	cmp "$BATS_TEST_TMPDIR/small" "$BATS_TEST_TMPDIR/big"
+}
+
+@test "-m 1M (grace join) and -m 1G give the same output, byte for byte" {
+	gen_json_sides
 	for t in inner left right full; do
-		sa-join -k id --type $t -m 1M "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/l" \
-		    >"$BATS_TEST_TMPDIR/small"
+		same_as_in_memory -k id --type $t "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/l"
+	done
+	# A full join has at least a row for every left record.
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/small")" -gt 100000 ]
+}
+
+@test "the grace join holds a few descriptors whatever its partitions (ulimit -n 32)" {
+	gen_json_sides
+	for t in inner full; do
+		run --separate-stderr bash -c "ulimit -n 32 && exec sa-join -k id --type $t \
+		    -m 1M '$BATS_TEST_TMPDIR/r' '$BATS_TEST_TMPDIR/l' >'$BATS_TEST_TMPDIR/small'"
+		assert_success
+		assert_equal "$stderr" ""
 		sa-join -k id --type $t -m 1G "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/l" \
 		    >"$BATS_TEST_TMPDIR/big"
 		cmp "$BATS_TEST_TMPDIR/small" "$BATS_TEST_TMPDIR/big"
 	done
-	# A full join has at least a row for every left record.
-	[ "$(wc -l <"$BATS_TEST_TMPDIR/small")" -gt 100000 ]
+}
+
+# Right rows in $BATS_TEST_TMPDIR/hr, $1 of them, all of key 7 but every
+# 10000th; left rows in /hl, 3000 of them, of which 3 of key 7 (at lines
+# 1000, 2000 and 3000) and 3 null.
+gen_hot_key() {
+	awk -v n="$1" 'BEGIN { for (i = 1; i <= n; i++)
+	    printf "{\"id\":%d,\"r\":%d,\"pad\":\"right record %d\"}\n",
+	    i % 10000 == 0 ? i : 7, i, i }' >"$BATS_TEST_TMPDIR/hr"
+	awk 'BEGIN { for (i = 1; i <= 3000; i++) printf "{\"id\":%s,\"l\":%d}\n",
+	    i % 1000 == 0 ? 7 : i % 500 == 0 ? "null" : i + 1000000, i }' \
+	    >"$BATS_TEST_TMPDIR/hl"
+}
+
+@test "a key with more right rows than -m holds is joined in blocks: the rows of the join in memory" {
+	gen_hot_key 40000
+	for t in inner left right full; do
+		same_as_in_memory -k id --type $t "$BATS_TEST_TMPDIR/hr" "$BATS_TEST_TMPDIR/hl"
+	done
+	run wc -l <"$BATS_TEST_TMPDIR/small"
+	assert_output $(( 3 * 39996 + 2994 + 3 + 4 ))
+	# --max-fanout counts all the rows of the key, not a block's.
+	for m in 1M 1G; do
+		run --separate-stderr sa-join -k id --max-fanout 100000 -m $m \
+		    "$BATS_TEST_TMPDIR/hr" "$BATS_TEST_TMPDIR/hl"
+		assert_failure 65
+		assert_equal "$stderr" "sa-join: $BATS_TEST_TMPDIR/hl:3000: key id=\"7\" would produce more than 100000 rows (--max-fanout)"
+	done
+	# --validate 1:m reads each left row once, whatever the blocks.
+	sed '2000d;3000d' "$BATS_TEST_TMPDIR/hl" >"$BATS_TEST_TMPDIR/hl1"
+	same_as_in_memory -k id --validate 1:m "$BATS_TEST_TMPDIR/hr" "$BATS_TEST_TMPDIR/hl1"
+	[ -s "$BATS_TEST_TMPDIR/big" ]
+}
+
+@test "memory: one key of 400 000 right rows with -m 16M stays under 32 MB" {
+	skip_if_sanitizers
+	gen_hot_key 400000
+	rss=$(peak_rss_kb "$BATS_TEST_TMPDIR/small" sa-join -k id --type full -m 16M \
+	    "$BATS_TEST_TMPDIR/hr" "$BATS_TEST_TMPDIR/hl")
+	sa-join -k id --type full -m 1G "$BATS_TEST_TMPDIR/hr" "$BATS_TEST_TMPDIR/hl" \
+	    >"$BATS_TEST_TMPDIR/big"
+	cmp "$BATS_TEST_TMPDIR/small" "$BATS_TEST_TMPDIR/big"
+	echo "# peak RSS $rss KiB" >&3
+	[ "$rss" -le $(( 32 * 1024 )) ]
 }
 
 @test "--sorted merge join gives the rows of the hash join" {
@@ -157,6 +223,45 @@ gen_left() {
 		[ -s "$BATS_TEST_TMPDIR/hash" ]
 		cmp "$BATS_TEST_TMPDIR/merge" "$BATS_TEST_TMPDIR/hash"
 	done
+}
+
+# Sorted inputs in $BATS_TEST_TMPDIR/sr and /sl: $1 right rows of key k5
+# between one of k1 and one of k9; left rows k0, null, k1, k5 three times
+# and k7.
+gen_sorted_hot_key() {
+	awk -v n="$1" 'BEGIN { print "{\"id\":\"k1\",\"r\":0}"
+	    for (i = 1; i <= n; i++) printf "{\"id\":\"k5\",\"r\":%d,\"pad\":\"%0100d\"}\n", i, i
+	    printf "{\"id\":\"k9\",\"r\":%d}\n", n + 1 }' >"$BATS_TEST_TMPDIR/sr"
+	printf '{"id":%s,"l":%d}\n' '"k0"' 1 null 2 '"k1"' 3 '"k5"' 4 '"k5"' 5 '"k5"' 6 \
+	    '"k7"' 7 >"$BATS_TEST_TMPDIR/sl"
+}
+
+@test "--sorted: a group of one key larger than -m is read back from a temporary file" {
+	gen_sorted_hot_key 20000
+	for t in inner full; do
+		sa-join --sorted -k id --type $t -m 1M "$BATS_TEST_TMPDIR/sr" "$BATS_TEST_TMPDIR/sl" |
+		    LC_ALL=C sort >"$BATS_TEST_TMPDIR/merge"
+		sa-join -k id --type $t "$BATS_TEST_TMPDIR/sr" "$BATS_TEST_TMPDIR/sl" |
+		    LC_ALL=C sort >"$BATS_TEST_TMPDIR/hash"
+		cmp "$BATS_TEST_TMPDIR/merge" "$BATS_TEST_TMPDIR/hash"
+	done
+	run wc -l <"$BATS_TEST_TMPDIR/merge"
+	assert_output $(( 3 * 20000 + 1 + 4 ))
+	run --separate-stderr sa-join --sorted -k id --max-fanout 50000 -m 1M \
+	    "$BATS_TEST_TMPDIR/sr" "$BATS_TEST_TMPDIR/sl"
+	assert_failure 65
+	assert_equal "$stderr" "sa-join: $BATS_TEST_TMPDIR/sl:6: key id=\"k5\" would produce more than 50000 rows (--max-fanout)"
+}
+
+@test "memory: --sorted with a group of 400 000 right rows and -m 16M stays under 32 MB" {
+	skip_if_sanitizers
+	gen_sorted_hot_key 400000
+	rss=$(peak_rss_kb "$BATS_TEST_TMPDIR/out" sa-join --sorted -k id -m 16M \
+	    "$BATS_TEST_TMPDIR/sr" "$BATS_TEST_TMPDIR/sl")
+	run wc -l <"$BATS_TEST_TMPDIR/out"
+	assert_output $(( 3 * 400000 + 1 ))
+	echo "# peak RSS $rss KiB" >&3
+	[ "$rss" -le $(( 32 * 1024 )) ]
 }
 
 @test "--sorted stops with 65 when an input is not sorted" {
@@ -269,6 +374,18 @@ gen_left() {
 		assert_failure 66
 		assert_output ""
 		assert_equal "$stderr" "sa-join: $BATS_TEST_TMPDIR: Is a directory"
+	done
+}
+
+@test "an empty item in -k (a,,b  ,a  a,  '') or an empty side of = is a usage error" {
+	for k in id,,name ,id id, ''; do
+		assert_empty_item sa-join -k "$k" "$F/right.tsv" "$F/left.tsv"
+	done
+	for k in id=,name =id; do
+		run --separate-stderr sa-join -k "$k" "$F/right.tsv" "$F/left.tsv"
+		assert_failure 64
+		assert_equal "$stderr" "sa-join: -k: empty key name in '$k'
+Try 'sa-join --help' for more information."
 	done
 }
 

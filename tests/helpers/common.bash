@@ -38,3 +38,15 @@ man_synopsis() {
 	    sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | sed '1d;$d' |
 	    tr -s ' \t\n' '   ' | sed 's/^ //; s/ $//'
 }
+
+# TOOL OPT ARG [OPERAND...]: TOOL refuses list ARG of option OPT for its
+# empty item, with the one message of sa(7), status 64 and no output.
+assert_empty_item() {
+	local tool=$1 opt=$2 arg=$3
+	shift 3
+	run --separate-stderr "$tool" "$opt" "$arg" "$@"
+	assert_failure 64
+	assert_output ""
+	assert_equal "$stderr" "$tool: $opt: empty item in '$arg'
+Try '$tool --help' for more information."
+}

@@ -1,0 +1,90 @@
+/* join-key.c: the key of a record, its description in messages, and the
+ * checks on keys (--validate, --max-fanout). */
+#include <string.h>
+
+#include "join.h"
+
+void
+key_of(const struct sa_val *o, char **names, struct key *k)
+{
+	static struct sa_val **vals;
+	size_t i;
+
+	if (vals == NULL)
+		vals = xcalloc(nkeys, sizeof(*vals));
+	for (i = 0; i < nkeys; i++)
+		vals[i] = sa_get_path(o, names[i]);
+	k->null = !sa_fp_key(vals, nkeys, &k->text, &k->fp);
+	if (k->null) {
+		k->fp.lo = k->fp.hi = 0;
+		sa_buf_reset(&k->text);
+	}
+}
+
+/* Describes key text P (as made by sa_fp_key) for messages. */
+const char *
+key_desc(const char *p, size_t len)
+{
+	static struct sa_buf b;
+	const char *end = p + len;
+	size_t i, n;
+
+	sa_buf_reset(&b);
+	for (i = 0; i < nkeys && p + sizeof(n) <= end; i++) {
+		memcpy(&n, p, sizeof(n));
+		p += sizeof(n);
+		if (i > 0)
+			sa_buf_addc(&b, ',');
+		sa_buf_adds(&b, lkeys[i]);
+		sa_buf_addc(&b, '=');
+		sa_json_string_lossy(&b, p, n);
+		p += n;
+	}
+	return b.s != NULL ? b.s : "";
+}
+
+void
+not_unique(const char *file, uintmax_t line, const char *key, size_t klen,
+    const char *side)
+{
+	sa_out_flush();
+	sa_die(EX_DATAERR, "%s:%ju: key %s is not unique in %s "
+	    "(--validate %s)", file, line, key_desc(key, klen), side,
+	    validate);
+}
+
+void
+check_fanout(struct bucket *b, const char *file, uintmax_t line,
+    const char *key, size_t klen)
+{
+	if (max_fanout > 0 && b->nleft * b->nright > max_fanout) {
+		sa_out_flush();
+		sa_die(EX_DATAERR, "%s:%ju: key %s would produce more than %llu "
+		    "rows (--max-fanout)", file, line, key_desc(key, klen),
+		    max_fanout);
+	}
+}
+
+int
+is_right_key(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < nkeys; i++)
+		if (strlen(rkeys[i]) == len && memcmp(rkeys[i], s, len) == 0)
+			return 1;
+	return 0;
+}
+
+int
+is_left_key(const char *s, size_t len, size_t *which)
+{
+	size_t i;
+
+	for (i = 0; i < nkeys; i++)
+		if (strlen(lkeys[i]) == len && memcmp(lkeys[i], s, len) == 0) {
+			*which = i;
+			return 1;
+		}
+	return 0;
+}
