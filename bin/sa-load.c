@@ -80,25 +80,14 @@ parse_target(const char *arg)
 static void
 parse_keys(const char *arg)
 {
-	const char *p = arg, *comma;
-	size_t i;
+	size_t i, j;
 
-	do {
-		comma = strchr(p, ',');
-		if (comma == p || *p == '\0')
-			sa_usage_error("-k: empty column name in '%s'", arg);
-		ld.opt.keys = xrealloc(ld.opt.keys, (ld.opt.nkeys + 1) *
-		    sizeof(char *));
-		ld.opt.keys[ld.opt.nkeys] = comma ? xstrndup(p, comma - p) :
-		    xstrdup(p);
-		for (i = 0; i < ld.opt.nkeys; i++)
-			if (strcmp(ld.opt.keys[i],
-			    ld.opt.keys[ld.opt.nkeys]) == 0)
+	sa_list_add("-k", arg, ',', &ld.opt.keys, &ld.opt.nkeys);
+	for (i = 0; i < ld.opt.nkeys; i++)
+		for (j = 0; j < i; j++)
+			if (strcmp(ld.opt.keys[i], ld.opt.keys[j]) == 0)
 				sa_usage_error("-k: column '%s' given twice",
 				    ld.opt.keys[i]);
-		ld.opt.nkeys++;
-		p = comma + 1;
-	} while (comma != NULL);
 }
 
 static void

@@ -164,6 +164,15 @@ statements() {
 	[ "usage: $synopsis" = "usage: sa-load [options] [schema.]table [file ...]" ]
 }
 
+@test "an empty item in -k (a,,b  ,a  a,  '') is a usage error naming -k" {
+	for k in a,,b ,a a, ''; do
+		run --separate-stderr sa-load -k "$k" t </dev/null
+		assert_failure 64
+		assert_equal "$stderr" "sa-load: -k: empty item in '$k'
+Try 'sa-load --help' for more information."
+	done
+}
+
 @test "usage errors exit 64" {
 	run sa-load
 	[ "$status" -eq 64 ]
