@@ -589,6 +589,7 @@ main(int argc, char **argv)
 		sa_row_init(&sink_names);
 		fo.split = 1;
 	}
+	sa_copy_text = tsv;
 	out_sink.buf = &sa_out;
 	sa_row_init(&out_sink.cols);
 	scratch = sa_arena_new();

@@ -42,6 +42,7 @@ begin_record(struct sa_reader *r)
 	}
 	g->maxseq = ++r->seq;
 	r->recline = r->line + 1;
+	r->recnul = 0;
 }
 
 static struct sa_arena *
@@ -88,6 +89,9 @@ record_done(struct sa_reader *r, struct sa_val *root)
 	p->seq = r->seq;
 	if (root->type != SA_OBJECT)
 		p->error = xstrdup("record is not a JSON object");
+	else if (r->recnul)
+		p->error = xstrdup("a string holds \\u0000, and COPY text "
+		    "cannot hold a NUL character");
 	r->rec = r->cur = NULL;
 }
 
@@ -149,11 +153,21 @@ bad_string(struct sa_reader *r)
 	return 1;
 }
 
+/* A \u0000 escape makes a NUL byte, which a tool writing COPY text
+ * cannot write: the record is bad. */
+static void
+check_nul(struct sa_reader *r, const unsigned char *s, size_t len)
+{
+	if (r->escaped && sa_copy_text && memchr(s, '\0', len) != NULL)
+		r->recnul = 1;
+}
+
 static int
 cb_string(void *ctx, const unsigned char *s, size_t len)
 {
 	if (bad_string(ctx))
 		return 0;
+	check_nul(ctx, s, len);
 	return add_value(ctx, SA_STRING, (const char *)s, len);
 }
 
@@ -204,6 +218,7 @@ cb_map_key(void *ctx, const unsigned char *s, size_t len)
 
 	if (bad_string(r))
 		return 0;
+	check_nul(r, s, len);
 	k = sa_arena_alloc(cur_arena(r), len + 1);
 	memcpy(k, s, len);
 	k[len] = '\0';
@@ -270,13 +285,33 @@ json_start(struct sa_reader *r)
 	}
 }
 
+/*
+ * Takes back the records that the chunk being fed completed before it
+ * failed (nothing else is queued while a chunk is fed): a line with a
+ * record and garbage after it is one bad line, not a good record and a
+ * bad one.  Returns the line the first of them starts on, or 0.
+ */
+static uintmax_t
+withdraw(struct sa_reader *r)
+{
+	uintmax_t line = r->qhead < r->qlen ? r->q[r->qhead].line : 0;
+
+	for (; r->qlen > r->qhead; r->qlen--) {
+		free(r->q[r->qlen - 1].error);
+		free(r->q[r->qlen - 1].raw);
+	}
+	return line;
+}
+
 /* Turns a yajl failure into a bad record and starts a fresh parser. */
 static void
 parse_failed(struct sa_reader *r, yajl_status st, const unsigned char *chunk,
     size_t len)
 {
 	char msg[256];
-	uintmax_t line = r->rec != NULL ? r->recline : r->line + 1;
+	uintmax_t first = withdraw(r);
+	uintmax_t line = first ? first : r->rec != NULL ? r->recline :
+	    r->line + 1;
 
 	if (st == yajl_status_client_canceled && r->cancel[0] != '\0')
 		snprintf(msg, sizeof(msg), "%s", r->cancel);
@@ -331,7 +366,7 @@ static void
 feed_json(struct sa_reader *r)
 {
 	const char *p = r->buf + r->pos, *nl;
-	size_t n = r->end - r->pos, before;
+	size_t n = r->end - r->pos, before, ctl = SIZE_MAX;
 	yajl_status st;
 	int whole;
 
@@ -344,7 +379,8 @@ feed_json(struct sa_reader *r)
 	before = r->raw.len;
 	keep_raw(r, p, n);
 	r->bad = 0;
-	if (r->utf8cut || !text_plain(p, n)) {
+	r->escaped = r->utf8cut || !text_plain(p, n);
+	if (r->escaped) {
 		int cut;
 		size_t skip = 0, ok;
 
@@ -360,10 +396,18 @@ feed_json(struct sa_reader *r)
 		} else if ((r->bad = find_lone_surrogate(p, ok)) != 0)
 			r->badwhy = "invalid JSON: a \\u escape is half of a "
 			    "surrogate pair";
+		ctl = find_control(p, n);
 	}
 	if (!r->fed)
 		r->fed = !blank(p, n);
-	st = yajl_parse(r->h, (const unsigned char *)p, n);
+	st = yajl_parse(r->h, (const unsigned char *)p, ctl < n ? ctl : n);
+	if (st == yajl_status_ok && ctl < n) {
+		/* The parser stopped short of it: it would skip it. */
+		snprintf(r->cancel, sizeof(r->cancel), "invalid JSON: control "
+		    "character 0x%02x (JSON whitespace is space, tab, LF and "
+		    "CR only)", (unsigned char)p[ctl]);
+		st = yajl_status_client_canceled;
+	}
 	r->pos += n;
 	if (st != yajl_status_ok && r->line_start && r->rec != NULL &&
 	    r->recline <= r->line && starts_value(p, n)) {

@@ -140,6 +140,11 @@ tsv_next(struct sa_reader *r, struct sa_record *rec)
 		snprintf(msg, sizeof(msg), "invalid UTF-8");
 		goto bad;
 	}
+	if (memchr(p, '\0', len) != NULL) {
+		snprintf(msg, sizeof(msg), "a NUL byte, which COPY text "
+		    "cannot hold");
+		goto bad;
+	}
 	o = sa_val_new(r->tsv, SA_OBJECT, NULL, 0);
 	for (i = start = 0, n = 0; i <= len; i++)
 		if (i == len || p[i] == '\t') {

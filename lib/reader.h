@@ -50,6 +50,8 @@ struct sa_reader {
 				 * UTF-8, or of half a surrogate pair */
 	const char *badwhy;
 	int utf8cut;		/* the last chunk ended inside a character */
+	int escaped;		/* the chunk fed has escapes or non-ASCII */
+	int recnul;		/* the record in flight holds a NUL (\u0000) */
 	int fed;		/* the parser has been given a value's bytes */
 	struct sa_buf raw;	/* text of the lines of the record in flight */
 	int line_start;		/* the next byte fed starts a line */
@@ -90,6 +92,7 @@ int tsv_next(struct sa_reader *, struct sa_record *rec);
 size_t utf8_valid_len(const char *s, size_t n, int *cut);
 int utf8_valid(const char *s, size_t n);
 int text_plain(const char *s, size_t n);
+size_t find_control(const char *s, size_t n);
 size_t find_lone_surrogate(const char *p, size_t n);
 
 #endif

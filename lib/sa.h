@@ -207,6 +207,10 @@ void sa_rejects_close(void);
 int sa_rejects_enabled(void);
 
 /* writer.c: NDJSON or PostgreSQL COPY text rows. */
+/* Set by a tool that writes COPY text, before it reads: PostgreSQL text
+ * cannot hold a NUL character, so readers make a record with \u0000 in a
+ * string a bad record, and sa_copy_escape() refuses one (65). */
+extern int sa_copy_text;
 struct sa_col {
 	const char *name;
 	size_t namelen;
@@ -214,7 +218,8 @@ struct sa_col {
 };
 /* Appends one NDJSON line for the columns. */
 void sa_write_ndjson(struct sa_buf *, const struct sa_col *, size_t n);
-/* Appends S escaped for COPY text format (\\ \t \n \r). */
+/* Appends S escaped for COPY text format (\\ \t \n \r); a NUL byte
+ * exits 65. */
 void sa_copy_escape(struct sa_buf *, const char *s, size_t len);
 /* Appends V as one COPY field: \N for null, JSON text for objects and
  * arrays, the bytes of strings and numbers, true/false. */

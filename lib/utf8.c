@@ -1,5 +1,6 @@
 /* utf8.c: the checks of input text that yajl does not make: valid
- * UTF-8 (RFC 3629) and \u escapes of half a surrogate pair. */
+ * UTF-8 (RFC 3629), \u escapes of half a surrogate pair, and control
+ * characters that yajl takes for whitespace. */
 #include <ctype.h>
 #include <string.h>
 #ifdef __SSE2__
@@ -64,22 +65,39 @@ utf8_valid(const char *s, size_t n)
 	return utf8_valid_len(s, n, &cut) == n;
 }
 
-/* True if the N bytes at S are ASCII without a backslash: nothing to
- * check.  Eight bytes at a time. */
+/* True if C may stand in JSON text: not a control character other than
+ * the whitespace RFC 8259 allows (space, tab, LF, CR).  yajl also skips
+ * form feeds and vertical tabs; in strings it refuses them itself. */
+static int
+json_byte(unsigned char c)
+{
+	return c >= 0x20 || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* True if the N bytes at S are ASCII without a backslash or a control
+ * character JSON does not allow: nothing to check.  Eight bytes at a
+ * time. */
 int
 text_plain(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + n;
 	const uint64_t ones = 0x0101010101010101ull, high = ones << 7;
 	uint64_t w, x;
+	int i;
 
 #ifdef __SSE2__
-	const __m128i bs = _mm_set1_epi8('\\');
+	const __m128i bs = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(' ');
+	const __m128i tab = _mm_set1_epi8('\t'), lf = _mm_set1_epi8('\n');
+	const __m128i cr = _mm_set1_epi8('\r');
 
 	for (; end - p >= 16; p += 16) {
 		__m128i v = _mm_loadu_si128((const __m128i *)p);
+		/* Signed: bytes above 0x7f are below ' ' too, and bad anyway. */
+		__m128i ctl = _mm_andnot_si128(_mm_or_si128(_mm_or_si128(
+		    _mm_cmpeq_epi8(v, tab), _mm_cmpeq_epi8(v, lf)),
+		    _mm_cmpeq_epi8(v, cr)), _mm_cmplt_epi8(v, sp));
 
-		if (_mm_movemask_epi8(_mm_or_si128(v, _mm_cmpeq_epi8(v, bs))))
+		if (_mm_movemask_epi8(_mm_or_si128(ctl, _mm_cmpeq_epi8(v, bs))))
 			return 0;
 	}
 #endif
@@ -88,11 +106,28 @@ text_plain(const char *s, size_t n)
 		x = w ^ (ones * '\\');	/* a backslash becomes 0 */
 		if ((w | ((x - ones) & ~x)) & high)
 			return 0;
+		if ((w - ones * ' ') & ~w & high)	/* a byte below ' ' */
+			for (i = 0; i < 8; i++)
+				if (!json_byte(p[i]))
+					return 0;
 	}
 	for (; p < end; p++)
-		if (*p >= 0x80 || *p == '\\')
+		if (*p >= 0x80 || *p == '\\' || !json_byte(*p))
 			return 0;
 	return 1;
+}
+
+/* The offset in S of the first control character that JSON does not
+ * allow, or N. */
+size_t
+find_control(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!json_byte((unsigned char)s[i]))
+			return i;
+	return n;
 }
 
 static int
