@@ -97,21 +97,12 @@ split_list(const char *s, int sep, size_t *n)
 static void
 sink_write(struct sink *s)
 {
-	size_t off = 0;
-	ssize_t n;
-
 	if (s->path == NULL) {
 		sa_out_line_done();
 		return;
 	}
-	while (off < s->own.len) {
-		n = write(s->fd, s->own.s + off, s->own.len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			sa_die_errno(EX_IOERR, "%s", s->path);
-		off += n;
-	}
+	if (sa_write_lines(s->fd, s->own.s, s->own.len) != 0)
+		sa_die_errno(EX_IOERR, "%s", s->path);
 	s->own.len = 0;
 }
 
@@ -125,6 +116,7 @@ sink_open(struct sink *s)
 		s->fd = open(s->path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
 		if (s->fd < 0)
 			sa_die_errno(EX_CANTCREAT, "%s", s->path);
+		sa_abort_also(s->fd);
 		s->buf = &s->own;
 	}
 	if (tsv) {
@@ -138,13 +130,17 @@ sink_open(struct sink *s)
 	}
 }
 
+/* After a failed run (STATUS) the file stays open for its abort line. */
 static void
-sink_close(struct sink *s)
+sink_close(struct sink *s, int status)
 {
 	if (s->path == NULL)
 		return;
 	sink_write(s);
-	if (s->opened && close(s->fd) != 0)
+	if (!s->opened || status != 0)
+		return;
+	sa_abort_forget(s->fd);
+	if (close(s->fd) != 0)
 		sa_die_errno(EX_IOERR, "%s", s->path);
 }
 
@@ -617,7 +613,7 @@ main(int argc, char **argv)
 	run(&in);
 	sa_input_close(&in);
 	for (i = 0; i < nsinks; i++)
-		sink_close(sinks[i]);
+		sink_close(sinks[i], in.status);
 	sa_out_flush();
 	return in.status;
 }

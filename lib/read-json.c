@@ -365,10 +365,15 @@ starts_value(const char *p, size_t n)
 static void
 feed_json(struct sa_reader *r)
 {
-	const char *p = r->buf + r->pos, *nl;
-	size_t n = r->end - r->pos, before, ctl = SIZE_MAX;
+	const char *p, *nl;
+	size_t n, before, ctl = SIZE_MAX;
 	yajl_status st;
 	int whole;
+
+	if (r->line_start)
+		reader_check_abort(r);
+	p = r->buf + r->pos;
+	n = r->end - r->pos;
 
 	nl = memchr(p, '\n', n);
 	whole = nl != NULL;

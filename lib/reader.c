@@ -44,6 +44,54 @@ reader_fill(struct sa_reader *r)
 	return 1;
 }
 
+/*
+ * An abort line (sa(7)): the run upstream failed.  Its LEN bytes of TEXT
+ * after the mark say "TOOL failed (exit STATUS)"; this run stops with
+ * that status, which writes an abort line of its own downstream.
+ */
+void
+reader_aborted(struct sa_reader *r, uintmax_t line, const char *text,
+    size_t len)
+{
+	const char *p = memmem(text, len, " (exit ", 7);
+	int status = 0;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (text[i] < ' ' || text[i] > '~')
+			p = NULL;
+	if (p != NULL)
+		for (p += 7; p < text + len && *p >= '0' && *p <= '9' &&
+		    status < 1000; p++)
+			status = status * 10 + (*p - '0');
+	if (p == NULL || p + 1 != text + len || *p != ')' || status < 1 ||
+	    status > 255)
+		sa_die(EX_DATAERR, "%s:%ju: the input ends in an abort line "
+		    "that cannot be read", r->name, line);
+	sa_die(status, "%s:%ju: %.*s", r->name, line, (int)len, text);
+}
+
+void
+reader_check_abort(struct sa_reader *r)
+{
+	const char *nl;
+
+	while (r->end - r->pos < SA_ABORT_MARKLEN &&
+	    memchr(r->buf + r->pos, '\n', r->end - r->pos) == NULL &&
+	    reader_fill(r))
+		;
+	if (r->end - r->pos < SA_ABORT_MARKLEN ||
+	    memcmp(r->buf + r->pos, SA_ABORT_MARK, SA_ABORT_MARKLEN) != 0)
+		return;
+	while ((nl = memchr(r->buf + r->pos, '\n', r->end - r->pos)) == NULL &&
+	    r->end - r->pos < 4096 && reader_fill(r))
+		;
+	if (nl == NULL)
+		nl = r->buf + r->end;
+	reader_aborted(r, r->line + 1, r->buf + r->pos + SA_ABORT_MARKLEN,
+	    nl - (r->buf + r->pos) - SA_ABORT_MARKLEN);
+}
+
 /* The interface. */
 
 struct sa_reader *

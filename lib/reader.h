@@ -79,6 +79,12 @@ struct sa_reader {
 /* reader.c */
 /* Reads more input into the buffer; 0 at the end.  Read errors exit 74. */
 int reader_fill(struct sa_reader *);
+/* At an abort line (sa(7)), stops the run with the status it carries:
+ * reader_check_abort() at the read position, which starts a line,
+ * reader_aborted() given the text after its mark. */
+void reader_check_abort(struct sa_reader *);
+void reader_aborted(struct sa_reader *, uintmax_t line, const char *text,
+    size_t len) __attribute__((noreturn));
 
 /* read-json.c */
 void json_start(struct sa_reader *);

@@ -38,3 +38,18 @@ man_synopsis() {
 	    sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | sed '1d;$d' |
 	    tr -s ' \t\n' '   ' | sed 's/^ //; s/ $//'
 }
+
+# After `run` of a tool that failed: checks that $output ends in the
+# tool's abort line (sa(7)) for STATUS, as bash keeps it (without its
+# NUL byte), and removes it, leaving what the tool wrote before.
+strip_abort() {
+	local line="\\.$1 failed (exit $2)"
+	if [ "$output" = "$line" ]; then
+		output=
+	elif [[ "$output" == *$'\n'"$line" ]]; then
+		output=${output%$'\n'"$line"}
+	else
+		echo "no abort line of $1 (exit $2) at the end of: $output" >&2
+		return 1
+	fi
+}
