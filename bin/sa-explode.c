@@ -77,21 +77,12 @@ usage(void)
 static void
 sink_write(struct sink *s)
 {
-	size_t off = 0;
-	ssize_t n;
-
 	if (s->path == NULL) {
 		sa_out_line_done();
 		return;
 	}
-	while (off < s->own.len) {
-		n = write(s->fd, s->own.s + off, s->own.len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			sa_die_errno(EX_IOERR, "%s", s->path);
-		off += n;
-	}
+	if (sa_write_lines(s->fd, s->own.s, s->own.len) != 0)
+		sa_die_errno(EX_IOERR, "%s", s->path);
 	s->own.len = 0;
 }
 
@@ -105,6 +96,7 @@ sink_open(struct sink *s)
 		s->fd = open(s->path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
 		if (s->fd < 0)
 			sa_die_errno(EX_CANTCREAT, "%s", s->path);
+		sa_abort_also(s->fd);
 		s->buf = &s->own;
 	}
 	if (tsv) {
@@ -118,13 +110,17 @@ sink_open(struct sink *s)
 	}
 }
 
+/* After a failed run (STATUS) the file stays open for its abort line. */
 static void
-sink_close(struct sink *s)
+sink_close(struct sink *s, int status)
 {
 	if (s->path == NULL)
 		return;
 	sink_write(s);
-	if (s->opened && close(s->fd) != 0)
+	if (!s->opened || status != 0)
+		return;
+	sa_abort_forget(s->fd);
+	if (close(s->fd) != 0)
 		sa_die_errno(EX_IOERR, "%s", s->path);
 }
 
@@ -566,6 +562,7 @@ main(int argc, char **argv)
 		sa_row_init(&sink_names);
 		fo.split = 1;
 	}
+	sa_copy_text = tsv;
 	out_sink.buf = &sa_out;
 	sa_row_init(&out_sink.cols);
 	scratch = sa_arena_new();
@@ -593,7 +590,7 @@ main(int argc, char **argv)
 	run(&in);
 	sa_input_close(&in);
 	for (i = 0; i < nsinks; i++)
-		sink_close(sinks[i]);
+		sink_close(sinks[i], in.status);
 	sa_out_flush();
 	return in.status;
 }

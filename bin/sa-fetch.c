@@ -591,9 +591,7 @@ main(int argc, char **argv)
 	page_init(records, next);
 	http_init(&ho);
 	if (state_path != NULL) {
-		signal(SIGINT, on_signal);
-		signal(SIGTERM, on_signal);
-		signal(SIGHUP, on_signal);
+		sa_on_signal(on_signal);
 		if (load_state() && !st.done)
 			resume = 1;
 	}
@@ -615,6 +613,7 @@ main(int argc, char **argv)
 		if ((tsv_out = dup(STDOUT_FILENO)) < 0 ||
 		    dup2(sa_tmpfd(), STDOUT_FILENO) < 0)
 			sa_die_errno(EX_OSERR, "dup");
+		sa_abort_also(tsv_out);
 	}
 
 	base = xstrdup(st.url);

@@ -254,6 +254,8 @@ main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
 	sa_out_init();
+	sa_out_plain();
+	sa_copy_text = 1;
 	while ((c = getopt_long(argc, argv, "d:hk:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':

@@ -87,7 +87,8 @@ static inline void sa_buf_reset(struct sa_buf *b) { b->len = 0; }
 
 /* out.c: buffered standard output, written in whole lines.  A closed
  * pipe (EPIPE) ends the program quietly with status 0; any other write
- * error exits 74.  sa_out_flush() is called at exit. */
+ * error exits 74.  sa_out_flush() is called at exit (after a failure,
+ * for the whole lines only). */
 extern struct sa_buf sa_out;
 void sa_out_init(void);
 void sa_out_flush(void);
@@ -97,6 +98,32 @@ static inline void sa_out_line_done(void)
 	if (sa_out.len >= 1 << 16)
 		sa_out_flush();
 }
+
+/*
+ * The abort line (sa(7)): a run that fails (any non-zero exit, SIGINT,
+ * SIGTERM, SIGHUP; not a closed pipe) ends its output with the bytes
+ * SA_ABORT_MARK and "TOOL failed (exit STATUS)\n", unless stdout is a
+ * terminal.  No JSON parser and no COPY reader accepts it; every sa
+ * reader stops at it with that status (and so writes its own).  A line
+ * begun is never cut short by it.  A tool killed by a signal writes
+ * 128 + the signal's number and dies of the signal.
+ */
+#define SA_ABORT_MARK "\\.\0"	/* backslash, period, NUL */
+#define SA_ABORT_MARKLEN 3
+/* Writes LEN bytes at S, whole lines, to FD: a signal that arrives
+ * meanwhile takes effect once the line under way is written.  Returns 0,
+ * or -1 with errno set. */
+int sa_write_lines(int fd, const char *s, size_t len);
+/* FD (a --split file) gets the abort line too if the run fails; forget
+ * it before closing it. */
+void sa_abort_also(int fd);
+void sa_abort_forget(int fd);
+/* Standard output carries no records (sa-load): no abort line on it. */
+void sa_out_plain(void);
+/* FN, async-signal-safe, runs when SIGINT, SIGTERM or SIGHUP ends the
+ * run, after the abort lines are written (a handler the tool installed
+ * before sa_out_init() is kept this way too). */
+void sa_on_signal(void (*fn)(int));
 
 /* value.c: JSON values.  Numbers keep their text exactly as written. */
 enum sa_type {
@@ -224,6 +251,10 @@ void sa_rejects_close(void);
 int sa_rejects_enabled(void);
 
 /* writer.c: NDJSON or PostgreSQL COPY text rows. */
+/* Set by a tool that writes COPY text, before it reads: PostgreSQL text
+ * cannot hold a NUL character, so readers make a record with \u0000 in a
+ * string a bad record, and sa_copy_escape() refuses one (65). */
+extern int sa_copy_text;
 struct sa_col {
 	const char *name;
 	size_t namelen;
@@ -231,7 +262,8 @@ struct sa_col {
 };
 /* Appends one NDJSON line for the columns. */
 void sa_write_ndjson(struct sa_buf *, const struct sa_col *, size_t n);
-/* Appends S escaped for COPY text format (\\ \t \n \r). */
+/* Appends S escaped for COPY text format (\\ \t \n \r); a NUL byte
+ * exits 65. */
 void sa_copy_escape(struct sa_buf *, const char *s, size_t len);
 /* Appends V as one COPY field: \N for null, JSON text for objects and
  * arrays, the bytes of strings and numbers, true/false. */

@@ -650,6 +650,7 @@ sa_sink_new(enum sa_format fmt, const char *const *cols, size_t ncols)
 	size_t i;
 
 	k->fmt = fmt == SA_FMT_TSV ? SA_FMT_TSV : SA_FMT_JSON;
+	sa_copy_text |= k->fmt == SA_FMT_TSV;
 	if (k->fmt == SA_FMT_TSV && cols == NULL) {
 		k->deferred = 1;
 		k->spool = sa_spill_file();
@@ -775,6 +776,9 @@ sa_sink_finish(struct sa_sink *k)
 	int st;
 
 	if (k->deferred) {
+		/* The spool is our own NDJSON: a row read before the sink was
+		 * made may hold a NUL, which sa_copy_escape() then refuses. */
+		sa_copy_text = 0;
 		sa_spill_rewind(k->spool);
 		if (lseek(fileno(k->spool), 0, SEEK_SET) < 0)
 			sa_die_errno(EX_IOERR, "temporary file");

@@ -3,6 +3,8 @@
 
 #include "sa.h"
 
+int sa_copy_text;
+
 void
 sa_write_ndjson(struct sa_buf *b, const struct sa_col *cols, size_t n)
 {
@@ -42,17 +44,23 @@ sa_copy_escape(struct sa_buf *b, const char *s, size_t len)
 			lf = x ^ 0x0a0a0a0a0a0a0a0aULL;
 			cr = x ^ 0x0d0d0d0d0d0d0d0dULL;
 			if ((((bs - ones) & ~bs) | ((tab - ones) & ~tab) |
-			    ((lf - ones) & ~lf) | ((cr - ones) & ~cr)) & high)
+			    ((lf - ones) & ~lf) | ((cr - ones) & ~cr) |
+			    ((x - ones) & ~x)) & high)
 				break;
 			s += 8;
 		}
 		for (; s < end && *s != '\\' && *s != '\t' && *s != '\n' &&
-		    *s != '\r'; s++)
+		    *s != '\r' && *s != '\0'; s++)
 			;
 		if (s > run)
 			sa_buf_add(b, run, s - run);
 		if (s == end)
 			break;
+		if (*s == '\0')
+			/* Readers refuse \u0000 when sa_copy_text is set; this
+			 * is for a string that got past them. */
+			sa_die(EX_DATAERR, "a string holds a NUL character "
+			    "(\\u0000), which COPY text cannot hold");
 		sa_buf_addc(b, '\\');
 		switch (*s) {
 		case '\\': sa_buf_addc(b, '\\'); break;

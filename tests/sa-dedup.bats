@@ -234,6 +234,7 @@ jq_ref() {
 	assert_equal "${stderr_lines[1]}" "Try 'sa-dedup --help' for more information."
 	run --separate-stderr sa-dedup -k id "$BATS_TEST_TMPDIR/none" "$F/records.ndjson"
 	assert_failure 66
+	strip_abort sa-dedup 66
 	assert_output "$(cat "$F/first.expected")"
 	assert_equal "$stderr" "sa-dedup: $BATS_TEST_TMPDIR/none: No such file or directory"
 }

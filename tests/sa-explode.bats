@@ -239,6 +239,7 @@ EOF
 @test "invalid JSON mid-stream stops with FILE:LINE and status 65" {
 	printf '{"id":1}\n{"id":2,bad}\n{"id":3}\n' > "$BATS_TEST_TMPDIR/bad.ndjson"
 	run --separate-stderr sa-explode "$BATS_TEST_TMPDIR/bad.ndjson"
+	strip_abort sa-explode 65
 	assert_failure 65
 	assert_output '{"id":1}'
 	assert_equal "$stderr" "sa-explode: $BATS_TEST_TMPDIR/bad.ndjson:2: invalid JSON: lexical error: invalid char in json text."
@@ -262,6 +263,7 @@ EOF
 
 @test "a truncated last line is an error on its line" {
 	run --separate-stderr sa-explode < <(printf '{"id":1}\n{"id":2')
+	strip_abort sa-explode 65
 	assert_failure 65
 	assert_output '{"id":1}'
 	assert_equal "$stderr" 'sa-explode: stdin:2: invalid JSON: the input ends inside a record'
@@ -382,6 +384,7 @@ EOF
 	printf '[{"id":1},\n{"id":2}\n' >"$BATS_TEST_TMPDIR/in"
 	run --separate-stderr sa-explode "$BATS_TEST_TMPDIR/in"
 	assert_failure 65
+	strip_abort sa-explode 65
 	assert_output $'{"id":1}\n{"id":2}'
 	assert_equal "$stderr" "sa-explode: $BATS_TEST_TMPDIR/in:2: invalid JSON: the top-level array is not closed"
 	run --separate-stderr sa-explode --rejects "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/in"
@@ -438,6 +441,7 @@ EOF
 
 @test "a file that cannot be opened: the others are read, then status 66" {
 	run --separate-stderr sa-explode "$BATS_TEST_TMPDIR/missing" <(echo '{"id":1}')
+	strip_abort sa-explode 66
 	assert_failure 66
 	assert_output '{"id":1}'
 	assert_equal "$stderr" "sa-explode: $BATS_TEST_TMPDIR/missing: No such file or directory"
@@ -445,6 +449,7 @@ EOF
 
 @test "a directory is not input: status 66, the other files are read" {
 	run --separate-stderr sa-explode "$BATS_TEST_TMPDIR" <(echo '{"id":1}')
+	strip_abort sa-explode 66
 	assert_failure 66
 	assert_output '{"id":1}'
 	assert_equal "$stderr" "sa-explode: $BATS_TEST_TMPDIR: Is a directory"
@@ -571,4 +576,71 @@ EOF
 	assert_output $'{"a\\tb":"A\\tA","c":"z"}\n{"a\\tb":"\\\\","c":null}'
 	run jq -c '[.line, .error, .input]' "$BATS_TEST_TMPDIR/rej"
 	assert_output '[3,"expected 2 fields, found 1","only-one"]'
+}
+
+@test "a record with garbage after it on its line is one reject, not a record and a reject" {
+	printf '%s\n' '{"id":1}' '{"id":2} extra' '{"id":3}x' '{"id":4} {"id":5}' \
+	    '{"a":' '6} {"id":7} x' '[{"id":8}] y' '{"id":9}' >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr sa-explode --rejects "$BATS_TEST_TMPDIR/rej" "$BATS_TEST_TMPDIR/in"
+	assert_success
+	assert_output - <<-'EOF'
+	{"id":1}
+	{"id":4}
+	{"id":5}
+	{"id":9}
+	EOF
+	run jq -c '[.line, .input]' "$BATS_TEST_TMPDIR/rej"
+	assert_output - <<-'EOF'
+	[2,"{\"id\":2} extra"]
+	[3,"{\"id\":3}x"]
+	[5,"{\"a\":\n6} {\"id\":7} x"]
+	[7,"[{\"id\":8}] y"]
+	EOF
+	run --separate-stderr sa-explode "$BATS_TEST_TMPDIR/in"
+	assert_failure 65
+	strip_abort sa-explode 65
+	assert_output '{"id":1}'
+	assert_equal "$stderr" "sa-explode: $BATS_TEST_TMPDIR/in:2: invalid JSON: lexical error: invalid char in json text."
+}
+
+@test "\\u0000: kept as an escape in NDJSON, a bad record for -t (COPY text cannot hold NUL)" {
+	printf '%s\n' '{"id":1,"s":"a\u0000b"}' '{"id":2,"s":"ok"}' '{"id":3,"k\u0000":1}' >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr sa-explode "$BATS_TEST_TMPDIR/in"
+	assert_success
+	assert_output - <<-'EOF'
+	{"id":1,"s":"a\u0000b"}
+	{"id":2,"s":"ok"}
+	{"id":3,"k\u0000":1}
+	EOF
+	run --separate-stderr sa-explode -t "$BATS_TEST_TMPDIR/in"
+	assert_failure 65
+	assert_equal "$stderr" "sa-explode: $BATS_TEST_TMPDIR/in:1: a string holds \\u0000, and COPY text cannot hold a NUL character"
+	run --separate-stderr sa-explode -t --rejects "$BATS_TEST_TMPDIR/rej" "$BATS_TEST_TMPDIR/in"
+	assert_success
+	assert_output $'id\ts\n2\tok'
+	run jq -c '[.line, .error]' "$BATS_TEST_TMPDIR/rej"
+	assert_output - <<-'EOF'
+	[1,"a string holds \\u0000, and COPY text cannot hold a NUL character"]
+	[3,"a string holds \\u0000, and COPY text cannot hold a NUL character"]
+	EOF
+	# A raw NUL byte in TSV input is bad input too.
+	run --separate-stderr sa-explode < <(printf 'a\tb\n1\tx\0y\n')
+	assert_failure 65
+	assert_equal "$stderr" "sa-explode: stdin:2: a NUL byte, which COPY text cannot hold"
+}
+
+@test "a form feed is not JSON whitespace (RFC 8259: space, tab, LF, CR)" {
+	printf '[\f]\n' >"$BATS_TEST_TMPDIR/a"
+	run --separate-stderr sa-explode "$BATS_TEST_TMPDIR/a"
+	assert_failure 65
+	assert_equal "$stderr" "sa-explode: $BATS_TEST_TMPDIR/a:1: invalid JSON: control character 0x0c (JSON whitespace is space, tab, LF and CR only)"
+	printf '{"id":1,\f"a":2}\n{"id":2,\v"a":3}\n{"id":3,\t"a":4}\r\n' >"$BATS_TEST_TMPDIR/b"
+	run --separate-stderr sa-explode --rejects "$BATS_TEST_TMPDIR/rej" "$BATS_TEST_TMPDIR/b"
+	assert_success
+	assert_output '{"id":3,"a":4}'
+	run jq -c '[.line, .error]' "$BATS_TEST_TMPDIR/rej"
+	assert_output - <<-'EOF'
+	[1,"invalid JSON: control character 0x0c (JSON whitespace is space, tab, LF and CR only)"]
+	[2,"invalid JSON: control character 0x0b (JSON whitespace is space, tab, LF and CR only)"]
+	EOF
 }

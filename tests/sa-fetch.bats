@@ -289,6 +289,7 @@ main 200 Bearer tok-3141" ]
 	start_api
 	run --separate-stderr sa-fetch "$API/link/accounts?n=3&auth=bearer"
 	[ "$status" -eq 77 ]
+	strip_abort sa-fetch 77
 	[ "$output" = "" ]
 	[ "$stderr" = "sa-fetch: $API/link/accounts?n=3&auth=bearer: authentication failed: HTTP 401: {\"error\": \"invalid or missing bearer token\"}" ]
 	run --separate-stderr sa-fetch "$API/link/accounts?n=3&status=403"
@@ -297,6 +298,7 @@ main 200 Bearer tok-3141" ]
 	: >"$LOG"
 	run --separate-stderr sa-fetch "$API/link/accounts?n=9&size=3&status=404&on=2"
 	[ "$status" -eq 66 ]
+	strip_abort sa-fetch 66
 	diff <(echo "$output") "$(expected 0 3)"
 	[ "$stderr" = "sa-fetch: $API/link/accounts?n=9&size=3&status=404&on=2&page=2: HTTP 404: {\"error\": \"status 404 as asked\"}" ]
 	[ "$(requests . | wc -l)" -eq 2 ]
@@ -352,6 +354,7 @@ main 200 Bearer tok-3141" ]
 	start_api
 	run --separate-stderr sa-fetch --retries 2 --backoff 0.01 "$API/link/accounts?n=9&size=3&fail=9&on=2"
 	[ "$status" -eq 69 ]
+	strip_abort sa-fetch 69
 	diff <(echo "$output") "$(expected 0 3)"
 	[ "$stderr" = "sa-fetch: $API/link/accounts?n=9&size=3&fail=9&on=2&page=2: HTTP 503: {\"error\": \"try again\"} (gave up after 3 attempts)" ]
 	[ "$(requests 'page=2' | wc -l)" -eq 3 ]
@@ -364,6 +367,7 @@ main 200 Bearer tok-3141" ]
 	start_api
 	run --separate-stderr sa-fetch "$API/link/accounts?n=9&size=3&bad=1&on=2"
 	[ "$status" -eq 65 ]
+	strip_abort sa-fetch 65
 	diff <(echo "$output") "$(expected 0 3)"
 	[[ "$stderr" == "sa-fetch: $API/link/accounts?n=9&size=3&bad=1&on=2&page=2: the page is not valid JSON: "* ]]
 	[ "$(requests 'page=2' | wc -l)" -eq 1 ]
@@ -373,6 +377,7 @@ main 200 Bearer tok-3141" ]
 	start_api
 	run --separate-stderr sa-fetch "$API/link/accounts?n=9&size=3&bad=utf8&on=3"
 	[ "$status" -eq 65 ]
+	strip_abort sa-fetch 65
 	diff <(echo "$output") "$(expected 0 6)"
 	[[ "$stderr" == *"page=3: the page is not valid JSON: "*UTF8* ]]
 }
@@ -513,6 +518,7 @@ main 200 Bearer tok-3141" ]
 	diff "$BATS_TEST_TMPDIR/out.tsv" <(sa-explode -t "$(expected 0 3)")
 	run --separate-stderr sa-fetch -t "$API/link/accounts?n=9&size=3&status=404&on=2"
 	[ "$status" -eq 66 ]
+	strip_abort sa-fetch 66
 	[ "$output" = "" ]
 	run --separate-stderr sa-fetch -t --state "$BATS_TEST_TMPDIR/st" "$API/link/accounts"
 	[ "$status" -eq 64 ]

@@ -50,3 +50,18 @@ assert_empty_item() {
 	assert_equal "$stderr" "$tool: $opt: empty item in '$arg'
 Try '$tool --help' for more information."
 }
+
+# After `run` of a tool that failed: checks that $output ends in the
+# tool's abort line (sa(7)) for STATUS, as bash keeps it (without its
+# NUL byte), and removes it, leaving what the tool wrote before.
+strip_abort() {
+	local line="\\.$1 failed (exit $2)"
+	if [ "$output" = "$line" ]; then
+		output=
+	elif [[ "$output" == *$'\n'"$line" ]]; then
+		output=${output%$'\n'"$line"}
+	else
+		echo "no abort line of $1 (exit $2) at the end of: $output" >&2
+		return 1
+	fi
+}
