@@ -208,8 +208,8 @@ st"
 	cp -r "$T/m" "$T/good"
 	records 100000 >"$T/in"
 	start_fed "$T/in" sa-explode --split "$T/m" --name a
-	# Rows go to unnamed files in the directory until the end.
-	until [ "$(ls -l "/proc/$PID/fd" 2>/dev/null | grep -c " -> $T/m/#.* (deleted)")" -eq 2 ]; do
+	# Rows are being written: both files of the model are open.
+	until [ "$(ls -l "/proc/$PID/fd" 2>/dev/null | grep -c " -> $T/m/")" -eq 2 ]; do
 		kill -0 $PID
 		sleep 0.02
 	done
