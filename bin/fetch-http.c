@@ -333,6 +333,12 @@ attempt(const char *url, struct http_page *pg, char *why, size_t whylen)
 			if (loc == NULL)
 				sa_die(EX_UNAVAILABLE, "%s: HTTP %ld without a "
 				    "Location", cur, status);
+			/* Only to http and https: a server must not turn a
+			 * fetch into a read of file:// or a request to ftp://. */
+			if (strncasecmp(loc, "http://", 7) != 0 &&
+			    strncasecmp(loc, "https://", 8) != 0)
+				sa_die(EX_NOINPUT, "%s: redirected to %s: only "
+				    "http and https are followed", cur, loc);
 			if (++hops > MAX_REDIRECTS)
 				sa_die(EX_UNAVAILABLE, "%s: more than %d "
 				    "redirects", url, MAX_REDIRECTS);

@@ -93,10 +93,10 @@ sink_open(struct sink *s)
 		return;
 	s->opened = 1;
 	if (s->path != NULL) {
-		s->fd = open(s->path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-		if (s->fd < 0)
-			sa_die_errno(EX_CANTCREAT, "%s", s->path);
-		sa_abort_also(s->fd);
+		/* Each file of the model appears complete when the run
+		 * succeeds, or not at all: a failed or killed run leaves the
+		 * files of the last good one. */
+		s->fd = sa_create_atomic(s->path, 0666);
 		s->buf = &s->own;
 	}
 	if (tsv) {
@@ -110,18 +110,11 @@ sink_open(struct sink *s)
 	}
 }
 
-/* After a failed run (STATUS) the file stays open for its abort line. */
 static void
-sink_close(struct sink *s, int status)
+sink_close(struct sink *s)
 {
-	if (s->path == NULL)
-		return;
-	sink_write(s);
-	if (!s->opened || status != 0)
-		return;
-	sa_abort_forget(s->fd);
-	if (close(s->fd) != 0)
-		sa_die_errno(EX_IOERR, "%s", s->path);
+	if (s->path != NULL && s->opened)
+		sa_commit(s->fd, s->path);
 }
 
 static struct sink *
@@ -589,8 +582,13 @@ main(int argc, char **argv)
 		sink_open(sink_for(""));
 	run(&in);
 	sa_input_close(&in);
+	/* Everything is written before the first file takes its name. */
+	/* Everything is written before the first file takes its name. */
 	for (i = 0; i < nsinks; i++)
-		sink_close(sinks[i], in.status);
+		sink_write(sinks[i]);
+	if (in.status == 0)
+		for (i = 0; i < nsinks; i++)
+			sink_close(sinks[i]);
 	sa_out_flush();
 	return in.status;
 }

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -42,7 +41,6 @@ struct state {
 };
 
 static const char *state_path, *output_path;
-static char *state_tmp;		/* removed by the signal handler */
 static struct state st;
 static char stats_extra[128] = "\"pages\":0,\"requests\":0,\"retries\":0";
 
@@ -219,15 +217,6 @@ json_since(struct sa_buf *b, const struct since *s)
 }
 
 static void
-on_signal(int sig)
-{
-	if (state_tmp != NULL)
-		unlink(state_tmp);
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-static void
 write_all(int fd, const char *s, size_t len, const char *name)
 {
 	ssize_t n;
@@ -247,8 +236,7 @@ write_all(int fd, const char *s, size_t len, const char *name)
 static void
 save_state(void)
 {
-	struct sa_buf b = { 0 }, tmp = { 0 };
-	char *dir;
+	struct sa_buf b = { 0 };
 	int fd;
 
 	sa_buf_adds(&b, "{\"url\":");
@@ -274,27 +262,11 @@ save_state(void)
 	json_since(&b, &st.max);
 	sa_buf_adds(&b, "}\n");
 
-	sa_buf_adds(&tmp, state_path);
-	sa_buf_adds(&tmp, ".XXXXXX");
-	sa_buf_addc(&tmp, '\0');
-	if ((fd = mkstemp(tmp.s)) < 0)
-		sa_die_errno(EX_CANTCREAT, "%s", tmp.s);
-	state_tmp = tmp.s;
-	write_all(fd, b.s, b.len, tmp.s);
-	if (fsync(fd) != 0 || close(fd) != 0)
-		sa_die_errno(EX_IOERR, "%s", tmp.s);
-	if (rename(tmp.s, state_path) != 0) {
-		unlink(tmp.s);
-		sa_die_errno(EX_CANTCREAT, "%s", state_path);
-	}
-	state_tmp = NULL;
-	/* The rename itself is only durable once the directory is synced. */
-	dir = dirname(tmp.s);
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY)) >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-	sa_buf_free(&tmp);
+	/* Unnamed until complete and synced (file.c), 0600, and a symbolic
+	 * link planted at the path is replaced, never followed. */
+	fd = sa_create_atomic(state_path, 0600);
+	write_all(fd, b.s, b.len, state_path);
+	sa_commit(fd, state_path);
 	sa_buf_free(&b);
 }
 
@@ -372,6 +344,7 @@ open_output(int resume)
 	off_t keep = 0;
 	int fd;
 
+	sa_no_sigxfsz();
 	fd = open(output_path, O_WRONLY | O_CREAT, 0666);
 	if (fd < 0 || fstat(fd, &sb) != 0)
 		sa_die_errno(EX_CANTCREAT, "%s", output_path);
@@ -591,7 +564,6 @@ main(int argc, char **argv)
 	page_init(records, next);
 	http_init(&ho);
 	if (state_path != NULL) {
-		sa_on_signal(on_signal);
 		if (load_state() && !st.done)
 			resume = 1;
 	}

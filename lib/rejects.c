@@ -18,9 +18,11 @@ sa_rejects_open(const char *path)
 {
 	if (rejects != NULL)
 		fclose(rejects);
-	rejects = fopen(path, "w");
+	/* Rejects hold input data: private, and never written through a
+	 * symbolic link someone else placed at PATH. */
+	rejects = fdopen(sa_open_private(path), "w");
 	if (rejects == NULL)
-		sa_die_errno(EX_CANTCREAT, "%s", path);
+		sa_die_errno(EX_OSERR, "%s", path);
 	rejects_path = path;
 	atexit(close_at_exit);
 }

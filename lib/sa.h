@@ -286,9 +286,27 @@ int sa_fp_key(struct sa_val *const *vals, size_t n, struct sa_buf *scratch,
     struct sa_fp *fp);
 unsigned sa_partition(struct sa_fp fp, unsigned nparts);
 
-/* tmp.c: temporary files under $TMPDIR, unlinked at once. */
+/* tmp.c: temporary files under $TMPDIR, unlinked at once, 0600. */
 FILE *sa_tmpfile(void);
 int sa_tmpfd(void);
+const char *sa_tmpdir(void);	/* $TMPDIR, or /tmp */
+
+/* file.c: files written for the user. */
+#include <sys/types.h>
+/* Makes a file size limit (ulimit -f) a write error (EFBIG) instead of
+ * a fatal SIGXFSZ; the functions below and sa_tmpfd() call it. */
+void sa_no_sigxfsz(void);
+/* Opens PATH for writing, truncated, created 0600 if new; a symbolic
+ * link at PATH is an error (exit 73), except under /dev and /proc
+ * (/dev/stderr), which are appended to. */
+int sa_open_private(const char *path);
+/* A file that appears at PATH complete or not at all: written unnamed
+ * in PATH's directory (O_TMPFILE; where the file system has none, under
+ * a temporary name beside PATH, removed at exit), and given its name by
+ * sa_commit(), which syncs it, closes FD and renames it over PATH.  A
+ * symbolic link at PATH is replaced, never followed.  Errors exit 73/74. */
+int sa_create_atomic(const char *path, mode_t mode);
+void sa_commit(int fd, const char *path);
 
 /* stats.c: counters, the progress line and --stats. */
 struct sa_stats {

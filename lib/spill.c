@@ -186,7 +186,8 @@ struct head {
 static void
 write_error(void)
 {
-	sa_die_errno(EX_IOERR, "cannot write a temporary file");
+	sa_die_errno(EX_IOERR, "%s: cannot write a temporary file",
+	    sa_tmpdir());
 }
 
 FILE *

@@ -4,20 +4,28 @@
 
 #include "sa.h"
 
+const char *
+sa_tmpdir(void)
+{
+	const char *dir = getenv("TMPDIR");
+
+	return dir == NULL || *dir == '\0' ? "/tmp" : dir;
+}
+
 int
 sa_tmpfd(void)
 {
-	const char *dir = getenv("TMPDIR");
+	const char *dir = sa_tmpdir();
 	struct sa_buf path = { 0 };
 	int fd;
 
-	if (dir == NULL || *dir == '\0')
-		dir = "/tmp";
+	sa_no_sigxfsz();
 	sa_buf_adds(&path, dir);
 	sa_buf_adds(&path, "/sa-XXXXXX");
+	/* mkstemp: mode 0600 and O_EXCL, so a planted name is never used. */
 	fd = mkstemp(path.s);
 	if (fd < 0)
-		sa_die_errno(EX_CANTCREAT, "cannot create a temporary file in %s",
+		sa_die_errno(EX_CANTCREAT, "%s: cannot create a temporary file",
 		    dir);
 	/* Unlinked at once: nothing is left behind on any exit path. */
 	unlink(path.s);

@@ -46,6 +46,7 @@ assert_empty_item() {
 	shift 3
 	run --separate-stderr "$tool" "$opt" "$arg" "$@"
 	assert_failure 64
+	strip_abort "$tool" 64
 	assert_output ""
 	assert_equal "$stderr" "$tool: $opt: empty item in '$arg'
 Try '$tool --help' for more information."
