@@ -119,9 +119,10 @@ save_state(void)
 	sa_buf_adds(&b, "}\n");
 
 	sa_buf_adds(&tmp, state_path);
-	sa_buf_adds(&tmp, ".XXXXXX");
-	sa_buf_addc(&tmp, '\0');
-	if ((fd = mkstemp(tmp.s)) < 0)
+	/* One name, not mkstemp(): what a kill -9 leaves half written is
+	 * overwritten and renamed by the next run. */
+	sa_buf_adds(&tmp, ".tmp");
+	if ((fd = open(tmp.s, O_WRONLY | O_CREAT | O_TRUNC, 0666)) < 0)
 		sa_die_errno(EX_CANTCREAT, "%s", tmp.s);
 	state_tmp = tmp.s;
 	write_all(fd, b.s, b.len, tmp.s);
