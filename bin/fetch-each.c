@@ -429,8 +429,9 @@ advance(void)
 			http_start(&j->req, next);
 		}
 	for (k = 0; eo.batch > 0 && k < j->nparents; k++)
-		sa_buf_add(&sa_out, j->parents[k].out.s,
-		    j->parents[k].out.len);
+		if (j->parents[k].out.len > 0)
+			sa_buf_add(&sa_out, j->parents[k].out.s,
+			    j->parents[k].out.len);
 	sa_out_flush();
 	if (eo.tmpl != NULL) {
 		if (j->bad == NULL)
