@@ -1,5 +1,8 @@
-/* fetch-http.c: pages over HTTP with libcurl, retried politely. */
+/* fetch-http.c: what one HTTP request is made of: its headers, what the
+ * response headers say, what its outcome means, and URL editing. */
 #include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,80 +16,14 @@
 #include "fetch.h"
 
 #define MAX_REDIRECTS 10
-#define MAX_DELAY 60.0		/* cap of the exponential backoff, seconds */
 #define BODY_START 200		/* bytes of an error body shown */
 
 struct http_stats http_stats;
+struct http_opts http_opt;
 
-static CURL *curl;
-static struct http_opts opt;
 /* Headers for the origin of the start URL, and for any other host: the
  * latter never carry credentials or cookies. */
 static struct curl_slist *hdr_origin, *hdr_other;
-static char errbuf[CURL_ERROR_SIZE];
-
-/* Start times of the last OPT.rate requests, oldest at ring_pos once
- * the ring is full. */
-static double *ring;
-static int ring_count, ring_pos;
-
-/* What the header callback saw in the current response. */
-static struct sa_buf link_hdr;
-static double retry_after;
-
-static double
-mono(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
-
-static void
-sleep_for(double s)
-{
-	struct timespec t;
-
-	if (s <= 0)
-		return;
-	t.tv_sec = (time_t)s;
-	t.tv_nsec = (long)((s - t.tv_sec) * 1e9);
-	while (nanosleep(&t, &t) != 0 && errno == EINTR)
-		;
-}
-
-/* Waits until one more request keeps at most OPT.rate requests in any
- * one-second window, then counts it. */
-static void
-rate_wait(void)
-{
-	double now;
-
-	if (opt.rate == 0)
-		return;
-	now = mono();
-	if (ring_count == opt.rate) {
-		/* A little slack, so that the server sees the window too. */
-		double t = ring[ring_pos] + 1.0 + 0.05;
-
-		if (now < t) {
-			sleep_for(t - now);
-			now = mono();
-		}
-	}
-	ring[ring_pos] = now;
-	ring_pos = (ring_pos + 1) % opt.rate;
-	if (ring_count < opt.rate)
-		ring_count++;
-}
-
-static size_t
-on_body(char *p, size_t size, size_t n, void *ud)
-{
-	sa_buf_add(ud, p, size * n);
-	return size * n;
-}
 
 /* If the header line P names NAME, points *VAL at its trimmed value. */
 static int
@@ -127,26 +64,52 @@ parse_retry_after(const char *s, size_t len)
 	return t > time(NULL) ? (double)(t - time(NULL)) : 0;
 }
 
-static size_t
-on_header(char *p, size_t size, size_t n, void *ud)
+static long long
+parse_count(const char *s, size_t len)
 {
+	long long n = 0;
+	size_t i;
+
+	if (len == 0 || len > 18)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+		n = n * 10 + (s[i] - '0');
+	}
+	return n;
+}
+
+size_t
+http_on_header(char *p, size_t size, size_t n, void *ud)
+{
+	struct http_req *r = ud;
 	size_t len = size * n, vlen;
 	const char *val;
 
-	(void)ud;
 	if (len >= 5 && strncasecmp(p, "HTTP/", 5) == 0) {
-		sa_buf_reset(&link_hdr);
-		retry_after = -1;
+		sa_buf_reset(&r->link_hdr);
+		r->retry_after = -1;
+		r->page.total = -1;
 	} else if (header_is(p, len, "link", &val, &vlen)) {
-		if (link_hdr.len > 0)
-			sa_buf_adds(&link_hdr, ", ");
-		sa_buf_add(&link_hdr, val, vlen);
+		if (r->link_hdr.len > 0)
+			sa_buf_adds(&r->link_hdr, ", ");
+		sa_buf_add(&r->link_hdr, val, vlen);
 	} else if (header_is(p, len, "retry-after", &val, &vlen))
-		retry_after = parse_retry_after(val, vlen);
+		r->retry_after = parse_retry_after(val, vlen);
+	else if (header_is(p, len, "x-total-count", &val, &vlen))
+		r->page.total = parse_count(val, vlen);
 	return len;
 }
 
-static int
+size_t
+http_on_body(char *p, size_t size, size_t n, void *ud)
+{
+	sa_buf_add(ud, p, size * n);
+	return size * n;
+}
+
+int
 same_origin(const char *a, const char *b)
 {
 	static const CURLUPart parts[] = {
@@ -189,17 +152,17 @@ http_init(const struct http_opts *o)
 	int has_accept = 0;
 	size_t i;
 
-	opt = *o;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 ||
-	    (curl = curl_easy_init()) == NULL)
+	http_opt = *o;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		sa_die(EX_SOFTWARE, "cannot initialise libcurl");
-	for (i = 0; i < opt.nheaders; i++) {
-		if (strncasecmp(opt.headers[i], "accept:", 7) == 0)
+	for (i = 0; i < http_opt.nheaders; i++) {
+		if (strncasecmp(http_opt.headers[i], "accept:", 7) == 0)
 			has_accept = 1;
-		hdr_origin = curl_slist_append(hdr_origin, opt.headers[i]);
-		if (!is_secret_header(opt.headers[i]))
+		hdr_origin = curl_slist_append(hdr_origin,
+		    http_opt.headers[i]);
+		if (!is_secret_header(http_opt.headers[i]))
 			hdr_other = curl_slist_append(hdr_other,
-			    opt.headers[i]);
+			    http_opt.headers[i]);
 	}
 	if (!has_accept) {
 		hdr_origin = curl_slist_append(hdr_origin,
@@ -207,38 +170,62 @@ http_init(const struct http_opts *o)
 		hdr_other = curl_slist_append(hdr_other,
 		    "Accept: application/json");
 	}
-	if (opt.auth != NULL)
-		hdr_origin = curl_slist_append(hdr_origin, opt.auth);
-	if (opt.rate > 0)
-		ring = xcalloc(opt.rate, sizeof(*ring));
+	if (http_opt.auth != NULL)
+		hdr_origin = curl_slist_append(hdr_origin, http_opt.auth);
 	srand48((long)time(NULL) ^ (long)getpid() << 16);
+	multi_init();
+}
 
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(curl, CURLOPT_USERAGENT, "sa-fetch/" PACKAGE_VERSION);
-	curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(curl, CURLOPT_UNRESTRICTED_AUTH, 0L);
-	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-	if (opt.timeout_ms > 0)
-		curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, opt.timeout_ms);
+/* A new handle with what every request shares. */
+CURL *
+http_handle(void)
+{
+	CURL *c = curl_easy_init();
+
+	if (c == NULL)
+		sa_die(EX_SOFTWARE, "cannot initialise libcurl");
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "sa-fetch/" PACKAGE_VERSION);
+	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);
+	/* Wait for a connection that can multiplex (HTTP/2) rather than
+	 * open another one. */
+	curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, http_on_body);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, http_on_header);
+	if (http_opt.timeout_ms > 0)
+		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, http_opt.timeout_ms);
+	return c;
+}
+
+/* Points handle C at the current URL of R. */
+void
+http_aim(CURL *c, struct http_req *r)
+{
+	curl_easy_setopt(c, CURLOPT_URL, r->cur);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER,
+	    same_origin(r->cur, http_opt.start_url) ? hdr_origin : hdr_other);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->page.body);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->errbuf);
+	curl_easy_setopt(c, CURLOPT_PRIVATE, r);
+	sa_buf_reset(&r->page.body);
+	sa_buf_reset(&r->link_hdr);
+	r->retry_after = -1;
+	r->page.total = -1;
+	r->errbuf[0] = '\0';
 }
 
 void
 http_cleanup(void)
 {
-	if (curl != NULL)
-		curl_easy_cleanup(curl);
-	curl = NULL;
+	multi_cleanup();
 	curl_slist_free_all(hdr_origin);
 	curl_slist_free_all(hdr_other);
 	hdr_origin = hdr_other = NULL;
 	curl_global_cleanup();
-	free(ring);
-	ring = NULL;
-	sa_buf_free(&link_hdr);
 }
 
 void
@@ -247,7 +234,9 @@ http_page_clear(struct http_page *pg)
 	sa_buf_reset(&pg->body);
 	free(pg->url);
 	free(pg->link_next);
-	pg->url = pg->link_next = NULL;
+	free(pg->link_last);
+	pg->url = pg->link_next = pg->link_last = NULL;
+	pg->total = -1;
 }
 
 /* The start of an error body, on one line, cut at a character. */
@@ -289,117 +278,94 @@ transient(CURLcode rc)
 	}
 }
 
-enum { GOT_PAGE, RETRY };
-
-/* One attempt at URL, redirects included.  Returns GOT_PAGE, or RETRY
- * with WHY saying what went wrong; other failures are fatal. */
-static int
-attempt(const char *url, struct http_page *pg, char *why, size_t whylen)
+/* What the end of one transfer of R means: HTTP_PAGE (R->page holds it),
+ * HTTP_RETRY or HTTP_REDIRECT (R->cur is the new target), or HTTP_FAIL
+ * with R->status and R->error set.  WHY says what went wrong for a
+ * retry. */
+int
+http_outcome(struct http_req *r, CURL *c, CURLcode rc, char *why,
+    size_t whylen)
 {
-	char *cur = xstrdup(url), *loc;
-	int hops = 0;
+	char *loc;
 	long status;
-	CURLcode rc;
 
-	for (;;) {
-		rate_wait();
-		http_stats.requests++;
-		sa_buf_reset(&pg->body);
-		sa_buf_reset(&link_hdr);
-		retry_after = -1;
-		errbuf[0] = '\0';
-		curl_easy_setopt(curl, CURLOPT_URL, cur);
-		curl_easy_setopt(curl, CURLOPT_HTTPHEADER,
-		    same_origin(cur, opt.start_url) ? hdr_origin : hdr_other);
-		curl_easy_setopt(curl, CURLOPT_WRITEDATA, &pg->body);
-		rc = curl_easy_perform(curl);
-		if (rc != CURLE_OK) {
-			const char *msg = errbuf[0] ? errbuf :
-			    curl_easy_strerror(rc);
+	if (rc != CURLE_OK) {
+		const char *msg = r->errbuf[0] ? r->errbuf :
+		    curl_easy_strerror(rc);
 
-			if (transient(rc)) {
-				snprintf(why, whylen, "%s", msg);
-				free(cur);
-				return RETRY;
-			}
-			sa_die(rc == CURLE_URL_MALFORMAT ||
-			    rc == CURLE_UNSUPPORTED_PROTOCOL ? EX_USAGE :
-			    EX_UNAVAILABLE, "%s: %s", cur, msg);
+		if (transient(rc)) {
+			snprintf(why, whylen, "%s", msg);
+			return HTTP_RETRY;
 		}
-		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-		if (status >= 300 && status < 400 && status != 304) {
-			loc = NULL;
-			curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &loc);
-			if (loc == NULL)
-				sa_die(EX_UNAVAILABLE, "%s: HTTP %ld without a "
-				    "Location", cur, status);
-			/* Only to http and https: a server must not turn a
-			 * fetch into a read of file:// or a request to ftp://. */
-			if (strncasecmp(loc, "http://", 7) != 0 &&
-			    strncasecmp(loc, "https://", 8) != 0)
-				sa_die(EX_NOINPUT, "%s: redirected to %s: only "
-				    "http and https are followed", cur, loc);
-			if (++hops > MAX_REDIRECTS)
-				sa_die(EX_UNAVAILABLE, "%s: more than %d "
-				    "redirects", url, MAX_REDIRECTS);
-			free(cur);
-			cur = xstrdup(loc);
-			continue;
-		}
-		if (status >= 200 && status < 300) {
-			pg->url = cur;
-			if (link_hdr.len > 0)
-				pg->link_next = link_next(link_hdr.s,
-				    link_hdr.len);
-			return GOT_PAGE;
-		}
-		if (status == 429 || status >= 500) {
-			snprintf(why, whylen, "HTTP %ld: %s", status,
-			    body_start(&pg->body));
-			free(cur);
-			return RETRY;
-		}
-		if (status == 401 || status == 403)
-			sa_die(EX_NOPERM, "%s: authentication failed: HTTP "
-			    "%ld: %s", cur, status, body_start(&pg->body));
-		if (status >= 400)
-			sa_die(EX_NOINPUT, "%s: HTTP %ld: %s", cur, status,
-			    body_start(&pg->body));
-		sa_die(EX_UNAVAILABLE, "%s: unexpected HTTP status %ld", cur,
-		    status);
+		return http_fail(r, rc == CURLE_URL_MALFORMAT ||
+		    rc == CURLE_UNSUPPORTED_PROTOCOL ? EX_USAGE :
+		    EX_UNAVAILABLE, 0, "%s: %s", r->cur, msg);
 	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	r->http_status = status;
+	if (status >= 300 && status < 400 && status != 304) {
+		loc = NULL;
+		curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc);
+		if (loc == NULL)
+			return http_fail(r, EX_UNAVAILABLE, 0, "%s: HTTP %ld "
+			    "without a Location", r->cur, status);
+		/* Only to http and https: a server must not turn a fetch
+		 * into a read of file:// or a request to ftp://. */
+		if (strncasecmp(loc, "http://", 7) != 0 &&
+		    strncasecmp(loc, "https://", 8) != 0)
+			return http_fail(r, EX_NOINPUT, 0, "%s: redirected to "
+			    "%s: only http and https are followed", r->cur, loc);
+		if (++r->hops > MAX_REDIRECTS)
+			return http_fail(r, EX_UNAVAILABLE, 0, "%s: more than "
+			    "%d redirects", r->url, MAX_REDIRECTS);
+		free(r->cur);
+		r->cur = xstrdup(loc);
+		return HTTP_REDIRECT;
+	}
+	if (status >= 200 && status < 300) {
+		r->page.url = r->cur;
+		r->cur = NULL;
+		if (r->link_hdr.len > 0) {
+			r->page.link_next = link_next(r->link_hdr.s,
+			    r->link_hdr.len);
+			r->page.link_last = link_target(r->link_hdr.s,
+			    r->link_hdr.len, "last");
+		}
+		return HTTP_PAGE;
+	}
+	if (status == 429 || status >= 500) {
+		snprintf(why, whylen, "HTTP %ld: %s", status,
+		    body_start(&r->page.body));
+		return HTTP_RETRY;
+	}
+	if (status == 401 || status == 403)
+		return http_fail(r, EX_NOPERM, status, "%s: authentication "
+		    "failed: HTTP %ld: %s", r->cur, status,
+		    body_start(&r->page.body));
+	if (status >= 400)
+		return http_fail(r, EX_NOINPUT, status, "%s: HTTP %ld: %s",
+		    r->cur, status, body_start(&r->page.body));
+	return http_fail(r, EX_UNAVAILABLE, status, "%s: unexpected HTTP "
+	    "status %ld", r->cur, status);
 }
 
-void
-http_get(const char *url, struct http_page *pg)
+int
+http_fail(struct http_req *r, int status, long http_status,
+    const char *fmt, ...)
 {
-	char why[BODY_START + 128];
-	double delay, cap;
-	int n;
+	va_list ap;
+	char *s;
 
-	http_page_clear(pg);
-	for (n = 0;; n++) {
-		if (attempt(url, pg, why, sizeof(why)) == GOT_PAGE)
-			return;
-		if (n >= opt.retries)
-			sa_die(EX_UNAVAILABLE, "%s: %s (gave up after %d "
-			    "attempts)", url, why, n + 1);
-		http_stats.retries++;
-		/* Full jitter: a random wait up to the exponential cap, so
-		 * that many clients do not retry in step. */
-		cap = opt.backoff * (double)(1UL << (n < 30 ? n : 30));
-		if (cap > MAX_DELAY)
-			cap = MAX_DELAY;
-		delay = drand48() * cap;
-		if (retry_after >= 0)
-			delay = retry_after;
-		/* Someone watching a terminal learns why nothing moves; a
-		 * log of a successful run stays clean. */
-		if (isatty(STDERR_FILENO))
-			sa_warn("%s: %s; retry %d of %d in %.1f s", url, why,
-			    n + 1, opt.retries, delay);
-		sleep_for(delay);
-	}
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		sa_die(EX_OSERR, "out of memory");
+	va_end(ap);
+	free(r->error);
+	r->error = s;
+	r->status = status;
+	if (http_status)
+		r->http_status = http_status;
+	return HTTP_FAIL;
 }
 
 char *
@@ -417,24 +383,15 @@ url_resolve(const char *base, const char *ref)
 	return r;
 }
 
-static void
-percent_encode(struct sa_buf *b, const char *s, size_t len)
+void
+url_escape(struct sa_buf *b, const char *s, size_t len)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	size_t i;
+	char *e = curl_easy_escape(NULL, s, (int)len);
 
-	for (i = 0; i < len; i++) {
-		unsigned char c = s[i];
-
-		if (isalnum(c) || c == '-' || c == '.' || c == '_' ||
-		    c == '~')
-			sa_buf_addc(b, c);
-		else {
-			sa_buf_addc(b, '%');
-			sa_buf_addc(b, hex[c >> 4]);
-			sa_buf_addc(b, hex[c & 15]);
-		}
-	}
+	if (e == NULL)
+		sa_die(EX_OSERR, "out of memory");
+	sa_buf_adds(b, e);
+	curl_free(e);
 }
 
 char *
@@ -449,7 +406,7 @@ url_set_param(const char *url, const char *name, const char *value,
 
 	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
 		goto out;
-	percent_encode(&enc, name, strlen(name));
+	url_escape(&enc, name, strlen(name));
 	curl_url_get(u, CURLUPART_QUERY, &q, 0);
 	for (p = q; p != NULL && *p != '\0'; p = amp ? amp + 1 : NULL) {
 		amp = strchr(p, '&');
@@ -467,7 +424,7 @@ url_set_param(const char *url, const char *name, const char *value,
 		sa_buf_addc(&nq, '&');
 	sa_buf_add(&nq, enc.s, enc.len);
 	sa_buf_addc(&nq, '=');
-	percent_encode(&nq, value, len);
+	url_escape(&nq, value, len);
 	sa_buf_addc(&nq, '\0');
 	if (curl_url_set(u, CURLUPART_QUERY, nq.s, 0) == CURLUE_OK &&
 	    curl_url_get(u, CURLUPART_URL, &s, 0) == CURLUE_OK)
@@ -481,11 +438,47 @@ out:
 	return r;
 }
 
-/* RFC 8288: link-value = "<" URI ">" *( ";" param ); values are
- * separated by commas, and rel may hold several relation types. */
+char *
+url_get_param(const char *url, const char *name)
+{
+	CURLU *u = curl_url();
+	char *q = NULL, *r = NULL, *v;
+	const char *p, *amp, *eq;
+	size_t nlen = strlen(name);
+	int len;
+
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_QUERY, &q, 0) == CURLUE_OK)
+		for (p = q; r == NULL && p != NULL; p = amp ? amp + 1 : NULL) {
+			amp = strchr(p, '&');
+			eq = strchr(p, '=');
+			if (eq == NULL || (amp != NULL && eq > amp) ||
+			    (size_t)(eq - p) != nlen ||
+			    memcmp(p, name, nlen) != 0)
+				continue;
+			v = curl_easy_unescape(NULL, eq + 1, amp ? (int)(amp -
+			    eq - 1) : 0, &len);
+			if (v != NULL)
+				r = xstrndup(v, len);
+			curl_free(v);
+		}
+	curl_free(q);
+	curl_url_cleanup(u);
+	return r;
+}
+
 char *
 link_next(const char *s, size_t len)
 {
+	return link_target(s, len, "next");
+}
+
+/* RFC 8288: link-value = "<" URI ">" *( ";" param ); values are
+ * separated by commas, and rel may hold several relation types. */
+char *
+link_target(const char *s, size_t len, const char *rel)
+{
+	size_t rlen = strlen(rel);
 	const char *p = s, *end = s + len, *t, *te, *n, *ne, *v, *ve;
 	int next;
 
@@ -544,8 +537,8 @@ link_next(const char *s, size_t len)
 					for (we = w; we < ve &&
 					    !isspace((unsigned char)*we); we++)
 						;
-					if (we - w == 4 &&
-					    strncasecmp(w, "next", 4) == 0)
+					if ((size_t)(we - w) == rlen &&
+					    strncasecmp(w, rel, rlen) == 0)
 						next = 1;
 					w = we;
 				}

@@ -1,6 +1,6 @@
 /*
- * fetch-page.c: a page parsed into exact values, its records and its next
- * cursor.
+ * fetch-page.c: a page parsed into exact values, its records, its next
+ * cursor, and the request after it.
  *
  * libjq (jq 1.6) turns every number into a double, which would corrupt
  * 64-bit ids.  So the page is parsed twice: by yajl into sa_val trees that
@@ -26,7 +26,7 @@ struct expr {
 	int iterate;		/* it ends in "[]" */
 };
 
-static struct expr records_expr, next_expr;
+static struct expr records_expr, next_expr, total_expr;
 static struct sa_buf jq_msg;
 static struct sa_arena *arena;	/* of the page being worked on */
 
@@ -163,20 +163,22 @@ expr_init(struct expr *e, const char *opt, const char *src)
 }
 
 void
-page_init(const char *records, const char *next)
+page_init(const char *records, const char *next, const char *total)
 {
 	/* jq keeps pointers to the ends of its blocks, which leak checkers
 	 * cannot follow: tear it down on every exit. */
 	atexit(page_cleanup);
 	expr_init(&records_expr, "--records", records);
 	expr_init(&next_expr, "--next", next);
+	expr_init(&total_expr, "--total", total);
 }
 
 void
 page_cleanup(void)
 {
 	jq_state **all[] = { &records_expr.paths, &records_expr.values,
-		&next_expr.paths, &next_expr.values };
+		&next_expr.paths, &next_expr.values, &total_expr.paths,
+		&total_expr.values };
 	size_t i;
 
 	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
@@ -381,4 +383,151 @@ page_next(struct page *pg)
 		sa_die(EX_DATAERR, "%s: --next gave neither a string nor a "
 		    "number", pg->url);
 	return v;
+}
+
+long long
+page_total(struct page *pg)
+{
+	struct sa_val *v;
+	char *end;
+	long long n;
+
+	if (total_expr.src == NULL)
+		return -1;
+	eval(&total_expr, pg);
+	if (nvals == 0 || (v = vals[0])->type == SA_NULL)
+		return -1;
+	if (v->type != SA_NUMBER || (n = strtoll(v->str, &end, 10)) < 0 ||
+	    *end != '\0')
+		sa_die(EX_DATAERR, "%s: --total gave no count of records",
+		    pg->url);
+	return n;
+}
+
+struct paging paging;
+
+char *
+must_url(char *u, const char *what, const char *url)
+{
+	if (u == NULL)
+		sa_die(EX_DATAERR, "%s: %s is not a URL", url, what);
+	return u;
+}
+
+char *
+url_with_number(const char *url, const char *name, long long n)
+{
+	char num[32];
+
+	snprintf(num, sizeof(num), "%lld", n);
+	return must_url(url_set_param(url, name, num, strlen(num)), "the URL",
+	    url);
+}
+
+char *
+chain_first(struct chain *ch, const char *url)
+{
+	ch->base = paging.limit > 0 ? url_with_number(url, paging.limit_param,
+	    paging.limit) : xstrdup(url);
+	ch->page = ch->offset = paging.start;
+	ch->pages = 0;
+	if (paging.mode == BY_PAGE)
+		return url_with_number(ch->base, paging.page_param, ch->page);
+	if (paging.mode == BY_OFFSET)
+		return url_with_number(ch->base, paging.offset_param,
+		    ch->offset);
+	return xstrdup(ch->base);
+}
+
+char *
+chain_next(struct chain *ch, struct page *pg, const struct http_page *hp,
+    size_t n, const char *url)
+{
+	struct sa_val *v;
+	char *next = NULL;
+
+	ch->pages++;
+	switch (paging.mode) {
+	case BY_LINK:
+		if (hp->link_next != NULL)
+			next = must_url(url_resolve(hp->url, hp->link_next),
+			    "the Link rel=\"next\" target", hp->url);
+		break;
+	case BY_NEXT:
+		if ((v = page_next(pg)) == NULL)
+			break;
+		if (paging.cursor_param != NULL)
+			next = must_url(url_set_param(ch->base,
+			    paging.cursor_param, v->str, v->len), "the URL",
+			    ch->base);
+		else
+			next = must_url(url_resolve(hp->url, v->str),
+			    "the --next value", hp->url);
+		break;
+	case BY_PAGE:
+		if (n > 0)
+			next = url_with_number(ch->base, paging.page_param,
+			    ++ch->page);
+		break;
+	case BY_OFFSET:
+		ch->offset += n;
+		if (n > 0)
+			next = url_with_number(ch->base, paging.offset_param,
+			    ch->offset);
+		break;
+	}
+	if (next != NULL && (strcmp(next, url) == 0 ||
+	    strcmp(next, hp->url) == 0))
+		sa_die(EX_DATAERR, "%s: the next page is this page again",
+		    hp->url);
+	return next;
+}
+
+static int
+skipped(const struct sa_val *m, char *const *skip, size_t nskip)
+{
+	size_t i;
+
+	for (i = 0; i < nskip; i++)
+		if (strlen(skip[i]) == m->keylen &&
+		    memcmp(skip[i], m->key, m->keylen) == 0)
+			return 1;
+	return 0;
+}
+
+size_t
+page_write(struct sa_buf *out, const struct page *pg, struct sa_val **recs,
+    size_t n, const char *prefix, char *const *skip, size_t nskip)
+{
+	const struct sa_val *m;
+	size_t i, written = 0;
+
+	for (i = 0; i < n; i++) {
+		sa_stats.in++;
+		if (recs[i]->type != SA_OBJECT) {
+			sa_reject(pg->url, i + 1, NULL, 0, recs[i],
+			    "record %zu of the page is not an object", i + 1);
+			continue;
+		}
+		if (*prefix == '\0')
+			sa_json_append(out, recs[i]);
+		else {
+			sa_buf_addc(out, '{');
+			sa_buf_adds(out, prefix);
+			for (m = recs[i]->child; m != NULL; m = m->next) {
+				if (skipped(m, skip, nskip))
+					continue;
+				sa_buf_addc(out, ',');
+				sa_json_string(out, m->key, m->keylen);
+				sa_buf_addc(out, ':');
+				sa_json_append(out, m);
+			}
+			sa_buf_addc(out, '}');
+		}
+		sa_buf_addc(out, '\n');
+		sa_stats.out++;
+		written++;
+		sa_progress();
+	}
+	return written;
 }

@@ -36,12 +36,21 @@ start_api() {
 	OTHER="http://127.0.0.1:$OTHER_PORT"
 }
 
-# Waits until the state file STATE counts N pages, while sa-fetch runs.
+# Waits until the state file STATE counts N pages (or FIELD), while
+# sa-fetch runs.
 wait_pages() {
-	until [ -s "$1" ] && [ "$(jq .pages "$1")" -ge "$2" ]; do
+	until [ -s "$1" ] && [ "$(jq ".${3:-pages}" "$1")" -ge "$2" ]; do
 		kill -0 "$FETCH_PID"
 		sleep 0.02
 	done
+}
+
+# Kills sa-fetch with SIGKILL, a moment later.
+kill_fetch() {
+	sleep 0.0$RANDOM
+	kill -9 "$FETCH_PID"
+	wait "$FETCH_PID" || true
+	FETCH_PID=
 }
 
 # The records FROM..TO-1 as sa-fetch must write them.
@@ -438,10 +447,7 @@ main 200 Bearer tok-3141" ]
 		sa-fetch --state "$st" -o "$out" "$url" 3>&- &
 		FETCH_PID=$!
 		wait_pages "$st" "$pages"
-		sleep 0.0$RANDOM
-		kill -9 "$FETCH_PID"
-		wait "$FETCH_PID" || true
-		FETCH_PID=
+		kill_fetch
 		[ "$(jq .done "$st")" = false ]
 	done
 	run sa-fetch --state "$st" -o "$out" "$url"
@@ -558,4 +564,226 @@ main 200 Bearer tok-3141" ]
 	[ "$(cut -d, -f1 "$BATS_TEST_TMPDIR/out" | sort -u | wc -l)" -eq 200000 ]
 	echo "peak RSS: $rss KiB" >&3
 	[ "$rss" -le 32768 ]
+}
+
+# --each: the children of parent records.  Account A has A % 4 notes.
+
+# The parents FROM..TO-1 as {"id":...}, and their notes as sa-fetch --each
+# writes them (parent_id first).
+parents() {
+	seq $((100000 + $1)) $((100000 + $2 - 1)) | jq -c '{id: .}' \
+	    >"$BATS_TEST_TMPDIR/parents"
+	echo "$BATS_TEST_TMPDIR/parents"
+}
+# (jq 1.6 would round "big", 2**53 + 1, which sa-fetch must not.)
+children() {
+	fixture-api --notes "$1" "$2" |
+	    sed -E 's/^\{(.*"account_id":([0-9]+).*)$/{"parent_id":\2,\1/' \
+	    >"$BATS_TEST_TMPDIR/children-$1-$2"
+	echo "$BATS_TEST_TMPDIR/children-$1-$2"
+}
+
+@test "--each: the children of every parent, in order, in each paging style" {
+	start_api
+	par=$(parents 0 9)
+	run --separate-stderr sa-fetch --each "$API/link/accounts/{id}/notes?size=2" "$par"
+	assert_success
+	[ "$stderr" = "" ]
+	diff <(echo "$output") "$(children 0 9)"
+	# One request per page, and one for each parent without a next link.
+	[ "$(requests . | wc -l)" -eq 11 ]
+	run sa-fetch --each "$API/cursor/accounts/{id}/notes?size=2" \
+	    --next .meta.next_cursor --cursor-param cursor <"$par"
+	assert_success
+	diff <(echo "$output") "$(children 0 9)"
+	run sa-fetch --each "$API/pages/accounts/{id}/notes" --page-param page \
+	    --limit 2 --limit-param per_page "$par"
+	assert_success
+	diff <(echo "$output") "$(children 0 9)"
+	run sa-fetch --each "$API/offset/accounts/{id}/notes?max_limit=1" \
+	    --offset-param offset --limit 2 - <"$par"
+	assert_success
+	diff <(echo "$output") "$(children 0 9)"
+	# --max-pages counts the pages of each child URL.
+	run sa-fetch --each "$API/link/accounts/{id}/notes?size=2" --max-pages 1 "$par"
+	assert_success
+	diff <(echo "$output") <(grep -E '"seq":[01],' "$(children 0 9)")
+}
+
+@test "--each: dotted paths, percent-encoded values, --parent-key and --parent-prefix" {
+	start_api
+	printf '%s\n' '{"acc":{"id":100002},"name":"a b/c&d é","x":1}' \
+	    '{"acc":{"id":100003},"name":"Z","x":[2]}' >"$BATS_TEST_TMPDIR/par"
+	run sa-fetch --each "$API/link/accounts/{acc.id}/notes?q={name}" \
+	    --records '.[] | {seq, parent_acc_id: 0}' "$BATS_TEST_TMPDIR/par"
+	assert_success
+	[ "$output" = '{"parent_acc_id":100002,"parent_name":"a b/c&d é","seq":0}
+{"parent_acc_id":100002,"parent_name":"a b/c&d é","seq":1}
+{"parent_acc_id":100003,"parent_name":"Z","seq":0}
+{"parent_acc_id":100003,"parent_name":"Z","seq":1}
+{"parent_acc_id":100003,"parent_name":"Z","seq":2}' ]
+	[ "$(requests . | cut -d' ' -f3)" = "/link/accounts/100002/notes?q=a%20b%2Fc%26d%20%C3%A9
+/link/accounts/100003/notes?q=Z" ]
+	run sa-fetch --each "$API/link/accounts/{acc.id}/notes" --parent-key x,acc.id \
+	    --parent-prefix p_ --records '.[] | {seq}' --max-pages 1 "$BATS_TEST_TMPDIR/par"
+	assert_success
+	[ "${lines[0]}" = '{"p_x":1,"p_acc_id":100002,"seq":0}' ]
+	[ "${lines[2]}" = '{"p_x":[2],"p_acc_id":100003,"seq":0}' ]
+}
+
+@test "--each reads TSV parents: their values are text" {
+	start_api
+	run sa-fetch --each "$API/link/accounts/{id}/notes" --records '.[] | {seq}' \
+	    < <(printf 'id\tname\n100001\tx\n100002\ty\n')
+	assert_success
+	[ "$output" = '{"parent_id":"100001","seq":0}
+{"parent_id":"100002","seq":0}
+{"parent_id":"100002","seq":1}' ]
+}
+
+@test "--each: a parent without the field is bad input, 65 or --rejects" {
+	start_api
+	printf '%s\n' '{"id":100001}' '{"x":1}' '{"id":null}' '{"id":{"a":1}}' \
+	    '{"id":100003}' >"$BATS_TEST_TMPDIR/par"
+	for n in 1 4; do
+		run --separate-stderr sa-fetch --parallel $n --each \
+		    "$API/link/accounts/{id}/notes" "$BATS_TEST_TMPDIR/par"
+		[ "$status" -eq 65 ]
+		diff <(echo "$output") "$(children 1 2)"
+		[ "$stderr" = "sa-fetch: $BATS_TEST_TMPDIR/par:2: field \"id\" of the template is missing" ]
+	done
+	run --separate-stderr sa-fetch --each "$API/link/accounts/{id}/notes" --stats \
+	    --rejects "$BATS_TEST_TMPDIR/rej" "$BATS_TEST_TMPDIR/par"
+	assert_success
+	diff <(echo "$output") <(cat "$(children 1 2)" "$(children 3 4)")
+	[ "$(jq -c '[.line, .error, .input]' "$BATS_TEST_TMPDIR/rej")" = '[2,"field \"id\" of the template is missing","{\"x\":1}"]
+[3,"field \"id\" of the template is null","{\"id\":null}"]
+[4,"field \"id\" of the template is not a string or a number","{\"id\":{\"a\":1}}"]' ]
+	[[ "$stderr" == *'"records_rejected":3,'*'"parents":5,"missing":0,'* ]]
+}
+
+@test "--each: a parent whose URL answers 404 exits 66, or --missing skip counts it" {
+	start_api
+	printf '%s\n' '{"id":100001}' '{"id":7}' '{"id":100003}' >"$BATS_TEST_TMPDIR/par"
+	run --separate-stderr sa-fetch --each "$API/link/accounts/{id}/notes" \
+	    --parallel 3 "$BATS_TEST_TMPDIR/par"
+	[ "$status" -eq 66 ]
+	diff <(echo "$output") "$(children 1 2)"
+	[ "$stderr" = "sa-fetch: $API/link/accounts/7/notes: HTTP 404: {\"error\": \"no account 7\"}" ]
+	run --separate-stderr sa-fetch --each "$API/link/accounts/{id}/notes" \
+	    --missing skip --stats "$BATS_TEST_TMPDIR/par"
+	assert_success
+	diff <(echo "$output") <(grep -v '"account_id":100002' "$(children 1 4)")
+	[[ "$stderr" == *'"parents":3,"missing":1,"max_in_flight":1,"pages":2,"requests":3,"retries":0}' ]]
+	run --separate-stderr sa-fetch --each "$API/link/accounts/{id}/notes" \
+	    --missing maybe "$BATS_TEST_TMPDIR/par"
+	[ "$status" -eq 64 ]
+}
+
+@test "--parallel: the output of --parallel 1, also under 429, 503 and drops" {
+	start_api --records 100
+	par=$(parents 0 40)
+	tmpl="$API/link/accounts/{id}/notes?size=1&delay=0.02"
+	for faults in "" "&fail=1&fail_status=429&retry_after=0" "&fail=2" "&drop=1"; do
+		: >"$LOG"
+		run --separate-stderr sa-fetch --backoff 0.01 --parallel 8 --stats \
+		    --each "$tmpl$faults" "$par"
+		assert_success
+		diff <(echo "$output") "$(children 0 40)"
+		[[ "$stderr" == *'"max_in_flight":8,'* ]]
+		run sa-fetch --backoff 0.01 --each "$tmpl$faults" "$par"
+		assert_success
+		diff <(echo "$output") "$(children 0 40)"
+	done
+	# The last fault: the first request of each of the 70 URLs was cut
+	# (in the first run), and asked again.
+	[ "$(jq -r .status "$LOG" | sort | uniq -c | tr -s ' ')" = " 70 -200
+ 140 200" ]
+}
+
+@test "--rate holds with --parallel" {
+	start_api
+	run sa-fetch --rate 4 --parallel 8 --each "$API/link/accounts/{id}/notes" \
+	    "$(parents 0 12)"
+	assert_success
+	diff <(echo "$output") "$(children 0 12)"
+	[ "$(requests . | wc -l)" -eq 12 ]
+	jq -s '[.[].t] | sort | . as $t | [range(4; length) | $t[.] - $t[. - 4]] | min >= 1' "$LOG" | grep -qx true
+}
+
+@test "--batch: one request for N parents, children given back to their parents" {
+	start_api
+	par=$(parents 0 11)
+	run --separate-stderr sa-fetch --each "$API/link/notes?account_id={id}&order=desc&size=4" \
+	    --batch 4 --batch-key account_id --stats "$par"
+	assert_success
+	# Parent by parent; within a parent, the order of the API (reversed).
+	diff <(echo "$output") <(for i in $(seq 0 10); do tac "$(children $i $((i + 1)))"; done)
+	[ "$(requests . | cut -d' ' -f3 | grep -c 'page=')" -eq 2 ]
+	[ "$(requests . | cut -d' ' -f3 | grep -vc 'page=')" -eq 3 ]
+	requests . | head -n 1 | grep -q 'account_id=100000%2C100001%2C100002%2C100003\|account_id=100000,100001,100002,100003'
+	[[ "$stderr" == *'"parents":11,"missing":0,'* ]]
+	: >"$LOG"
+	run sa-fetch --each "$API/link/notes?account_id={id}" --parallel 2 \
+	    --batch 5 --batch-key account_id --batch-sep '&account_id=' "$par"
+	assert_success
+	diff <(echo "$output") "$(children 0 11)"
+	[ "$(requests . | cut -d' ' -f3 | head -n 1)" = \
+	    "/link/notes?account_id=100000&account_id=100001&account_id=100002&account_id=100003&account_id=100004" ]
+	run --separate-stderr sa-fetch --each "$API/link/notes?a={id}&b={x}" --batch 2 \
+	    --batch-key account_id "$par"
+	[ "$status" -eq 64 ]
+	run --separate-stderr sa-fetch --each "$API/link/notes?a={id}" --batch 2 "$par"
+	[ "$status" -eq 64 ]
+}
+
+@test "--each --state: after kill -9 a rerun with -o holds every child exactly once" {
+	start_api --records 100
+	par=$(parents 0 60)
+	tmpl="$API/link/accounts/{id}/notes?size=1&delay=0.02"
+	st="$BATS_TEST_TMPDIR/state"
+	out="$BATS_TEST_TMPDIR/out"
+	for n in 8 25; do
+		sa-fetch --each "$tmpl" --parallel 4 --state "$st" -o "$out" "$par" 3>&- &
+		FETCH_PID=$!
+		wait_pages "$st" "$n" parents
+		kill_fetch
+		[ "$(jq .done "$st")" = false ]
+	done
+	: >"$LOG"
+	run sa-fetch --each "$tmpl" --parallel 4 --state "$st" -o "$out" "$par"
+	assert_success
+	diff "$out" "$(children 0 60)"
+	[ "$(jq -c '[.done, .parents, .output_bytes == '"$(stat -c %s "$out")"']' "$st")" = '[true,60,true]' ]
+	# The rerun asked nothing of the parents written before.
+	! requests . | grep -q '/accounts/100000/'
+	run --separate-stderr sa-fetch --state "$st" "$API/link/accounts"
+	[ "$status" -eq 64 ]
+}
+
+@test "--parallel: numbered and offset pages N at a time once the total is known" {
+	start_api
+	for how in "--limit-param size $API/link/accounts?n=23&total=header" \
+	    "--limit-param size $API/link/accounts?n=23&total=last" \
+	    "--total .meta.total --limit-param per_page $API/pages/accounts?n=23&total=body"; do
+		: >"$LOG"
+		run --separate-stderr sa-fetch --parallel 4 --stats --page-param page --limit 3 $how
+		assert_success
+		diff <(echo "$output") "$(expected 0 23)"
+		# Eight pages, no empty one at the end.
+		[[ "$stderr" == *'"max_in_flight":4,"pages":8,"requests":8,"retries":0}' ]]
+	done
+	# A server that sends fewer than asked sets the step of the offsets.
+	: >"$LOG"
+	run --separate-stderr sa-fetch --parallel 4 --stats --offset-param offset --limit 5 \
+	    "$API/offset/accounts?n=23&total=header&max_limit=3&fail=1&on=3,5"
+	assert_success
+	diff <(echo "$output") "$(expected 0 23)"
+	[[ "$stderr" == *'"pages":8,"requests":10,"retries":2}' ]]
+	# Without a total, one page after the other.
+	run --separate-stderr sa-fetch --parallel 4 --stats --page-param page --limit 3 \
+	    --limit-param size "$API/link/accounts?n=23"
+	assert_success
+	diff <(echo "$output") "$(expected 0 23)"
+	[[ "$stderr" == *'"max_in_flight":1,"pages":9,"requests":9,"retries":0}' ]]
 }
