@@ -43,6 +43,8 @@ void sa_spill_write(FILE *, const struct sa_spill_rec *);
 int sa_spill_read(FILE *, struct sa_spill_rec *, struct sa_buf *buf);
 /* A temporary file with a large buffer, for spill records. */
 FILE *sa_spill_file(void);
+/* Exits 74 saying that a temporary file under $TMPDIR could not be written. */
+void sa_spill_write_error(void) __attribute__((noreturn));
 /* Rewinds F for reading; read errors are fatal. */
 void sa_spill_rewind(FILE *);
 /* store.c: like sa_spill_file(), but every such stream lives in one
