@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The SuccessApp job done with pandas, for bench/pipeline.
 
-usage: pandas_job.py incident|dedup-first INPUT SCHEMA
+usage: pandas_job.py incident|dedup-first|day2 INPUT SCHEMA
 
 incident     the way of the original incident: json_normalize of each
              nested field, outer merges on id, duplicates dropped after
@@ -10,6 +10,10 @@ dedup-first  duplicates dropped before anything is merged: the tables of
              the sa job (accounts, territories, tags, bridges,
              stage_history, result_reasons, results, territory_accounts),
              each written with to_sql.
+day2         an incremental run into the tables dedup-first made: the
+             same tables of INPUT's accounts; in each table the rows of
+             those accounts are deleted and the new ones appended, in one
+             transaction (bench/day2).
 
 The database comes from the libpq environment (PGHOST, PGPORT, ...).
 """
@@ -84,6 +88,23 @@ def main():
         order.setdefault(r["id"], len(order))
     records = sorted(latest.values(), key=lambda r: order[r["id"]])
 
+    tables = build_tables(records)
+    if mode == "day2":
+        ids = sorted({int(r["id"]) for r in records})
+        with engine.begin() as c:
+            for name, df in tables.items():
+                c.execute(sqlalchemy.text("delete from %s.%s where id = any(:ids)"
+                                          % (schema, name)), {"ids": ids})
+                df.to_sql(name, c, schema=schema, if_exists="append", index=False,
+                          chunksize=10000)
+        return
+    for name, df in tables.items():
+        df.to_sql(name, engine, schema=schema, if_exists="replace", index=False,
+                  chunksize=10000)
+
+
+def build_tables(records):
+    """The tables of the sa job, as data frames."""
     tables = {}
     acc = pd.json_normalize(records, sep="_")
     acc = acc.drop(columns=[c for c in ["territories", "bridges", "stage_history",
@@ -98,9 +119,7 @@ def main():
                                       and c != "result_reasons"]]
     tables["territory_accounts"] = tables["territories"].merge(
         tables["accounts"], on="id", how="left", validate="m:1")
-    for name, df in tables.items():
-        df.to_sql(name, engine, schema=schema, if_exists="replace", index=False,
-                  chunksize=10000)
+    return tables
 
 
 if __name__ == "__main__":

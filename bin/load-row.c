@@ -233,6 +233,8 @@ encode(struct sa_record *rec)
 			goto bad;
 		}
 	}
+	if (!scope_row(rec))
+		goto bad;
 	for (i = 0; i < ld.nrf; i++) {
 		ld.cols[ld.rf[i].col].used = 1;
 		ld.cols[ld.rf[i].col].data = ld_join(ld.cols[ld.rf[i].col].data,

@@ -3,7 +3,8 @@
  * sa-load.c reads the options and takes a load through its steps in order;
  * load-db.c holds the connection, load-schema.c the table and its DDL,
  * load-row.c reads and encodes the rows, load-copy.c sends them with COPY
- * and load-upsert.c moves them from a staging table with ON CONFLICT.
+ * and load-upsert.c moves them from a staging table with ON CONFLICT;
+ * load-replace.c deletes the rows of the keys in scope for replace-keys.
  *
  * Ownership, stated once:
  * - There is one load per process, LD; what it points to belongs to it
@@ -17,7 +18,7 @@
  * - A PGresult belongs to whoever ran the statement and is cleared there;
  *   db_fail() clears the one it is given, closes the connection and exits.
  * - Strings from pg_name() and one_line() are malloc'd and the caller's.
- * - LD.SPOOL and LD.BATCHF come from sa_tmpfile(): unlinked, they vanish
+ * - LD.SPOOL, LD.BATCHF and LD.SCOPE.KEYS come from sa_tmpfile(): unlinked, they vanish
  *   on every exit path.
  */
 #ifndef LOAD_H
@@ -31,7 +32,7 @@
 #include "load-infer.h"
 #include "sa.h"
 
-enum mode { APPEND, UPSERT, REPLACE };
+enum mode { APPEND, UPSERT, REPLACE, REPLACE_KEYS };
 
 /* A column of the load: a field of the input and its place in the table. */
 struct column {
@@ -160,6 +161,17 @@ struct load {
 	int staging;		/* rows go to the staging table */
 	uintmax_t nstaged;	/* rows sent to the staging table */
 	char *ord;		/* the staging table's row order column */
+
+	/* --mode replace-keys (load-replace.c). */
+	struct {
+		char **cols;	/* --scope-key: columns of the table */
+		char **fields;	/* and their fields in --scope */
+		size_t n;
+		char **files;	/* --scope */
+		int nfiles;
+		FILE *keys;	/* the keys in scope, as COPY text */
+		uintmax_t deleted;
+	} scope;
 };
 
 extern struct load ld;
@@ -205,5 +217,15 @@ void to_stage(void);
 void upsert(void);
 /* Has the table a unique index on just the -k columns? */
 int has_unique_key(void);
+
+/* load-replace.c */
+void scope_keys(const char *arg);
+void scope_file(const char *arg);
+void scope_check(int nfiles, char **files);
+int scope_from_input(void);
+/* Checks the scope key of record REC; returns 0 if it was rejected. */
+int scope_row(const struct sa_record *rec);
+void replace_keys(void);
+void replace_plan(struct sa_buf *b);
 
 #endif

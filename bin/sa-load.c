@@ -38,7 +38,14 @@ usage(void)
 	    " variables)\n"
 	    "  -k, --key COL[,COL...]  key columns: primary key of a new table,"
 	    " upsert key\n"
-	    "      --mode MODE         append (default), upsert or replace\n"
+	    "      --mode MODE         append (default), upsert, replace or "
+	    "replace-keys\n"
+	    "      --scope-key COL[=FIELD][,...]\n"
+	    "                          replace-keys: the rows of these keys go"
+	    "\n"
+	    "      --scope FILE        replace-keys: the keys in scope, from "
+	    "FILE\n"
+	    "                          (repeatable; default: the rows' own)\n"
 	    "      --no-create         fail if the table does not exist\n"
 	    "      --no-evolve         fail instead of adding or widening "
 	    "columns\n"
@@ -120,7 +127,8 @@ load(int nargs, char **args)
 
 	/* The first rows show the types; with --no-evolve a new table is
 	 * made for all of them, since it may not change later. */
-	if (ld.opt.dry_run || (ld.opt.no_evolve && !ld.table_exists))
+	if (ld.opt.dry_run || (ld.opt.no_evolve && !ld.table_exists) ||
+	    scope_from_input())
 		limit = UINTMAX_MAX;
 	ld.spool = sa_tmpfile();
 	setvbuf(ld.spool, NULL, _IOFBF, 1 << 20);
@@ -129,7 +137,8 @@ load(int nargs, char **args)
 		setvbuf(ld.batchf, NULL, _IOFBF, 1 << 20);
 	}
 	sa_input_init(&ld.in, nargs, args);
-	while (ld.rows_loaded < limit && spooled < SAMPLE_BYTES && next_row()) {
+	while (ld.rows_loaded < limit &&
+	    (spooled < SAMPLE_BYTES || limit == UINTMAX_MAX) && next_row()) {
 		if (ld.opt.dry_run)
 			continue;
 		if (fwrite(ld.row.s, 1, ld.row.len, ld.spool) != ld.row.len)
@@ -151,6 +160,8 @@ load(int nargs, char **args)
 			    ld.shown.s);
 		if (ld.rows_loaded > 0 && plan(&ddl, 0, 0) == 0)
 			sa_buf_adds(&ddl, "-- no change to the table\n");
+		if (ld.opt.mode == REPLACE_KEYS)
+			replace_plan(&ddl);
 		sa_buf_add(&sa_out, ddl.s ? ddl.s : "", ddl.len);
 		sa_out_flush();
 		sa_buf_free(&ddl);
@@ -167,6 +178,8 @@ load(int nargs, char **args)
 			evolve(1);
 			ld.copy_target = ld.target.s;
 		}
+		if (ld.opt.mode == REPLACE_KEYS)
+			replace_keys();
 		send_rows();
 		check_input();
 		if (ld.staging) {
@@ -184,8 +197,11 @@ load(int nargs, char **args)
 			add_primary_key(&sql);
 			run_ok(sql.s);
 		}
-	} else
+	} else {
 		check_input();
+		if (ld.opt.mode == REPLACE_KEYS)
+			replace_keys();
+	}
 	/* The rows and the rejects go together: a rejects file that
 	 * cannot be written means nothing is loaded. */
 	sa_rejects_close();
@@ -210,14 +226,19 @@ summary(void)
 	double s = elapsed();
 
 	sa_stats.out = ld.rows_inserted + ld.rows_updated;
-	snprintf(extra, sizeof(extra), "\"inserted\":%ju,\"updated\":%ju",
+	snprintf(extra, sizeof(extra), "%s%ju%s\"inserted\":%ju,"
+	    "\"updated\":%ju", ld.opt.mode == REPLACE_KEYS ? "\"deleted\":" :
+	    "", ld.scope.deleted, ld.opt.mode == REPLACE_KEYS ? "," : "",
 	    ld.rows_inserted, ld.rows_updated);
 	sa_stats_extra(extra);
 	if (sa_quiet)
 		return;
 	sa_progress_clear();
-	fprintf(stderr, "%s: %s: %ju rows read, %ju inserted, %ju updated",
-	    sa_prog, ld.shown.s, sa_stats.in, ld.rows_inserted,
+	fprintf(stderr, "%s: %s: %ju rows read, ", sa_prog, ld.shown.s,
+	    sa_stats.in);
+	if (ld.opt.mode == REPLACE_KEYS)
+		fprintf(stderr, "%ju deleted, ", ld.scope.deleted);
+	fprintf(stderr, "%ju inserted, %ju updated", ld.rows_inserted,
 	    ld.rows_updated);
 	if (sa_stats.rejected > 0)
 		fprintf(stderr, ", %ju rejected", sa_stats.rejected);
@@ -230,7 +251,8 @@ main(int argc, char **argv)
 {
 	enum {
 		OPT_MODE = 0x2000, OPT_NO_CREATE, OPT_NO_EVOLVE,
-		OPT_INSERTED_AT, OPT_BATCH_ROWS, OPT_BATCH_BYTES, OPT_DRY_RUN
+		OPT_INSERTED_AT, OPT_BATCH_ROWS, OPT_BATCH_BYTES, OPT_DRY_RUN,
+		OPT_SCOPE_KEY, OPT_SCOPE
 	};
 	static const struct option longopts[] = {
 		{ "dbname", required_argument, NULL, 'd' },
@@ -242,6 +264,8 @@ main(int argc, char **argv)
 		{ "batch-rows", required_argument, NULL, OPT_BATCH_ROWS },
 		{ "batch-bytes", required_argument, NULL, OPT_BATCH_BYTES },
 		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+		{ "scope-key", required_argument, NULL, OPT_SCOPE_KEY },
+		{ "scope", required_argument, NULL, OPT_SCOPE },
 		SA_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -271,9 +295,11 @@ main(int argc, char **argv)
 				ld.opt.mode = UPSERT;
 			else if (strcmp(optarg, "replace") == 0)
 				ld.opt.mode = REPLACE;
+			else if (strcmp(optarg, "replace-keys") == 0)
+				ld.opt.mode = REPLACE_KEYS;
 			else
 				sa_usage_error("--mode: '%s' is not append, "
-				    "upsert or replace", optarg);
+				    "upsert, replace or replace-keys", optarg);
 			break;
 		case OPT_NO_CREATE:
 			ld.opt.no_create = 1;
@@ -298,6 +324,12 @@ main(int argc, char **argv)
 		case OPT_DRY_RUN:
 			ld.opt.dry_run = 1;
 			break;
+		case OPT_SCOPE_KEY:
+			scope_keys(optarg);
+			break;
+		case OPT_SCOPE:
+			scope_file(optarg);
+			break;
 		default:
 			if (!sa_common_option(c, optarg, usage))
 				sa_usage_error(NULL);
@@ -313,6 +345,7 @@ main(int argc, char **argv)
 		    strcmp(ld.opt.keys[i], ld.opt.inserted_at) == 0)
 			sa_usage_error("--inserted-at %s cannot be a key",
 			    ld.opt.inserted_at);
+	scope_check(argc - optind, argv + optind);
 
 	db_connect();
 	if (ld.opt.mode == UPSERT)

@@ -79,3 +79,48 @@ dump() {
 	assert_failure
 	assert_output --partial "set URL="
 }
+
+# The tables that follow the accounts, one line each: the key columns and
+# a name, sorted; and the tables that no run has created.
+day_dump() {
+	local cols
+	echo "== $1"
+	for t in accounts territories tags bridges territory_accounts; do
+		case $t in
+		accounts) cols="id, name, updated_at" ;;
+		territories) cols="id, territories_idx, territories_name" ;;
+		tags) cols="id, territories_idx, territories_tags_idx, territories_tags_label" ;;
+		bridges) cols="id, bridges_idx, bridges_kind" ;;
+		territory_accounts) cols="id, territories_idx, territories_name, name" ;;
+		esac
+		echo "$t: $(psql -XAt -c "select $cols from $SCHEMA.$t order by 1, 2, 3" | tr '\n' ' ' | sed 's/ $//')"
+	done
+	echo "never loaded: $(psql -XAt -c "select string_agg(t, ' ') from unnest(array['stage_history', 'result_reasons', 'results']) t where to_regclass('$SCHEMA.' || t) is null")"
+}
+
+@test "day after day the child tables hold what the last run said of its accounts" {
+	# Day 2: account 1 loses two territories (and their tags), account
+	# 2 gains one and its bridges become empty, account 3 is not in the
+	# run and keeps its rows.  Day 3: account 1 has no territories
+	# field, no record has tags.  Day 4: account 1's territories come
+	# back.  One work directory, as a daily job keeps it.
+	for day in 1 2 3 4; do
+		run make -s -C "$JOB" W="$BATS_TEST_TMPDIR/job" SCHEMA="$SCHEMA" \
+		    INPUT="$FIXTURES/example-job/day$day.ndjson"
+		assert_success
+		day_dump "day$day"
+	done > "$BATS_TEST_TMPDIR/days"
+	run diff "$FIXTURES/example-job/days.expected" "$BATS_TEST_TMPDIR/days"
+	assert_success
+
+	# The same run again: the same tables, the accounts not even
+	# rewritten.
+	xmin() { psql -XAt -c "select string_agg(xmin::text, ' ' order by id) from $SCHEMA.accounts"; }
+	before=$(xmin)
+	run make -s -C "$JOB" W="$BATS_TEST_TMPDIR/job" SCHEMA="$SCHEMA" \
+	    INPUT="$FIXTURES/example-job/day4.ndjson" reload
+	assert_success
+	run diff <(sed -n '/^== day4/,$p' "$FIXTURES/example-job/days.expected") <(day_dump day4)
+	assert_success
+	assert_equal "$(xmin)" "$before"
+}
