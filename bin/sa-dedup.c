@@ -21,7 +21,7 @@
 #include "spill.h"
 
 enum { KEEP_FIRST, KEEP_LAST, KEEP_LATEST };
-enum { OPT_KEEP = 0x2000, OPT_LATEST };
+enum { OPT_KEEP = 0x2000, OPT_LATEST, OPT_SHARD };
 
 /* In spill records: A is the input position, B says a record is only a
  * marker for a fingerprint already written, P is the output line and Q
@@ -39,6 +39,7 @@ static const char *latest;
 static char **keys;
 static size_t nkeys;
 static size_t budget;
+static struct sa_shard shard;
 static uintmax_t dups;
 static struct sa_sink *sink;
 static struct sa_buf line, scratch, lval, pool;
@@ -47,7 +48,8 @@ static void
 usage(void)
 {
 	printf("usage: sa-dedup [-tj] [-k KEY[,KEY...]] [--keep first|last] "
-	    "[--latest FIELD] [-m SIZE] [--rejects FILE] [--stats] [--quiet] "
+	    "[--latest FIELD] [-m SIZE] [--shard I/N] [--rejects FILE] "
+	    "[--stats] [--quiet] [--metrics FILE] [--metrics-label NAME=VALUE] "
 	    "[FILE...]\n"
 	    "\n"
 	    "Drop duplicate records: equal JSON values, or equal KEY values.\n"
@@ -59,11 +61,15 @@ usage(void)
 	    "      --latest FIELD      keep the record with the greatest FIELD\n"
 	    "  -m, --memory SIZE       memory for fingerprints before spilling "
 	    "(default 256M)\n"
+	    "      --shard I/N         keep only the keys of shard I of N\n"
 	    "  -t, --tsv               write TSV (PostgreSQL COPY text)\n"
 	    "  -j, --ndjson            write NDJSON (also --json)\n"
 	    "      --rejects FILE      write bad records to FILE and go on\n"
 	    "      --stats             print counters as JSON on stderr at exit\n"
 	    "      --quiet             no progress line or warnings\n"
+	    "      --metrics FILE      write the --stats figures for Prometheus "
+	    "at exit\n"
+	    "      --metrics-label NAME=VALUE  add a label to them (repeatable)\n"
 	    "  -h, --help              show this help\n"
 	    "      --version           show the version\n");
 }
@@ -376,7 +382,7 @@ keep_first(struct sa_input *in)
 			flush_if_idle(in);
 		if (sa_input_next(in, &rec) != SA_OK)
 			break;
-		if (!fingerprint(&rec, &sr.fp))
+		if (!fingerprint(&rec, &sr.fp) || !sa_shard_keep(&shard, sr.fp))
 			continue;
 		seq++;
 		if (spool == NULL && sa_fptab_get(t, sr.fp, &isnew) == NULL) {
@@ -424,7 +430,7 @@ keep_winner(struct sa_input *in)
 
 	t = sa_fptab_new(winner_size(), budget);
 	while (sa_input_next(in, &rec) == SA_OK) {
-		if (!fingerprint(&rec, &sr.fp))
+		if (!fingerprint(&rec, &sr.fp) || !sa_shard_keep(&shard, sr.fp))
 			continue;
 		sr.a = ++seq;
 		sa_buf_reset(&line);
@@ -473,6 +479,7 @@ main(int argc, char **argv)
 		{ "keep", required_argument, NULL, OPT_KEEP },
 		{ "latest", required_argument, NULL, OPT_LATEST },
 		{ "memory", required_argument, NULL, 'm' },
+		{ "shard", required_argument, NULL, OPT_SHARD },
 		{ "tsv", no_argument, NULL, 't' },
 		{ "ndjson", no_argument, NULL, 'j' },
 		{ "json", no_argument, NULL, 'j' },
@@ -508,6 +515,9 @@ main(int argc, char **argv)
 			break;
 		case 'm':
 			memory = sa_parse_size("-m", optarg, 1 << 20);
+			break;
+		case OPT_SHARD:
+			sa_shard_parse(&shard, "--shard", optarg);
 			break;
 		case 't':
 			ofmt = SA_FMT_TSV;

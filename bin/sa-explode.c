@@ -33,6 +33,8 @@ static char **segs;
 static size_t nsegs;
 static int keep_empty, tsv, pass_one;
 static const char *split_dir, *split_name;
+static struct sa_shard shard;
+enum { OPT_SHARD = 0x2000 };
 
 static struct sink out_sink;
 static struct sink **sinks;
@@ -48,7 +50,9 @@ usage(void)
 {
 	printf("usage: sa-explode [-t] [-p PATH] [-k KEY[,KEY...]] [--keep-empty]\n"
 	    "                  [--split DIR --name NAME] [--max-depth N] [--drop GLOB]\n"
-	    "                  [--sep SEP] [--rejects FILE] [--stats] [--quiet] [FILE...]\n"
+	    "                  [--sep SEP] [--shard I/N] [--rejects FILE] [--stats]\n"
+	    "                  [--quiet] [--metrics FILE] [--metrics-label NAME=VALUE]\n"
+	    "                  [FILE...]\n"
 	    "\n"
 	    "Flatten nested JSON records into rows; explode arrays into child rows.\n"
 	    "\n"
@@ -62,12 +66,16 @@ usage(void)
 	    "      --max-depth N    objects deeper than N stay whole as JSON\n"
 	    "      --drop GLOB      leave out columns matching GLOB (repeatable)\n"
 	    "      --sep SEP        joins the keys of nested names (default _)\n"
+	    "      --shard I/N      only the records whose -k key is in shard I of N\n"
 	    "  -t, --tsv            write PostgreSQL COPY text with a header (reads\n"
 	    "                       the input twice; stdin is spooled to $TMPDIR)\n"
 	    "  -j, --ndjson         write NDJSON (the default; also --json)\n"
 	    "      --rejects FILE   write bad records to FILE and go on\n"
 	    "      --stats          print a JSON line of counters on stderr at exit\n"
 	    "      --quiet          no progress line or warnings\n"
+	    "      --metrics FILE   write the --stats figures for Prometheus at exit\n"
+	    "      --metrics-label NAME=VALUE\n"
+	    "                       add a label to them (repeatable)\n"
 	    "  -h, --help           show this help\n"
 	    "      --version        show the version\n");
 }
@@ -444,6 +452,27 @@ process(const struct sa_val *rec)
 	return ok;
 }
 
+/* --shard: whether record O's -k key is in the shard; a record without
+ * one goes to shard 1, so that every record is in exactly one shard. */
+static int
+in_shard(const struct sa_val *o)
+{
+	static struct sa_val **vals;
+	static struct sa_buf b;
+	struct sa_fp fp;
+	size_t i;
+
+	if (shard.n == 0)
+		return 1;
+	if (vals == NULL)
+		vals = xcalloc(nkeys, sizeof(*vals));
+	for (i = 0; i < nkeys; i++)
+		vals[i] = sa_get_path(o, keys[i]);
+	if (!sa_fp_key(vals, nkeys, &b, &fp))
+		return shard.i == 1;
+	return sa_shard_keep(&shard, fp);
+}
+
 static void
 run(struct sa_input *in)
 {
@@ -451,6 +480,8 @@ run(struct sa_input *in)
 	size_t i;
 
 	while (sa_input_next(in, &rec) == SA_OK) {
+		if (!in_shard(rec.root))
+			continue;
 		nrows = 0;
 		sa_arena_reset(scratch);
 		if (!process(rec.root)) {
@@ -481,6 +512,7 @@ main(int argc, char **argv)
 		{ "max-depth", required_argument, NULL, 'D' },
 		{ "drop", required_argument, NULL, 'X' },
 		{ "sep", required_argument, NULL, 's' },
+		{ "shard", required_argument, NULL, OPT_SHARD },
 		{ "tsv", no_argument, NULL, 't' },
 		{ "ndjson", no_argument, NULL, 'j' },
 		{ "json", no_argument, NULL, 'j' },
@@ -528,6 +560,9 @@ main(int argc, char **argv)
 				sa_usage_error("--sep must not be empty");
 			fo.sep = optarg;
 			fo.seplen = strlen(optarg);
+			break;
+		case OPT_SHARD:
+			sa_shard_parse(&shard, "--shard", optarg);
 			break;
 		case 't':
 			tsv = 1;

@@ -38,7 +38,7 @@ usage(void)
 	printf("usage: sa-join -k KEY[,KEY...] [--type inner|left|right|full] "
 	    "[--suffix S] [--validate 1:1|1:m|m:1] [--max-fanout N] "
 	    "[-m SIZE] [--sorted] [-tj] [--rejects FILE] [--stats] [--quiet] "
-	    "RIGHT [LEFT]\n"
+	    "[--metrics FILE] [--metrics-label NAME=VALUE] RIGHT [LEFT]\n"
 	    "\n"
 	    "Join the records of LEFT (default stdin) with those of RIGHT.\n"
 	    "\n"
@@ -60,6 +60,9 @@ usage(void)
 	    "      --rejects FILE      write bad records to FILE and go on\n"
 	    "      --stats             print counters as JSON on stderr at exit\n"
 	    "      --quiet             no progress line or warnings\n"
+	    "      --metrics FILE      write the --stats figures for Prometheus "
+	    "at exit\n"
+	    "      --metrics-label NAME=VALUE  add a label to them (repeatable)\n"
 	    "  -h, --help              show this help\n"
 	    "      --version           show the version\n");
 }

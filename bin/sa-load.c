@@ -58,6 +58,9 @@ usage(void)
 	    "      --rejects FILE      write bad records to FILE and go on\n"
 	    "      --stats             print a JSON line of counters at exit\n"
 	    "      --quiet             no progress line, warnings or summary\n"
+	    "      --metrics FILE      write the --stats figures for Prometheus "
+	    "at exit\n"
+	    "      --metrics-label NAME=VALUE  add a label to them (repeatable)\n"
 	    "  -h, --help              show this help\n"
 	    "      --version           show the version\n");
 }

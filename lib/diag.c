@@ -165,6 +165,12 @@ sa_common_option(int c, const char *arg, void (*usage)(void))
 	case SA_OPT_QUIET:
 		sa_quiet = 1;
 		return 1;
+	case SA_OPT_METRICS:
+		sa_metrics_open(arg);
+		return 1;
+	case SA_OPT_METRICS_LABEL:
+		sa_metrics_label(arg);
+		return 1;
 	case '?':
 		sa_usage_error(NULL);
 	}

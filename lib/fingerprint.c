@@ -1,10 +1,18 @@
-/* fingerprint.c: XXH3-128 fingerprints and the partition function.
+/* fingerprint.c: XXH3-128 fingerprints, the partition function and shards.
  *
- * Every keyed stage (dedup and join spills now, --shard later) partitions
- * by sa_partition() of the same fingerprint, so that the pieces of one
- * key always meet in the same partition. */
+ * Every keyed stage (dedup and join spills, --shard) partitions by the
+ * same fingerprint, so that the pieces of one key always meet in the same
+ * partition, and the records of one key in the same shard.
+ *
+ * The bits of a fingerprint have one use each: the tables index by the
+ * low half (its low bits pick a subtable, its top bits a slot), spill
+ * partitions take six bits of the high half a level from its top (levels
+ * 0 to 3: bits 63 to 34; a level 4 needs 64^4 times the budget), and
+ * shards take the low 32 bits of the high half.  So within one shard the
+ * records still spread evenly over the spill partitions and the slots. */
 #define XXH_INLINE_ALL
 #include <xxhash.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,4 +130,42 @@ sa_partition(struct sa_fp fp, unsigned nparts)
 	/* The high half, so that tables indexed by the low half stay
 	 * independent of the partition. */
 	return (unsigned)(((unsigned __int128)fp.hi * nparts) >> 64);
+}
+
+unsigned
+sa_shard_of(struct sa_fp fp, unsigned n)
+{
+	return (unsigned)(((fp.hi & 0xffffffffu) * (uint64_t)n) >> 32);
+}
+
+int
+sa_shard_keep(const struct sa_shard *sh, struct sa_fp fp)
+{
+	return sh->n == 0 || sa_shard_of(fp, sh->n) == sh->i - 1;
+}
+
+void
+sa_shard_parse(struct sa_shard *sh, const char *opt, const char *arg)
+{
+	unsigned long i, n;
+	char *end;
+
+	/* As GNU split -n K/N: both decimal, 1 <= K <= N. */
+	if (*arg < '0' || *arg > '9')
+		goto bad;
+	errno = 0;
+	i = strtoul(arg, &end, 10);
+	if (errno || *end != '/' || end[1] < '0' || end[1] > '9')
+		goto bad;
+	n = strtoul(end + 1, &end, 10);
+	if (errno || *end != '\0')
+		goto bad;
+	if (n == 0 || n > 1u << 20 || i == 0 || i > n)
+		sa_usage_error("%s: %s: I must be from 1 to N, and N from 1 to "
+		    "%u", opt, arg, 1u << 20);
+	sh->i = (unsigned)i;
+	sh->n = (unsigned)n;
+	return;
+bad:
+	sa_usage_error("%s: expected I/N (e.g. 2/4), not '%s'", opt, arg);
 }

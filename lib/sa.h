@@ -285,6 +285,17 @@ struct sa_fp sa_fp_value(const struct sa_val *v, struct sa_buf *scratch);
 int sa_fp_key(struct sa_val *const *vals, size_t n, struct sa_buf *scratch,
     struct sa_fp *fp);
 unsigned sa_partition(struct sa_fp fp, unsigned nparts);
+/* --shard I/N: which of N shards (0 to N-1) fingerprint FP falls in, from
+ * other bits than sa_partition() and the tables use, so that a shard
+ * still spreads over every spill partition and table slot. */
+struct sa_shard {
+	unsigned i, n;		/* I is 1-based, as the user writes it; N 0: off */
+};
+/* Parses "I/N" (1 <= I <= N); dies with 64 if bad. */
+void sa_shard_parse(struct sa_shard *, const char *opt, const char *arg);
+unsigned sa_shard_of(struct sa_fp fp, unsigned n);
+/* Whether FP is in shard SH (always, if sharding is off). */
+int sa_shard_keep(const struct sa_shard *sh, struct sa_fp fp);
 
 /* tmp.c: temporary files under $TMPDIR, unlinked at once, 0600. */
 FILE *sa_tmpfile(void);
@@ -322,19 +333,33 @@ void sa_stats_extra(const char *extra);
 void sa_progress(void);
 void sa_progress_clear(void);
 long sa_peak_rss_kb(void);
+/* Starts the clock and the exit hook that prints --stats and writes
+ * --metrics, with the figures taken once for both. */
+void sa_stats_hook(void);
+
+/* metrics.c: --metrics FILE, the --stats figures in the Prometheus text
+ * exposition format, written atomically at exit (also after a failure,
+ * with its exit status); --metrics-label NAME=VALUE adds a label. */
+void sa_metrics_open(const char *path);
+void sa_metrics_label(const char *arg);
+void sa_metrics_write(int status, double seconds, long peak_rss_kb);
+int sa_metrics_enabled(void);
 
 /* Options every tool shares; put SA_COMMON_LONGOPTS in the getopt_long
  * table and hand unknown codes to sa_common_option(), which returns 0 if
  * C is not one of them. */
 enum {
-	SA_OPT_VERSION = 0x1000, SA_OPT_REJECTS, SA_OPT_STATS, SA_OPT_QUIET
+	SA_OPT_VERSION = 0x1000, SA_OPT_REJECTS, SA_OPT_STATS, SA_OPT_QUIET,
+	SA_OPT_METRICS, SA_OPT_METRICS_LABEL
 };
 #define SA_COMMON_LONGOPTS \
 	{ "help", no_argument, NULL, 'h' }, \
 	{ "version", no_argument, NULL, SA_OPT_VERSION }, \
 	{ "rejects", required_argument, NULL, SA_OPT_REJECTS }, \
 	{ "stats", no_argument, NULL, SA_OPT_STATS }, \
-	{ "quiet", no_argument, NULL, SA_OPT_QUIET }
+	{ "quiet", no_argument, NULL, SA_OPT_QUIET }, \
+	{ "metrics", required_argument, NULL, SA_OPT_METRICS }, \
+	{ "metrics-label", required_argument, NULL, SA_OPT_METRICS_LABEL }
 int sa_common_option(int c, const char *arg, void (*usage)(void));
 
 #endif

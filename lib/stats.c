@@ -1,4 +1,5 @@
-/* stats.c: record counters, the terminal progress line and --stats. */
+/* stats.c: record counters, the terminal progress line, --stats and the
+ * exit hook that also writes --metrics. */
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -12,7 +13,7 @@ static struct timespec t0;
 static double last_draw = -1;
 static int progress_on = -1;	/* -1: not decided yet */
 static int progress_shown;
-static int stats_on;
+static int stats_on, hooked;
 static const char *stats_extra;
 static unsigned tick;
 
@@ -36,15 +37,30 @@ sa_peak_rss_kb(void)
 }
 
 static void
-print_stats(void)
+print_stats(double seconds, long rss_kb)
 {
 	sa_progress_clear();
 	fprintf(stderr, "{\"prog\":\"%s\",\"records_in\":%ju,"
 	    "\"records_out\":%ju,\"records_rejected\":%ju,\"bytes_in\":%ju,"
 	    "\"seconds\":%.3f,\"peak_rss_kb\":%ld%s%s}\n", sa_prog,
 	    sa_stats.in, sa_stats.out, sa_stats.rejected, sa_stats.bytes,
-	    now(), sa_peak_rss_kb(), stats_extra ? "," : "",
+	    seconds, rss_kb, stats_extra ? "," : "",
 	    stats_extra ? stats_extra : "");
+}
+
+/* At exit, whatever the path (return from main, exit(), sa_die()): the
+ * figures are taken once, so that --stats and --metrics agree. */
+static void
+at_exit(int status, void *arg)
+{
+	double seconds = now();
+	long rss_kb = sa_peak_rss_kb();
+
+	(void)arg;
+	if (stats_on)
+		print_stats(seconds, rss_kb);
+	if (sa_metrics_enabled())
+		sa_metrics_write(status, seconds, rss_kb);
 }
 
 static void
@@ -55,11 +71,18 @@ start_clock(void)
 }
 
 void
-sa_stats_enable(void)
+sa_stats_hook(void)
 {
 	start_clock();
-	if (!stats_on)
-		atexit(print_stats);
+	if (!hooked)
+		on_exit(at_exit, NULL);
+	hooked = 1;
+}
+
+void
+sa_stats_enable(void)
+{
+	sa_stats_hook();
 	stats_on = 1;
 }
 
