@@ -386,9 +386,13 @@ url_resolve(const char *base, const char *ref)
 void
 url_escape(struct sa_buf *b, const char *s, size_t len)
 {
-	char *e = curl_easy_escape(NULL, s, (int)len);
+	char *e;
 
-	if (e == NULL)
+	/* A length of 0 tells libcurl to take strlen(S): an empty value
+	 * has nothing to escape, and S need not end in NUL. */
+	if (len == 0)
+		return;
+	if ((e = curl_easy_escape(NULL, s, (int)len)) == NULL)
 		sa_die(EX_OSERR, "out of memory");
 	sa_buf_adds(b, e);
 	curl_free(e);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "flatten.h"
+#define FUZZ_CATCH_EXIT
 #include "fuzz.h"
 
 static char *drop[] = { "*_x*" };
@@ -105,7 +106,7 @@ flatten(const struct sa_flat_opts *fo, const struct sa_val *rec)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct sa_reader *r;
+	static struct sa_reader *r;
 	struct sa_record rec;
 	uintmax_t lines = 1, last = 0;
 	size_t i, len;
@@ -118,7 +119,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < size; i++)
 		lines += data[i] == '\n';
 	r = sa_reader_fdopen(fuzz_fd(0, data, size), "fuzz");
+	if (!FUZZ_TRY()) {
+		sa_reader_close(r);
+		return 0;
+	}
 	if (sa_reader_format(r) != SA_FMT_JSON) {
+		FUZZ_DONE();
 		/* fuzz-tsv has the rest. */
 		sa_reader_close(r);
 		return 0;
@@ -147,6 +153,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		flatten(&plain, rec.root);
 		flatten(&split, rec.root);
 	}
+	FUZZ_DONE();
 	FUZZ_CHECK(sa_reader_bytes(r) == size, "the input was not all read");
 	sa_reader_close(r);
 	return 0;

@@ -47,7 +47,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	sa_setprog("fuzz-page");
 	if (getenv("SA_FUZZ_NEXT") != NULL)
 		next_expr = getenv("SA_FUZZ_NEXT");
-	page_init(getenv("SA_FUZZ_RECORDS"), next_expr);
+	page_init(getenv("SA_FUZZ_RECORDS"), next_expr, NULL);
 	arena = sa_arena_new();
 	return 0;
 }

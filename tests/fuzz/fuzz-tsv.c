@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#define FUZZ_CATCH_EXIT
 #include "fuzz.h"
 
 static struct sa_buf text;
@@ -36,14 +37,20 @@ read_back(const struct sa_val *o)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct sa_reader *r = sa_reader_fdopen(fuzz_fd(0, data, size), "fuzz");
+	static struct sa_reader *r;
 	struct sa_record rec;
 	const char *const *cols;
 	const struct sa_val *v;
 	size_t ncols, i;
 	int st;
 
+	r = sa_reader_fdopen(fuzz_fd(0, data, size), "fuzz");
+	if (!FUZZ_TRY()) {
+		sa_reader_close(r);
+		return 0;
+	}
 	if (sa_reader_format(r) != SA_FMT_TSV) {
+		FUZZ_DONE();
 		/* fuzz-json has the rest. */
 		sa_reader_close(r);
 		return 0;
@@ -86,6 +93,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		sa_buf_addc(&text, '\n');
 		read_back(rec.root);
 	}
+	FUZZ_DONE();
 	sa_reader_close(r);
 	return 0;
 }

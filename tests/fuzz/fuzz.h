@@ -43,4 +43,29 @@ fuzz_fd(int slot, const void *p, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+#ifdef FUZZ_CATCH_EXIT
+#include <setjmp.h>
+/*
+ * Some inputs end the tools by design: an abort line (sa(7)) stops a
+ * reader with the status it carries, and a NUL in a string cannot be
+ * written as COPY text (65).  Between FUZZ_TRY and FUZZ_DONE such an
+ * exit returns to the harness instead (linked with -Wl,--wrap=exit).
+ */
+static jmp_buf fuzz_refused;
+static int fuzz_running;
+void __real_exit(int) __attribute__((noreturn));
+void __wrap_exit(int) __attribute__((noreturn));
+void
+__wrap_exit(int status)
+{
+	if (!fuzz_running)
+		__real_exit(status);
+	fuzz_running = 0;
+	FUZZ_CHECK(status > 0 && status < 256, "an exit with status 0");
+	longjmp(fuzz_refused, 1);
+}
+#define FUZZ_TRY() (setjmp(fuzz_refused) == 0 ? (fuzz_running = 1) : 0)
+#define FUZZ_DONE() (fuzz_running = 0)
+#endif
+
 #endif
