@@ -227,12 +227,13 @@ summary(void)
 {
 	static char extra[128];
 	double s = elapsed();
+	int n;
 
 	sa_stats.out = ld.rows_inserted + ld.rows_updated;
-	snprintf(extra, sizeof(extra), "%s%ju%s\"inserted\":%ju,"
-	    "\"updated\":%ju", ld.opt.mode == REPLACE_KEYS ? "\"deleted\":" :
-	    "", ld.scope.deleted, ld.opt.mode == REPLACE_KEYS ? "," : "",
-	    ld.rows_inserted, ld.rows_updated);
+	n = ld.opt.mode != REPLACE_KEYS ? 0 : snprintf(extra, sizeof(extra),
+	    "\"deleted\":%ju,", ld.scope.deleted);
+	snprintf(extra + n, sizeof(extra) - n, "\"inserted\":%ju,"
+	    "\"updated\":%ju", ld.rows_inserted, ld.rows_updated);
 	sa_stats_extra(extra);
 	if (sa_quiet)
 		return;
