@@ -6,8 +6,10 @@
  * table is created or evolved, the spool is sent with COPY FROM STDIN, and
  * the rest of the input follows as it is read, in batches, the table
  * evolving whenever a row needs it: the server parses while sa-load reads.
- * Everything happens in one transaction.  Memory holds one record and the
- * list of columns (and, for an upsert, 8 bytes per key), never the input.
+ * The rows go in one transaction; changes to a table others can see go
+ * in short ones of their own, so that readers never wait for the load
+ * (load.h says how).  Memory holds one record and the list of columns
+ * (and, for an upsert, 8 bytes per key), never the input.
  *
  * This file reads the options and takes a load through its steps in
  * order; the steps are in the load-*.c files, which load.h lists.
