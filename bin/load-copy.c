@@ -158,6 +158,14 @@ reject_row(uintmax_t n, const char *msg)
 	}
 	sa_reject(ld.files[file], line, json, jsonlen, NULL, "%s", msg);
 	ld.rows_loaded--;
+	/* Sent again after a change of the table, it is passed over. */
+	if (ld.nrefused == ld.refcap) {
+		ld.refcap = ld.refcap ? ld.refcap * 2 : 16;
+		ld.refused = xrealloc(ld.refused, ld.refcap *
+		    sizeof(*ld.refused));
+	}
+	ld.refused[ld.nrefused].file = file;
+	ld.refused[ld.nrefused++].line = line;
 	if (ld.nskip == ld.skipcap) {
 		ld.skipcap = ld.skipcap ? ld.skipcap * 2 : 16;
 		ld.skip = xrealloc(ld.skip, ld.skipcap * sizeof(*ld.skip));
@@ -353,43 +361,127 @@ fits(void)
 	return 1;
 }
 
-/* Sends the spooled rows, then the rest of the input as it is read,
- * changing the table (or the staging table) whenever a row needs it. */
+/* Starts the transaction of the rows: the DDL the rows read so far need
+ * runs before it, in its own, unless the table is new; --mode replace
+ * deletes the old rows in it. */
 void
-send_rows(void)
+begin_rows(void)
+{
+	if (ld.table_exists && !ld.created)
+		change_table(1);
+	run_ok("BEGIN");
+	if (ld.opt.mode == REPLACE && ld.table_exists && !ld.created)
+		delete_rows();
+	if (!ld.table_exists || ld.created)
+		evolve(1);
+}
+
+/* --mode replace: the old rows go in the row transaction, so that
+ * readers see them until it commits (never TRUNCATE, which would make
+ * them wait). */
+void
+delete_rows(void)
+{
+	struct sa_buf sql = { 0 };
+
+	sa_buf_adds(&sql, "DELETE FROM ");
+	sa_buf_adds(&sql, ld.target.s);
+	run_ok(sql.s);
+	sa_buf_free(&sql);
+}
+
+/* Sends the spooled rows but those the server refused before. */
+static void
+send_spool(void)
 {
 	struct sa_buf r = { 0 };
+	struct origin o;
 	uint32_t len;
+	size_t k = 0;
 
-	if (ld.opt.inserted_at != NULL) {
-		PGresult *res = run("SELECT now()", 0, NULL);
-
-		ld.stamp = xstrdup(PQgetvalue(res, 0, 0));
-		PQclear(res);
-	}
+	if (fflush(ld.spool) != 0)
+		sa_die_errno(EX_IOERR, "temporary file");
 	rewind(ld.spool);
 	while (fread(&len, 4, 1, ld.spool) == 1) {
 		sa_buf_reset(&r);
 		sa_buf_grow(&r, len);
 		if (fread(r.s, 1, len, ld.spool) != len)
 			sa_die(EX_IOERR, "temporary file: short read");
+		memcpy(&o.file, r.s, 4);
+		memcpy(&o.line, r.s + 4, 8);
+		if (k < ld.nrefused && ld.refused[k].file == o.file &&
+		    ld.refused[k].line == o.line) {
+			k++;
+			continue;
+		}
 		emit(r.s, len);
 	}
 	sa_buf_free(&r);
-	fclose(ld.spool);
-	ld.spool = NULL;
+	if (fseek(ld.spool, 0, SEEK_END) != 0)
+		sa_die_errno(EX_IOERR, "temporary file");
+}
+
+/* A row needs a change of a table others can see, which cannot be made
+ * while this transaction holds the table: the transaction is rolled
+ * back, the table changed in a transaction of its own, and the rows sent
+ * so far are sent again. */
+static void
+restart(void)
+{
+	PGresult *res;
+
+	if (ld.copying && !ld.counting) {
+		if (PQputCopyEnd(ld.conn, "the table changes") != 1)
+			db_fail(NULL, ld.shown.s);
+		while ((res = PQgetResult(ld.conn)) != NULL)
+			PQclear(res);
+	}
+	ld.copying = ld.counting = 0;
+	sa_buf_reset(&ld.out);
+	run_ok("ROLLBACK");
+	begin_rows();
+	send_spool();
+}
+
+/* Sends the spooled rows, then the rest of the input as it is read,
+ * changing the table (or the staging table) whenever a row needs it. */
+void
+send_rows(void)
+{
+	if (ld.opt.inserted_at != NULL) {
+		PGresult *res = run("SELECT now()", 0, NULL);
+
+		ld.stamp = xstrdup(PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
+	send_spool();
+	if (!ld.keep) {
+		fclose(ld.spool);
+		ld.spool = NULL;
+	}
 	while (next_row()) {
 		if (ld.opt.mode == UPSERT && !ld.staging && ld.dup_keys)
 			to_stage();
 		if (!fits()) {
-			if (ld.copying)
-				copy_end();
-			if (ld.staging)
-				stage_columns(1);
-			else
-				evolve(1);
+			/* An upsert straight into a table others see moves
+			 * its rows to the staging table, which blocks no
+			 * one when it changes. */
+			if (ld.opt.mode == UPSERT && !ld.staging && !ld.created)
+				to_stage();
+			if (ld.staging || ld.created) {
+				if (ld.copying)
+					copy_end();
+				if (ld.staging)
+					stage_columns(1);
+				else
+					evolve(1);
+			} else
+				restart();
 		}
 		emit(ld.row.s + 4, ld.row.len - 4);
+		if (ld.keep && fwrite(ld.row.s, 1, ld.row.len, ld.spool) !=
+		    ld.row.len)
+			sa_die_errno(EX_IOERR, "temporary file");
 	}
 	if (ld.copying)
 		copy_end();

@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "load.h"
 
@@ -338,17 +339,83 @@ evolve(int defer)
 	sa_buf_free(&ddl);
 }
 
+/*
+ * Runs the DDL that the rows read so far need.  In the load's transaction
+ * (whose table no one else sees yet) it runs there; otherwise in a
+ * transaction of its own, so that its ACCESS EXCLUSIVE lock lasts as long
+ * as the DDL (a widening: the rewrite of the rows), never as long as the
+ * load.  Waiting for that lock behind a long transaction would make every
+ * reader queue behind the DDL: the lock is asked for with a short timeout,
+ * and again after a pause, until it is had.  Columns added this way stay
+ * if the load fails later; LD.ADDED names them.
+ */
+void
+change_table(int defer)
+{
+	struct sa_buf ddl = { 0 };
+	const char *state;
+	unsigned pause = 10000;
+	PGresult *res;
+	char *had;
+	size_t i;
+
+	if (PQtransactionStatus(ld.conn) != PQTRANS_IDLE || !ld.table_exists) {
+		evolve(defer);
+		return;
+	}
+	if (plan(&ddl, defer, !ld.created) == 0) {
+		sa_buf_free(&ddl);
+		return;
+	}
+	for (;;) {
+		run_ok("BEGIN");
+		run_ok("SET LOCAL lock_timeout = '100ms'");
+		res = PQexec(ld.conn, ddl.s);
+		if (PQresultStatus(res) == PGRES_COMMAND_OK)
+			break;
+		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (state == NULL || strcmp(state, "55P03") != 0)
+			db_fail(res, ld.shown.s);
+		PQclear(res);
+		run_ok("ROLLBACK");
+		usleep(pause);
+		if (pause < 1000000)
+			pause *= 2;
+	}
+	PQclear(res);
+	run_ok("COMMIT");
+	had = xmalloc(ld.ncols + 1);
+	for (i = 0; i < ld.ncols; i++)
+		had[i] = ld.cols[i].intable;
+	had[ld.ncols] = ld.opt.inserted_at == NULL ||
+	    find_tcol(ld.opt.inserted_at) >= 0;
+	read_table();
+	for (i = 0; i <= ld.ncols; i++) {
+		if (had[i] || (i < ld.ncols && !ld.cols[i].intable))
+			continue;
+		sa_buf_adds(&ld.added, ld.added.len > 0 ? ", \"" : "\"");
+		sa_buf_adds(&ld.added, i < ld.ncols ? ld.cols[i].name :
+		    ld.opt.inserted_at);
+		sa_buf_addc(&ld.added, '"');
+	}
+	free(had);
+	sa_buf_free(&ddl);
+}
+
 /* Takes the lock that makes loads which change one table wait for each
  * other.  It is taken before any lock on the table, so that two loads
- * never deadlock, and held until the end of the transaction. */
+ * never deadlock, and held by the session across the load's transactions
+ * until it ends. */
 void
 lock_table(void)
 {
 	const char *params[] = { ld.schema, ld.table };
 
-	PQclear(run("SELECT pg_advisory_xact_lock(hashtext('sa-load'), "
-	    "hashtext(coalesce($1, current_schema()) || '.' || $2))", 2,
-	    params));
+	if (!ld.locked)
+		PQclear(run("SELECT pg_advisory_lock(hashtext('sa-load'), "
+		    "hashtext(coalesce($1, current_schema()) || '.' || $2))",
+		    2, params));
+	ld.locked = 1;
 	read_table();
 }
 

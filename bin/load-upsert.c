@@ -82,7 +82,7 @@ create_stage(void)
 	/* Rows are numbered as they are sent; rows moved from the table
 	 * by to_stage() are all 0: their keys differ, and every row sent
 	 * after them comes later. */
-	sa_buf_adds(&sql, " bigint NOT NULL DEFAULT 0) ON COMMIT DROP");
+	sa_buf_adds(&sql, " bigint NOT NULL DEFAULT 0)");
 	run_ok(sql.s);
 	sa_buf_free(&sql);
 	stage_columns(1);
@@ -248,10 +248,20 @@ upsert(void)
 	size_t i, k;
 	int n, empty;
 
-	lock_table();
-	if (!ld.table_exists && ld.opt.no_create)
-		sa_die(EX_CANTCREAT, "%s: the table does not exist "
-		    "(--no-create)", ld.shown.s);
+	/* The staging table outlives its transaction, which ends before
+	 * the lock is taken: a load waiting for the lock holds no lock on
+	 * the table that the one holding it may wait for.  A table made in
+	 * the transaction stays in it, and the lock was taken before. */
+	if (!ld.created) {
+		run_ok("COMMIT");
+		lock_table();
+		if (!ld.table_exists && ld.opt.no_create)
+			sa_die(EX_CANTCREAT, "%s: the table does not exist "
+			    "(--no-create)", ld.shown.s);
+		if (ld.table_exists)
+			change_table(0);
+		run_ok("BEGIN");
+	}
 	evolve(0);
 	read_table();
 	run_ok("SET LOCAL work_mem = '128MB'");

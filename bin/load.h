@@ -20,6 +20,12 @@
  * - Strings from pg_name() and one_line() are malloc'd and the caller's.
  * - LD.SPOOL, LD.BATCHF and LD.SCOPE.KEYS come from sa_tmpfile(): unlinked, they vanish
  *   on every exit path.
+ *
+ * Transactions: DDL on a table others can see runs in a transaction of
+ * its own (change_table()); the rows go in another (begin_rows()), which
+ * never holds more than ROW EXCLUSIVE on such a table.  A change that a
+ * row needs mid-stream rolls the row transaction back, changes the table
+ * and sends the rows again from LD.SPOOL, which then holds every row sent.
  */
 #ifndef LOAD_H
 #define LOAD_H
@@ -113,11 +119,15 @@ struct load {
 	int table_exists;
 	char **keynames;	/* column names of the -k fields */
 	int created;		/* this load created the table */
+	int locked;		/* the session holds the table's load lock */
+	struct sa_buf added;	/* columns added in transactions of their own */
+	int done;		/* the rows are committed */
 	int key_later;		/* its primary key is added at the end */
 
 	/* Reading the input (load-row.c). */
 	struct sa_input in;
-	FILE *spool;
+	FILE *spool;		/* the first rows; with KEEP, every row sent */
+	int keep;		/* the rows may have to be sent again */
 	char **files;		/* names of the input files, for messages */
 	size_t nfiles;
 	uintmax_t rows_loaded, rows_inserted, rows_updated;
@@ -156,6 +166,8 @@ struct load {
 	size_t batch_bytes;
 	struct origin *origins;	/* where the rows of this COPY came from */
 	size_t origcap;
+	struct origin *refused;	/* rows the server refused, in input order */
+	size_t nrefused, refcap;
 
 	/* The upsert (load-upsert.c). */
 	int staging;		/* rows go to the staging table */
@@ -197,6 +209,7 @@ int new_column(const char *key, size_t len, unsigned h);
 void add_primary_key(struct sa_buf *b);
 int plan(struct sa_buf *b, int defer, int report);
 void evolve(int defer);
+void change_table(int defer);
 void lock_table(void);
 void name_keys(void);
 int table_empty(void);
@@ -207,6 +220,8 @@ int next_row(void);
 void check_input(void);
 
 /* load-copy.c */
+void begin_rows(void);
+void delete_rows(void);
 void send_rows(void);
 void copy_end(void);
 

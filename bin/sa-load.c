@@ -6,8 +6,10 @@
  * table is created or evolved, the spool is sent with COPY FROM STDIN, and
  * the rest of the input follows as it is read, in batches, the table
  * evolving whenever a row needs it: the server parses while sa-load reads.
- * Everything happens in one transaction.  Memory holds one record and the
- * list of columns (and, for an upsert, 8 bytes per key), never the input.
+ * The rows go in one transaction; changes to a table others can see go
+ * in short ones of their own, so that readers never wait for the load
+ * (load.h says how).  Memory holds one record and the list of columns
+ * (and, for an upsert, 8 bytes per key), never the input.
  *
  * This file reads the options and takes a load through its steps in
  * order; the steps are in the load-*.c files, which load.h lists.
@@ -107,7 +109,6 @@ load(int nargs, char **args)
 	uintmax_t limit = SAMPLE_ROWS, spooled = 0;
 	int direct = 0;
 
-	run_ok("BEGIN");
 	/* A load that may change the table takes the lock first; one that
 	 * cannot (--no-evolve on a table that is there) runs alongside.  An
 	 * upsert takes it at the end, unless the table is empty: then it
@@ -122,16 +123,13 @@ load(int nargs, char **args)
 	if (!ld.table_exists && ld.opt.no_create)
 		sa_die(EX_CANTCREAT, "%s: the table does not exist "
 		    "(--no-create)", ld.shown.s);
-	if (!ld.opt.dry_run && ld.opt.mode == REPLACE && ld.table_exists) {
-		sa_buf_adds(&sql, "DELETE FROM ");
-		sa_buf_adds(&sql, ld.target.s);
-		run_ok(sql.s);
-	}
 
 	/* The first rows show the types; with --no-evolve a new table is
 	 * made for all of them, since it may not change later. */
+	/* replace-keys reads all its rows first as well: its DELETE cannot
+	 * be sent again should the table change mid-stream (load-copy.c). */
 	if (ld.opt.dry_run || (ld.opt.no_evolve && !ld.table_exists) ||
-	    scope_from_input())
+	    ld.opt.mode == REPLACE_KEYS)
 		limit = UINTMAX_MAX;
 	ld.spool = sa_tmpfile();
 	setvbuf(ld.spool, NULL, _IOFBF, 1 << 20);
@@ -175,10 +173,15 @@ load(int nargs, char **args)
 		 * rows are in: building the index at once is cheaper than
 		 * growing it row by row. */
 		ld.key_later = direct && !ld.table_exists;
-		if (ld.opt.mode == UPSERT && (!direct || ld.dup_keys))
+		/* Rows sent into a table others see may have to be sent
+		 * again, should it change mid-stream. */
+		ld.keep = ld.table_exists && !ld.opt.no_evolve &&
+		    ld.opt.mode != UPSERT;
+		if (ld.opt.mode == UPSERT && (!direct || ld.dup_keys)) {
+			run_ok("BEGIN");
 			create_stage();
-		else {
-			evolve(1);
+		} else {
+			begin_rows();
 			ld.copy_target = ld.target.s;
 		}
 		if (ld.opt.mode == REPLACE_KEYS)
@@ -189,7 +192,8 @@ load(int nargs, char **args)
 			stage_columns(0);
 			upsert();
 		} else {
-			evolve(0);
+			if (ld.created)
+				evolve(0);
 			ld.rows_inserted = ld.rows_loaded;
 		}
 		if (ld.key_later && ld.created) {
@@ -201,6 +205,9 @@ load(int nargs, char **args)
 			run_ok(sql.s);
 		}
 	} else {
+		run_ok("BEGIN");
+		if (ld.opt.mode == REPLACE && ld.table_exists)
+			delete_rows();
 		check_input();
 		if (ld.opt.mode == REPLACE_KEYS)
 			replace_keys();
@@ -209,7 +216,29 @@ load(int nargs, char **args)
 	 * cannot be written means nothing is loaded. */
 	sa_rejects_close();
 	run_ok("COMMIT");
+	ld.done = 1;
+	/* Columns of nulls only, on a table others see, come after. */
+	if (ld.rows_loaded > 0 && !ld.staging)
+		change_table(0);
+	/* The replaced rows are dead: the planner learns of the new ones
+	 * now; autovacuum frees the old ones' space. */
+	if (ld.opt.mode == REPLACE && ld.table_exists && !ld.created) {
+		sa_buf_reset(&sql);
+		sa_buf_adds(&sql, "ANALYZE ");
+		sa_buf_adds(&sql, ld.target.s);
+		run_ok(sql.s);
+	}
 	sa_buf_free(&sql);
+}
+
+/* At exit: a load that failed after adding columns in transactions of
+ * their own says they stay. */
+static void
+report_added(void)
+{
+	if (!ld.done && ld.added.len > 0)
+		sa_note("%s: the load failed, but the columns it added stay "
+		    "(nullable, empty): %s", ld.shown.s, ld.added.s);
 }
 
 static double
@@ -351,6 +380,7 @@ main(int argc, char **argv)
 			    ld.opt.inserted_at);
 	scope_check(argc - optind, argv + optind);
 
+	atexit(report_added);
 	db_connect();
 	if (ld.opt.mode == UPSERT)
 		run_ok("SET temp_buffers = '256MB'");

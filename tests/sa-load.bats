@@ -1,5 +1,6 @@
 #!/usr/bin/env bats
 load helpers/common
+load helpers/load
 bats_require_minimum_version 1.5.0
 
 F="$FIXTURES/sa-load"
@@ -7,14 +8,7 @@ F="$FIXTURES/sa-load"
 # Every test that needs the server calls pg first: a fresh table name T
 # (and ${T}b for a second table), timestamps shown in UTC.
 pg() {
-	require_pg
-	export PGTZ=UTC PGOPTIONS="-c client_min_messages=warning"
-	T="t${BATS_TEST_NUMBER}"
-	q "DROP TABLE IF EXISTS \"$T\", \"${T}b\" CASCADE"
-}
-
-q() {
-	psql -XAtq -v ON_ERROR_STOP=1 -c "$1"
+	pg_table t
 }
 
 # The columns of table $1 as "name type" lines.
@@ -96,15 +90,6 @@ locked() {
 	q "SELECT string_agg(id::text, ' ' ORDER BY id) FROM \"$1\" WHERE xmax <> 0 AND xmin <> xmax"
 }
 
-# Waits up to 10 s until the query $1 answers t.
-wait_until() {
-	for _ in $(seq 100); do
-		[ "$(q "$1")" = t ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # Waits until a backend of sa-load sleeps in slow_table's trigger.
 wait_for_sleep() {
 	wait_until "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'sa-load' AND wait_event = 'PgSleep'"
@@ -143,6 +128,19 @@ interrupted_load() {
 	2
 	EOF
 	q "DROP FUNCTION \"${T}_slow\"() CASCADE"
+}
+
+# upserts_at_once FILE1 FILE2: upserts of each file into $T on id, at
+# once; both succeed.
+upserts_at_once() {
+	local p1 p2
+
+	sa-load --quiet -k id --mode upsert "$T" "$1" &
+	p1=$!
+	sa-load --quiet -k id --mode upsert "$T" "$2" &
+	p2=$!
+	wait "$p1"
+	wait "$p2"
 }
 
 # The number of statements sa-load sends, read from the server's log.
@@ -846,12 +844,7 @@ Try 'sa-load --help' for more information."
 	pg
 	gen-successapp -n 300 --seed 1 | sa-explode | jq -c '. + {only_1: 1}' >"$BATS_TEST_TMPDIR/in1"
 	gen-successapp -n 300 --seed 2 --start-id 200 | sa-explode | jq -c '. + {only_2: 2}' >"$BATS_TEST_TMPDIR/in2"
-	sa-load --quiet -k id --mode upsert "$T" "$BATS_TEST_TMPDIR/in1" &
-	p1=$!
-	sa-load --quiet -k id --mode upsert "$T" "$BATS_TEST_TMPDIR/in2" &
-	p2=$!
-	wait "$p1"
-	wait "$p2"
+	upserts_at_once "$BATS_TEST_TMPDIR/in1" "$BATS_TEST_TMPDIR/in2"
 	run q "SELECT count(*), count(DISTINCT id), min(id), max(id), count(only_1) + count(only_2) FROM \"$T\""
 	# The 100 shared ids keep the column of each load.
 	assert_output "500|500|100000|100499|600"
@@ -909,4 +902,153 @@ Try 'sa-load --help' for more information."
 	rss=$(peak_rss_kb /dev/null sa-load --quiet "$T" "$BATS_TEST_TMPDIR/in")
 	echo "peak RSS $rss KiB for $(stat -c %s "$BATS_TEST_TMPDIR/in") bytes" >&3
 	[ "$rss" -lt 32768 ]
+}
+
+# Faults.
+
+# fault_mid_load COMMAND: COMMAND runs while a load into base_table sends
+# its rows; the load exits 69 and the table is as it was.
+fault_mid_load() {
+	base_table
+	fifo_load
+	numbered 11000 >&7
+	wait_for_copy
+	"$@"
+	numbered 20000 >&7 2>/dev/null || true
+	end_load 69
+	run q "SELECT id FROM \"$T\" ORDER BY id"
+	assert_output - <<-'EOF'
+	1
+	2
+	EOF
+}
+
+restart_server() {
+	local c
+	c=$(pg_lsclusters --no-header | awk -v p="$PGPORT" '$3 == p { print $1, $2 }')
+	[ -n "$c" ]
+	# The server started again must not hold the test's descriptors:
+	# bats waits for them to close.
+	(
+		for fd in $(ls /proc/$BASHPID/fd); do
+			[ "$fd" -gt 2 ] && eval "exec $fd>&-"
+		done
+		# shellcheck disable=SC2086
+		exec pg_ctlcluster $c restart -m fast
+	) </dev/null >/dev/null 2>&1
+}
+
+terminate_load() {
+	q "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'sa-load'" >/dev/null
+}
+
+@test "a PostgreSQL restart in the middle of a load: 69, the table as it was" {
+	pg
+	fault_mid_load restart_server
+}
+
+@test "the load's backend terminated in the middle of a load: 69, the table as it was" {
+	pg
+	fault_mid_load terminate_load
+}
+
+@test "kill -9 at random points: no temporary file, the table as it was or whole" {
+	pg
+	base_table
+	numbered 200000 >"$BATS_TEST_TMPDIR/in"
+	mkdir "$BATS_TEST_TMPDIR/tmp"
+	for i in 1 2 3 4 5 6; do
+		# A mid-stream change: the rows sent so far are spooled.
+		[ "$i" -eq 4 ] && echo '{"id": 0, "v": 1.5, "late": true}' >>"$BATS_TEST_TMPDIR/in"
+		before=$(q "SELECT count(*) FROM \"$T\"")
+		TMPDIR="$BATS_TEST_TMPDIR/tmp" sa-load --quiet --rejects "$BATS_TEST_TMPDIR/r" \
+			"$T" "$BATS_TEST_TMPDIR/in" &
+		sleep "0.$((RANDOM % 10))"
+		kill -9 $! 2>/dev/null || true
+		wait $! || true
+		wait_for_no_backend
+		run ls -A "$BATS_TEST_TMPDIR/tmp"
+		assert_output ""
+		after=$(q "SELECT count(*) FROM \"$T\"")
+		echo "run $i: $before rows, then $after" >&3
+		[[ "$after" -eq "$before" || "$after" -eq $((before + $(wc -l <"$BATS_TEST_TMPDIR/in"))) ]]
+	done
+}
+
+@test "a change mid-stream with --rejects: rows refused before it are not sent or rejected again" {
+	pg
+	q "CREATE TABLE \"$T\" (id bigint, v text CHECK (v <> 'a500'))"
+	{ numbered 11000; echo '{"id": 11001, "v": "x", "late": 1}'; } >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr sa-load --rejects "$BATS_TEST_TMPDIR/r" "$T" "$BATS_TEST_TMPDIR/in"
+	assert_success
+	assert_summary "${stderr_lines[1]}" "$T: 11001 rows read, 11000 inserted, 0 updated, 1 rejected"
+	run jq -c '[.line, .input]' "$BATS_TEST_TMPDIR/r"
+	assert_output '[500,"{\"id\":500,\"v\":\"a500\"}"]'
+	run q "SELECT count(*), count(DISTINCT id), count(late) FROM \"$T\""
+	assert_output "11000|11000|1"
+}
+
+@test "two upserts of overlapping keys into a table with rows, at once: both succeed, one row of one load per key" {
+	pg
+	seq 1 3000 | awk '{ printf "{\"id\": %d, \"v\": \"o\", \"w\": \"o\"}\n", $1 }' >"$BATS_TEST_TMPDIR/old"
+	sa-load --quiet -k id "$T" "$BATS_TEST_TMPDIR/old"
+	seq 3000 -1 1 | awk '{ printf "{\"id\": %d, \"v\": \"a\", \"w\": \"a\"}\n", $1 }' >"$BATS_TEST_TMPDIR/a"
+	seq 1500 4500 | shuf --random-source=<(yes) |
+		awk '{ printf "{\"id\": %d, \"v\": \"b\", \"w\": \"b\"}\n", $1 }' >"$BATS_TEST_TMPDIR/b"
+	for _ in 1 2 3; do
+		upserts_at_once "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b"
+	done
+	run q "SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE v <> w OR v NOT IN ('a', 'b')),
+	       count(*) FILTER (WHERE id < 1500 AND v <> 'a'), count(*) FILTER (WHERE id > 3000 AND v <> 'b')
+	       FROM \"$T\""
+	assert_output "4500|4500|0|0|0"
+}
+
+# Security.
+
+@test "names with quotes, semicolons, backslashes and \$\$ never change the SQL" {
+	pg
+	q "CREATE TABLE \"${T}b\" (x int)"
+	name="$T\"; DROP TABLE \"${T}b\"; -- '\\ \$\$ \$x\$"
+	cols=('k"; DROP TABLE x; --' "c;d" 'e\f' '$$g$$' "h'i" '\"' 'k $1')
+	jq -nc --args '$ARGS.positional as $c | range(1; 4) as $i
+		| [$c[] as $n | {key: $n, value: ($n + ($i | tostring))}] | from_entries
+		| .[$c[0]] = $i' "${cols[@]}" >"$BATS_TEST_TMPDIR/in"
+	for mode in append upsert replace; do
+		sa-load --quiet -k "${cols[0]}" --mode $mode --inserted-at 'at"$$;' \
+			"$name" "$BATS_TEST_TMPDIR/in"
+	done
+	run psql -XAtq -v ON_ERROR_STOP=1 -v n="$name" <<-'EOF'
+	SELECT string_agg(attname, '|' ORDER BY attnum) FROM pg_attribute
+	WHERE attrelid = (SELECT oid FROM pg_class WHERE relname = :'n')
+	AND attnum > 0 AND NOT attisdropped;
+	SELECT format('SELECT sum(%I), min(%I), max(%I), count(%I) FROM %I',
+	    'k"; DROP TABLE x; --', '$$g$$', '$$g$$', 'at"$$;', :'n') \gexec
+	EOF
+	assert_output - <<-EOF
+	$(IFS='|'; echo "${cols[*]}")|at"\$\$;
+	6|\$\$g\$\$1|\$\$g\$\$3|3
+	EOF
+	# Nothing else happened.
+	run q "SELECT count(*) FROM \"${T}b\""
+	assert_output 0
+	run q "SELECT count(*) FROM pg_class WHERE relname LIKE '%DROP%' OR relname = 'x'"
+	assert_output 1
+}
+
+@test "--rejects is created 0600, and never through a symbolic link placed before" {
+	pg
+	printf '%s\n' '{"id": 1}' '{"id": ' >"$BATS_TEST_TMPDIR/in"
+	(umask 022 && sa-load --quiet --rejects "$BATS_TEST_TMPDIR/r" "$T" "$BATS_TEST_TMPDIR/in")
+	run stat -c %a "$BATS_TEST_TMPDIR/r"
+	assert_output 600
+	echo precious >"$BATS_TEST_TMPDIR/target"
+	ln -s "$BATS_TEST_TMPDIR/target" "$BATS_TEST_TMPDIR/link"
+	run --separate-stderr sa-load --rejects "$BATS_TEST_TMPDIR/link" "${T}b" "$BATS_TEST_TMPDIR/in"
+	[ "$status" -eq 73 ]
+	assert_equal "$stderr" "sa-load: $BATS_TEST_TMPDIR/link: a symbolic link, not followed"
+	run cat "$BATS_TEST_TMPDIR/target"
+	assert_output precious
+	run q "SELECT to_regclass('\"${T}b\"') IS NULL"
+	assert_output t
 }

@@ -1,16 +1,62 @@
-# Helpers of the sa-load suites that need a server (loaded after common).
+# Loaded by the sa-load suites: a fresh table, psql, waiting for the
+# server, and a load fed through a FIFO so that a test can act while the
+# load is in the middle of its rows.
 
-# Every test that needs the server calls pg PREFIX first: a fresh table
-# name T, PREFIX and the test's number; timestamps shown in UTC.
-pg() {
+# pg PREFIX: needs the server; T is a fresh table name, PREFIX and the
+# test's number (and ${T}b a second one), timestamps are shown in UTC.
+pg_table() {
 	require_pg
 	export PGTZ=UTC PGOPTIONS="-c client_min_messages=warning"
 	T="$1${BATS_TEST_NUMBER}"
-	q "DROP TABLE IF EXISTS \"$T\" CASCADE"
+	q "DROP TABLE IF EXISTS \"$T\", \"${T}b\" CASCADE"
 }
 
 q() {
 	psql -XAtq -v ON_ERROR_STOP=1 -c "$1"
+}
+
+# Waits up to 60 s until the query $1 answers t.
+wait_until() {
+	for _ in $(seq 600); do
+		[ "$(q "$1")" = t ] && return 0
+		sleep 0.1
+	done
+	echo "never true: $1" >&2
+	return 1
+}
+
+# fifo_load [OPTION...]: sa-load OPTIONS $T in the background, reading
+# a FIFO that the test writes on descriptor 7 (bats has 3); LOAD is its
+# pid, its standard error goes to $BATS_TEST_TMPDIR/err.
+fifo_load() {
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	sa-load "$@" "$T" "$BATS_TEST_TMPDIR/fifo" 2>"$BATS_TEST_TMPDIR/err" &
+	LOAD=$!
+	exec 7>"$BATS_TEST_TMPDIR/fifo"
+}
+
+# end_load STATUS: closes the load's input; it exits STATUS, and its
+# standard error is in $output and $lines.
+end_load() {
+	local st=0
+
+	exec 7>&-
+	wait "$LOAD" || st=$?
+	run cat "$BATS_TEST_TMPDIR/err"
+	[ "$st" -eq "$1" ]
+}
+
+# wait_for_copy [SQL]: waits until sa-load sends rows into $T (its COPY
+# holds ROW EXCLUSIVE on it) and SQL is true.
+wait_for_copy() {
+	wait_until "SELECT count(*) > 0 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+	   WHERE a.application_name = 'sa-load' AND l.relation = '\"$T\"'::regclass
+	   AND l.mode = 'RowExclusiveLock' AND l.granted${1:+ AND $1}"
+}
+
+# pg PREFIX: pg_table under the name the replace-keys suite uses.
+pg() {
+	pg_table "$1"
 }
 
 # The number of statements sa-load sends with the arguments, read from
