@@ -161,8 +161,12 @@ load(int nargs, char **args)
 			    ld.shown.s);
 		if (ld.rows_loaded > 0 && plan(&ddl, 0, 0) == 0)
 			sa_buf_adds(&ddl, "-- no change to the table\n");
-		if (ld.opt.mode == REPLACE_KEYS)
+		if (ld.opt.mode == REPLACE_KEYS) {
+			/* The scope is staged to be counted, then dropped. */
+			run_ok("BEGIN");
 			replace_plan(&ddl);
+			run_ok("ROLLBACK");
+		}
 		sa_buf_add(&sa_out, ddl.s ? ddl.s : "", ddl.len);
 		sa_out_flush();
 		sa_buf_free(&ddl);
