@@ -209,6 +209,8 @@ sa_out_init(void)
 	/* EPIPE from write() is handled here rather than by SIGPIPE, so that
 	 * the end is quiet and buffered work can be cleaned up. */
 	signal(SIGPIPE, SIG_IGN);
+	/* Past ulimit -f a write fails (74) instead of killing the tool. */
+	sa_no_sigxfsz();
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
