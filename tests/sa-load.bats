@@ -5,12 +5,6 @@ bats_require_minimum_version 1.5.0
 
 F="$FIXTURES/sa-load"
 
-# Every test that needs the server calls pg first: a fresh table name T
-# (and ${T}b for a second table), timestamps shown in UTC.
-pg() {
-	pg_table t
-}
-
 # The columns of table $1 as "name type" lines.
 cols() {
 	q "SELECT attname || ' ' || format_type(atttypid, atttypmod)
@@ -141,17 +135,6 @@ upserts_at_once() {
 	p2=$!
 	wait "$p1"
 	wait "$p2"
-}
-
-# The number of statements sa-load sends, read from the server's log.
-statements() {
-	local log size
-	log=$(pg_lsclusters --no-header 2>/dev/null | awk -v p="$PGPORT" '$3 == p { print $7 }')
-	[ -r "$log" ] || skip "the server log is not readable here"
-	size=$(stat -c %s "$log")
-	PGOPTIONS="-c log_statement=all" sa-load --quiet "$@"
-	sleep 0.2
-	tail -c +$((size + 1)) "$log" | grep -cE 'LOG: +(statement|execute)'
 }
 
 @test "--help prints the usage line the man page shows" {

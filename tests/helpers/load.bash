@@ -54,9 +54,10 @@ wait_for_copy() {
 	   AND l.mode = 'RowExclusiveLock' AND l.granted${1:+ AND $1}"
 }
 
-# pg PREFIX: pg_table under the name the replace-keys suite uses.
+# pg [PREFIX]: what every test that needs the server calls first;
+# pg_table with PREFIX, t by default.
 pg() {
-	pg_table "$1"
+	pg_table "${1:-t}"
 }
 
 # The number of statements sa-load sends with the arguments, read from
