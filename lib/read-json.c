@@ -372,6 +372,12 @@ feed_json(struct sa_reader *r)
 
 	if (r->line_start)
 		reader_check_abort(r);
+	/* Whole lines where the buffer can hold them: a line is judged as
+	 * one (its record and anything after it), also the last one, which
+	 * gains its LF only at end of input. */
+	while (memchr(r->buf + r->pos, '\n', r->end - r->pos) == NULL &&
+	    r->end - r->pos < BUFSIZE / 2 && reader_fill(r))
+		;
 	p = r->buf + r->pos;
 	n = r->end - r->pos;
 

@@ -37,10 +37,18 @@ reader_fill(struct sa_reader *r)
 		sa_die_errno(EX_IOERR, "%s", r->name);
 	if (n == 0) {
 		r->eof = 1;
-		return 0;
+		if (r->bytes == 0 || r->last == '\n')
+			return 0;
+		/* A last line without its LF is read as a whole line, so
+		 * that what it leaves open (a string, a record) is one bad
+		 * line like any other; the LF is not counted as read. */
+		r->buf[r->end++] = '\n';
+		r->last = '\n';
+		return 1;
 	}
 	r->end += n;
 	r->bytes += n;
+	r->last = r->buf[r->end - 1];
 	return 1;
 }
 
@@ -250,6 +258,7 @@ sa_reader_rewind(struct sa_reader *r)
 		sa_die_errno(EX_IOERR, "%s: cannot read twice", r->name);
 	r->pos = r->end = 0;
 	r->eof = 0;
+	r->last = 0;
 	r->line = 0;
 	r->fmt = SA_FMT_UNKNOWN;
 	r->line_start = 1;

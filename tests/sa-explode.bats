@@ -269,6 +269,30 @@ EOF
 	assert_equal "$stderr" 'sa-explode: stdin:2: invalid JSON: the input ends inside a record'
 }
 
+@test "a last line without LF is judged whole: an open string is one reject, on its line" {
+	printf '{"id":1}\n"abc' >"$BATS_TEST_TMPDIR/a"
+	printf '{"id":1}\n{"id":2} "x' >"$BATS_TEST_TMPDIR/b"
+	printf '[{"id":1},\n{"id":2}' >"$BATS_TEST_TMPDIR/c"
+	run sa-explode --rejects "$BATS_TEST_TMPDIR/rej" "$BATS_TEST_TMPDIR/a" \
+	    "$BATS_TEST_TMPDIR/b" "$BATS_TEST_TMPDIR/c"
+	assert_success
+	assert_output - <<-'EOF'
+	{"id":1}
+	{"id":1}
+	{"id":1}
+	{"id":2}
+	EOF
+	run jq -c '[(.file | sub(".*/"; "")), .line, .input]' "$BATS_TEST_TMPDIR/rej"
+	assert_output - <<-'EOF'
+	["a",2,"\"abc"]
+	["b",2,"{\"id\":2} \"x"]
+	["c",2,""]
+	EOF
+	run jq -r .error "$BATS_TEST_TMPDIR/rej"
+	assert_line --index 0 'invalid JSON: lexical error: invalid character inside string.'
+	assert_line --index 2 'invalid JSON: the top-level array is not closed'
+}
+
 @test "a multi-line record that breaks is rejected whole and reading resumes" {
 	run --separate-stderr sa-explode --rejects "$BATS_TEST_TMPDIR/rej" <<'EOF'
 {"id":1}
