@@ -206,6 +206,7 @@ open_output(int resume)
 	if (dup2(fd, STDOUT_FILENO) < 0)
 		sa_die_errno(EX_OSERR, "dup2");
 	close(fd);
+	sa_out_name = output_path;
 }
 
 

@@ -542,6 +542,7 @@ main(int argc, char **argv)
 		    dup2(sa_tmpfd(), STDOUT_FILENO) < 0)
 			sa_die_errno(EX_OSERR, "dup");
 		sa_abort_also(tsv_out);
+		sa_out_name = sa_tmpdir();
 	}
 	if (eo.tmpl != NULL)
 		status = each_run(argv + optind, argc - optind, st.parents);

@@ -170,6 +170,7 @@ main(int argc, char **argv)
 			break;
 		case 't':
 			ofmt = SA_FMT_TSV;
+			sa_copy_text = 1;	/* refuse \u0000 as it is read */
 			break;
 		case 'j':
 			ofmt = SA_FMT_JSON;

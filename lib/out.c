@@ -10,6 +10,7 @@
 #include "sa.h"
 
 struct sa_buf sa_out;
+const char *sa_out_name = "standard output";
 static int exiting;
 static int broken;		/* stdout's reader is gone: nothing more */
 static int plain_out;		/* stdout carries no records (sa-load) */
@@ -175,7 +176,7 @@ sa_out_flush(void)
 				exit(EX_OK);
 			return;
 		}
-		sa_die_errno(EX_IOERR, "write error");
+		sa_die_errno(EX_IOERR, "%s", sa_out_name);
 	}
 	sa_out.len = 0;
 }

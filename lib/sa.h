@@ -90,6 +90,9 @@ static inline void sa_buf_reset(struct sa_buf *b) { b->len = 0; }
  * error exits 74.  sa_out_flush() is called at exit (after a failure,
  * for the whole lines only). */
 extern struct sa_buf sa_out;
+/* What a write error names: "standard output", or the file a tool put
+ * there (sa-fetch -o FILE). */
+extern const char *sa_out_name;
 void sa_out_init(void);
 void sa_out_flush(void);
 /* Call after each complete line; flushes when the buffer is large. */

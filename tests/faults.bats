@@ -106,6 +106,17 @@ kill_randomly() {
 	assert_output ""
 }
 
+@test "a file size limit on standard output: 74 naming it, not death by SIGXFSZ" {
+	records 20000 >"$T/in"
+	for cmd in "sa-explode" "sa-dedup -k id" "sa-join -k id $T/in"; do
+		run --separate-stderr limited 64 sh -c 'exec "$@" >"$0"' \
+		    "$T/out" $cmd "$T/in"
+		[ "$status" -eq 74 ]
+		assert_equal "$stderr" "${cmd%% *}: standard output: File too large"
+		[ "$(stat -c %s "$T/out")" -eq 65536 ]
+	done
+}
+
 @test "disk full while sa-explode -t spools stdin: 74, nothing written" {
 	records 20000 >"$T/in"
 	TMPDIR="$T/tmp" run --separate-stderr limited 64 sa-explode -t <"$T/in"
@@ -151,7 +162,7 @@ kill_randomly() {
 	url="$API/link/accounts?n=300&size=10"
 	run --separate-stderr limited 20 sa-fetch --state "$T/st" -o "$T/out" "$url"
 	[ "$status" -eq 74 ]
-	assert_equal "$stderr" "sa-fetch: write error: File too large"
+	assert_equal "$stderr" "sa-fetch: $T/out: File too large"
 	[ "$(jq .done "$T/st")" = false ]
 	[ "$(stat -c %s "$T/out")" -gt "$(jq .output_bytes "$T/st")" ]
 	run sa-fetch --state "$T/st" -o "$T/out" "$url"
