@@ -644,17 +644,25 @@ children() {
 {"parent_id":"100002","seq":1}' ]
 }
 
+# N TEMPLATE PARENTS CHILDREN MESSAGE: sa-fetch --parallel N --each
+# TEMPLATE PARENTS writes the records of file CHILDREN, then stops at a bad
+# parent with status 65, saying MESSAGE.
+stops_at_bad_parent() {
+	run --separate-stderr sa-fetch --parallel "$1" --each "$2" "$3"
+	[ "$status" -eq 65 ]
+	strip_abort sa-fetch 65
+	diff <(echo "$output") "$4"
+	[ "$stderr" = "sa-fetch: $5" ]
+}
+
 @test "--each: a parent without the field is bad input, 65 or --rejects" {
 	start_api
 	printf '%s\n' '{"id":100001}' '{"x":1}' '{"id":null}' '{"id":{"a":1}}' \
 	    '{"id":100003}' >"$BATS_TEST_TMPDIR/par"
 	for n in 1 4; do
-		run --separate-stderr sa-fetch --parallel $n --each \
-		    "$API/link/accounts/{id}/notes" "$BATS_TEST_TMPDIR/par"
-		[ "$status" -eq 65 ]
-		strip_abort sa-fetch 65
-		diff <(echo "$output") "$(children 1 2)"
-		[ "$stderr" = "sa-fetch: $BATS_TEST_TMPDIR/par:2: field \"id\" of the template is missing" ]
+		stops_at_bad_parent $n "$API/link/accounts/{id}/notes" \
+		    "$BATS_TEST_TMPDIR/par" "$(children 1 2)" \
+		    "$BATS_TEST_TMPDIR/par:2: field \"id\" of the template is missing"
 	done
 	run --separate-stderr sa-fetch --each "$API/link/accounts/{id}/notes" --stats \
 	    --rejects "$BATS_TEST_TMPDIR/rej" "$BATS_TEST_TMPDIR/par"
@@ -664,6 +672,34 @@ children() {
 [3,"field \"id\" of the template is null","{\"id\":null}"]
 [4,"field \"id\" of the template is not a string or a number","{\"id\":{\"a\":1}}"]' ]
 	[[ "$stderr" == *'"records_rejected":3,'*'"parents":5,"missing":0,'* ]]
+}
+
+@test "--each: a line that is not JSON stops after the parents before it, whatever --parallel" {
+	start_api
+	par=$(parents 0 12)
+	sed -i -e '6s/.*/{"id": 1000/' -e '9s/.*/{"x":9}/' "$par"
+	good=$BATS_TEST_TMPDIR/good
+	cat "$(children 0 5)" "$(children 6 8)" "$(children 9 12)" >"$good"
+	for n in 1 16; do
+		stops_at_bad_parent $n "$API/link/accounts/{id}/notes?delay=0.01" \
+		    "$par" "$(children 0 5)" "$par:6: invalid JSON: parse error: after key and value, inside map, I expect ',' or '}'"
+		run --separate-stderr sa-fetch --parallel $n --each \
+		    "$API/link/accounts/{id}/notes?delay=0.01" \
+		    --rejects "$BATS_TEST_TMPDIR/rej$n" "$par"
+		assert_success
+		[ "$stderr" = "" ]
+		diff <(echo "$output") "$good"
+		# A batch that the bad line cuts short is fetched before it.
+		run sa-fetch --parallel $n --each "$API/link/notes?account_id={id}" \
+		    --batch 4 --batch-key account_id --rejects "$BATS_TEST_TMPDIR/brej$n" "$par"
+		assert_success
+		diff <(echo "$output") "$good"
+	done
+	[ "$(jq -c '[.line, .error, .input]' "$BATS_TEST_TMPDIR/rej1")" = '[6,"invalid JSON: parse error: after key and value, inside map, I expect '"','"' or '"'}'"'","{\"id\": 1000"]
+[9,"field \"id\" of the template is missing","{\"x\":9}"]' ]
+	cmp "$BATS_TEST_TMPDIR/rej1" "$BATS_TEST_TMPDIR/rej16"
+	cmp "$BATS_TEST_TMPDIR/rej1" "$BATS_TEST_TMPDIR/brej1"
+	cmp "$BATS_TEST_TMPDIR/brej1" "$BATS_TEST_TMPDIR/brej16"
 }
 
 @test "--each: a parent whose URL answers 404 exits 66, or --missing skip counts it" {
