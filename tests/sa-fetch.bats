@@ -742,6 +742,27 @@ stops_at_bad_parent() {
  140 200" ]
 }
 
+@test "memory with --parallel 16 holds at most 16 pages" {
+	skip_if_sanitizers
+	start_api
+	# 48 parents, each with two pages of 500 accounts (some 760 KiB).
+	seq 48 | jq -c '{id: .}' >"$BATS_TEST_TMPDIR/par"
+	tmpl="$API/link/accounts?n=1000&size=500&parent={id}"
+	page=$(sa-fetch "$API/link/accounts?n=500&size=500" | wc -c)
+	one=$(peak_rss_kb "$BATS_TEST_TMPDIR/out1" sa-fetch --each "$tmpl" \
+	    "$BATS_TEST_TMPDIR/par")
+	rss=$(peak_rss_kb "$BATS_TEST_TMPDIR/out" sa-fetch --parallel 16 \
+	    --each "$tmpl" "$BATS_TEST_TMPDIR/par")
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/out")" -eq 48000 ]
+	cmp "$BATS_TEST_TMPDIR/out1" "$BATS_TEST_TMPDIR/out"
+	echo "peak RSS: $rss KiB (--parallel 16), $one KiB (--parallel 1)," \
+	    "pages of $((page / 1024)) KiB" >&3
+	[ "$rss" -lt 65536 ]
+	# The 15 pages more than one at a time, and room for the allocator:
+	# all 96 pages, or one per parent, would be far more.
+	[ "$rss" -le $((one + 16 * page / 1024 + 4096)) ]
+}
+
 @test "--rate holds with --parallel" {
 	start_api
 	run sa-fetch --rate 4 --parallel 8 --each "$API/link/accounts/{id}/notes" \
