@@ -7,6 +7,7 @@ bats_require_minimum_version 1.5.0
 setup() {
 	API_PID=
 	FETCH_PID=
+	H2_PID=
 	LOG="$BATS_TEST_TMPDIR/api.log"
 }
 
@@ -19,6 +20,7 @@ teardown() {
 		kill "$API_PID" 2>/dev/null || true
 		wait "$API_PID" 2>/dev/null || true
 	fi
+	stop_h2
 }
 
 # Starts the mock API; sets API (its URL) and OTHER (a second origin).
@@ -63,6 +65,36 @@ expected() {
 requests() {
 	jq -r --arg re "$1" 'select(.path | test($re)) |
 	    "\(.server) \(.status) \(.path)"' "$LOG"
+}
+
+# Starts nghttpd, an HTTP/2-only server, on 127.0.0.1 over TLS with a
+# throwaway self-signed certificate ($H2_CERT), serving the files of
+# directory $1; sets H2 (its URL).  Its log of frames goes to $H2_LOG.
+start_h2() {
+	local port
+	H2_CERT=$BATS_TEST_TMPDIR/h2-cert.pem
+	H2_LOG=$BATS_TEST_TMPDIR/h2.log
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+	    -nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+	    -keyout "$BATS_TEST_TMPDIR/h2-key.pem" -out "$H2_CERT" 2>/dev/null
+	port=$(python3 -c 'import socket; s = socket.socket()
+s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	nghttpd -a 127.0.0.1 -d "$1" -v "$port" "$BATS_TEST_TMPDIR/h2-key.pem" \
+	    "$H2_CERT" >>"$H2_LOG" 2>&1 3>&- &
+	H2_PID=$!
+	until (exec 4<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+		kill -0 "$H2_PID"
+		sleep 0.05
+	done
+	H2="https://127.0.0.1:$port"
+}
+
+stop_h2() {
+	if [ -n "$H2_PID" ]; then
+		kill "$H2_PID" 2>/dev/null || true
+		wait "$H2_PID" 2>/dev/null || true
+		H2_PID=
+	fi
 }
 
 @test "--help shows the usage; a bad option or no URL exits 64" {
@@ -761,6 +793,40 @@ stops_at_bad_parent() {
 	# The 15 pages more than one at a time, and room for the allocator:
 	# all 96 pages, or one per parent, would be far more.
 	[ "$rss" -le $((one + 16 * page / 1024 + 4096)) ]
+}
+
+@test "--parallel over HTTP/2: the requests share one connection" {
+	mkdir "$BATS_TEST_TMPDIR/docs"
+	for i in $(seq 8); do
+		echo "[{\"n\":$i},{\"m\":$i}]" >"$BATS_TEST_TMPDIR/docs/$i.json"
+	done
+	start_h2 "$BATS_TEST_TMPDIR/docs"
+	seq 8 | jq -c '{id: .}' >"$BATS_TEST_TMPDIR/par"
+	# Its CA is not the system's: without a trusted bundle, no page.
+	run --separate-stderr env CURL_CA_BUNDLE= SSL_CERT_FILE= SSL_CERT_DIR= \
+	    sa-fetch --each "$H2/{id}.json" "$BATS_TEST_TMPDIR/par"
+	[ "$status" -eq 69 ]
+	[[ "$stderr" == "sa-fetch: $H2/1.json: SSL certificate problem: self-signed certificate"* ]]
+	: >"$H2_LOG"
+	run --separate-stderr env CURL_CA_BUNDLE="$H2_CERT" sa-fetch --parallel 8 \
+	    --stats --each "$H2/{id}.json" "$BATS_TEST_TMPDIR/par"
+	assert_success
+	diff <(echo "$output") <(for i in $(seq 8); do
+		echo "{\"parent_id\":$i,\"n\":$i}"
+		echo "{\"parent_id\":$i,\"m\":$i}"
+	done)
+	[[ "$stderr" == *'"max_in_flight":8,"pages":8,"requests":8,'* ]]
+	stop_h2
+	# Eight requests at once, each a stream of the one connection.
+	[ "$(grep -ao '^\[id=[0-9]*\]' "$H2_LOG" | sort -u | wc -l)" -eq 1 ]
+	[ "$(grep -a 'recv HEADERS' "$H2_LOG" | grep -o 'stream_id=[0-9]*' | tr '\n' ' ')" = \
+	    "stream_id=1 stream_id=3 stream_id=5 stream_id=7 stream_id=9 stream_id=11 stream_id=13 stream_id=15 " ]
+	# SSL_CERT_FILE does it too, when CURL_CA_BUNDLE is not set.
+	start_h2 "$BATS_TEST_TMPDIR/docs"
+	run env -u CURL_CA_BUNDLE SSL_CERT_FILE="$H2_CERT" sa-fetch "$H2/1.json"
+	assert_success
+	[ "$output" = '{"n":1}
+{"m":1}' ]
 }
 
 @test "--rate holds with --parallel" {
