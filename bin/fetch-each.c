@@ -74,6 +74,9 @@ each_init(const struct each_opts *o)
 	eo = *o;
 	sa_stats_extra(stats_text);
 	fetch_stats_refresh();
+	/* Runs before the hook that prints --stats: a run that fails counts
+	 * the requests it made too. */
+	atexit(fetch_stats_refresh);
 	if (o->tmpl == NULL)
 		return;
 	lits = xcalloc(strlen(p) / 2 + 2, sizeof(char *));

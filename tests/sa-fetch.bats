@@ -743,6 +743,11 @@ stops_at_bad_parent() {
 	strip_abort sa-fetch 66
 	diff <(echo "$output") "$(children 1 2)"
 	[ "$stderr" = "sa-fetch: $API/link/accounts/7/notes: HTTP 404: {\"error\": \"no account 7\"}" ]
+	# --stats counts what a failed run did.
+	run --separate-stderr sa-fetch --each "$API/link/accounts/{id}/notes" \
+	    --stats "$BATS_TEST_TMPDIR/par"
+	[ "$status" -eq 66 ]
+	[[ "${stderr#*$'\n'}" == *'"parents":1,"missing":0,"max_in_flight":1,"pages":1,"requests":2,"retries":0}' ]]
 	run --separate-stderr sa-fetch --each "$API/link/accounts/{id}/notes" \
 	    --missing skip --stats "$BATS_TEST_TMPDIR/par"
 	assert_success
