@@ -800,6 +800,19 @@ stops_at_bad_parent() {
 	[ "$rss" -le $((one + 16 * page / 1024 + 4096)) ]
 }
 
+@test "--parallel: HTTP/1.1 connections are reused, at most N of them" {
+	start_api --records 100
+	par=$(parents 0 40)
+	for n in 1 4; do
+		: >"$LOG"
+		run sa-fetch --parallel $n --each "$API/link/accounts/{id}/notes?size=1&delay=0.01" "$par"
+		assert_success
+		diff <(echo "$output") "$(children 0 40)"
+		[ "$(requests . | wc -l)" -eq 70 ]
+		[ "$(jq .client_port "$LOG" | sort -u | wc -l)" -eq $n ]
+	done
+}
+
 @test "--parallel over HTTP/2: the requests share one connection" {
 	mkdir "$BATS_TEST_TMPDIR/docs"
 	for i in $(seq 8); do
