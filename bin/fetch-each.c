@@ -74,6 +74,9 @@ each_init(const struct each_opts *o)
 	eo = *o;
 	sa_stats_extra(stats_text);
 	fetch_stats_refresh();
+	/* Runs before the hook that prints --stats: a run that fails counts
+	 * the requests it made too. */
+	atexit(fetch_stats_refresh);
 	if (o->tmpl == NULL)
 		return;
 	lits = xcalloc(strlen(p) / 2 + 2, sizeof(char *));
@@ -230,22 +233,47 @@ fill_template(const struct parent *p, size_t n)
 	return b.s;
 }
 
-/* A parent that cannot be fetched keeps its place as a job of its own. */
+/* A parent that cannot be fetched keeps its place as a job of its own:
+ * the text RAW[LEN] of FILE:LINE, and WHY (taken). */
 static struct job *
-bad_job(const struct sa_record *rec, char *why)
+bad_job(const char *file, uintmax_t line, const char *raw, size_t len,
+    char *why)
 {
 	struct job *j = xcalloc(1, sizeof(*j));
 
 	j->bad = why;
-	j->bad_file = xstrdup(rec->file);
-	j->bad_line = rec->line;
-	sa_buf_reset(&scratch);
-	sa_json_append(&scratch, rec->root);
-	j->bad_text = xstrndup(scratch.s, scratch.len);
+	j->bad_file = xstrdup(file);
+	j->bad_line = line;
+	j->bad_text = xstrndup(raw, len);
 	j->nparents = 1;
 	j->parents = xcalloc(1, sizeof(struct parent));
 	j->parents[0].vals = xcalloc(nf, sizeof(char *));
 	return j;
+}
+
+/*
+ * The next parent record of IN: SA_OK, SA_EOF, or SA_BAD for text that is
+ * not a record.  Unlike sa_input_next(), which reports a bad record as it
+ * reads it, this leaves it to the caller, so that a bad line read ahead
+ * of the parents before it is reported in its turn, after their children.
+ */
+static int
+parent_next(struct sa_input *in, struct sa_record *rec)
+{
+	int st;
+
+	for (;;) {
+		sa_input_format(in);	/* opens the next file, if need be */
+		if (in->r == NULL)
+			return SA_EOF;
+		st = sa_reader_next(in->r, rec);
+		sa_stats.bytes += sa_reader_bytes(in->r) - in->counted;
+		in->counted = sa_reader_bytes(in->r);
+		if (st != SA_EOF)
+			return st;
+		sa_reader_close(in->r);
+		in->r = NULL;
+	}
 }
 
 static void
@@ -265,22 +293,32 @@ fill(struct sa_input *in, int *eof)
 	static struct job *batch;
 	struct sa_record rec;
 	struct parent p;
+	const char *raw = NULL;
 	char *why;
-	size_t cap = eo.batch > 0 ? (size_t)eo.batch : 1;
+	size_t len = 0, cap = eo.batch > 0 ? (size_t)eo.batch : 1;
+	int st;
 
 	while (!*eof && njobs < (size_t)http_opt.parallel) {
-		if (sa_input_next(in, &rec) != SA_OK) {
+		if ((st = parent_next(in, &rec)) == SA_EOF) {
 			*eof = 1;
 			break;
 		}
-		sa_stats.in--;	/* "in" counts the child records */
-		if ((why = parent_read(&p, &rec)) != NULL) {
+		if (st == SA_BAD) {
+			raw = sa_reader_raw(in->r, &len);
+			why = xstrdup(sa_reader_error(in->r));
+		} else if ((why = parent_read(&p, &rec)) != NULL) {
 			parent_free(&p);
+			sa_buf_reset(&scratch);
+			sa_json_append(&scratch, rec.root);
+			raw = scratch.s;
+			len = scratch.len;
+		}
+		if (why != NULL) {
 			if (batch != NULL) {
 				start_parents(batch);
 				batch = NULL;
 			}
-			append(bad_job(&rec, why));
+			append(bad_job(rec.file, rec.line, raw, len, why));
 			continue;
 		}
 		if (batch == NULL) {
@@ -437,10 +475,8 @@ each_run(char **files, int nfiles, long long skip)
 	sa_input_init(&in, nfiles, files);
 	/* A resumed run skips the parents the last one wrote completely. */
 	for (; skip > 0; skip--)
-		if (sa_input_next(&in, &rec) != SA_OK)
+		if (parent_next(&in, &rec) == SA_EOF)
 			break;
-		else
-			sa_stats.in--;
 	for (;;) {
 		fill(&in, &eof);
 		if (head == NULL)

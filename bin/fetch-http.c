@@ -24,6 +24,8 @@ struct http_opts http_opt;
 /* Headers for the origin of the start URL, and for any other host: the
  * latter never carry credentials or cookies. */
 static struct curl_slist *hdr_origin, *hdr_other;
+/* Where trusted CA certificates are, if the environment says so. */
+static const char *ca_file, *ca_dir;
 
 /* If the header line P names NAME, points *VAL at its trimmed value. */
 static int
@@ -172,6 +174,15 @@ http_init(const struct http_opts *o)
 	}
 	if (http_opt.auth != NULL)
 		hdr_origin = curl_slist_append(hdr_origin, http_opt.auth);
+	/* libcurl reads these only in the curl program; sa-fetch honours them
+	 * as curl does, so that a private CA (a company's, a test server's)
+	 * can be trusted without a flag. */
+	if ((ca_file = getenv("CURL_CA_BUNDLE")) == NULL || *ca_file == '\0')
+		ca_file = getenv("SSL_CERT_FILE");
+	if (ca_file != NULL && *ca_file == '\0')
+		ca_file = NULL;
+	if ((ca_dir = getenv("SSL_CERT_DIR")) != NULL && *ca_dir == '\0')
+		ca_dir = NULL;
 	srand48((long)time(NULL) ^ (long)getpid() << 16);
 	multi_init();
 }
@@ -190,9 +201,15 @@ http_handle(void)
 	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);
-	/* Wait for a connection that can multiplex (HTTP/2) rather than
-	 * open another one. */
+	/* HTTP/2 where TLS offers it, and requests wait for a connection
+	 * that can multiplex them rather than open another one. */
+	curl_easy_setopt(c, CURLOPT_HTTP_VERSION,
+	    (long)CURL_HTTP_VERSION_2TLS);
 	curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
+	if (ca_file != NULL)
+		curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
+	if (ca_dir != NULL)
+		curl_easy_setopt(c, CURLOPT_CAPATH, ca_dir);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, http_on_body);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, http_on_header);
 	if (http_opt.timeout_ms > 0)

@@ -84,7 +84,8 @@ usage(void)
 "  -h, --help           show this help;  --version  show the version\n"
 "\n"
 "Pagination follows Link: rel=\"next\" headers unless --next, --page-param\n"
-"or --offset-param says otherwise.\n");
+"or --offset-param says otherwise.  CA certificates other than the\n"
+"system's: CURL_CA_BUNDLE or SSL_CERT_FILE, as curl(1) reads them.\n");
 }
 
 enum {

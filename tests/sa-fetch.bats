@@ -7,6 +7,7 @@ bats_require_minimum_version 1.5.0
 setup() {
 	API_PID=
 	FETCH_PID=
+	H2_PID=
 	LOG="$BATS_TEST_TMPDIR/api.log"
 }
 
@@ -19,6 +20,7 @@ teardown() {
 		kill "$API_PID" 2>/dev/null || true
 		wait "$API_PID" 2>/dev/null || true
 	fi
+	stop_h2
 }
 
 # Starts the mock API; sets API (its URL) and OTHER (a second origin).
@@ -63,6 +65,36 @@ expected() {
 requests() {
 	jq -r --arg re "$1" 'select(.path | test($re)) |
 	    "\(.server) \(.status) \(.path)"' "$LOG"
+}
+
+# Starts nghttpd, an HTTP/2-only server, on 127.0.0.1 over TLS with a
+# throwaway self-signed certificate ($H2_CERT), serving the files of
+# directory $1; sets H2 (its URL).  Its log of frames goes to $H2_LOG.
+start_h2() {
+	local port
+	H2_CERT=$BATS_TEST_TMPDIR/h2-cert.pem
+	H2_LOG=$BATS_TEST_TMPDIR/h2.log
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+	    -nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+	    -keyout "$BATS_TEST_TMPDIR/h2-key.pem" -out "$H2_CERT" 2>/dev/null
+	port=$(python3 -c 'import socket; s = socket.socket()
+s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	nghttpd -a 127.0.0.1 -d "$1" -v "$port" "$BATS_TEST_TMPDIR/h2-key.pem" \
+	    "$H2_CERT" >>"$H2_LOG" 2>&1 3>&- &
+	H2_PID=$!
+	until (exec 4<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+		kill -0 "$H2_PID"
+		sleep 0.05
+	done
+	H2="https://127.0.0.1:$port"
+}
+
+stop_h2() {
+	if [ -n "$H2_PID" ]; then
+		kill "$H2_PID" 2>/dev/null || true
+		wait "$H2_PID" 2>/dev/null || true
+		H2_PID=
+	fi
 }
 
 @test "--help shows the usage; a bad option or no URL exits 64" {
@@ -644,17 +676,25 @@ children() {
 {"parent_id":"100002","seq":1}' ]
 }
 
+# N TEMPLATE PARENTS CHILDREN MESSAGE: sa-fetch --parallel N --each
+# TEMPLATE PARENTS writes the records of file CHILDREN, then stops at a bad
+# parent with status 65, saying MESSAGE.
+stops_at_bad_parent() {
+	run --separate-stderr sa-fetch --parallel "$1" --each "$2" "$3"
+	[ "$status" -eq 65 ]
+	strip_abort sa-fetch 65
+	diff <(echo "$output") "$4"
+	[ "$stderr" = "sa-fetch: $5" ]
+}
+
 @test "--each: a parent without the field is bad input, 65 or --rejects" {
 	start_api
 	printf '%s\n' '{"id":100001}' '{"x":1}' '{"id":null}' '{"id":{"a":1}}' \
 	    '{"id":100003}' >"$BATS_TEST_TMPDIR/par"
 	for n in 1 4; do
-		run --separate-stderr sa-fetch --parallel $n --each \
-		    "$API/link/accounts/{id}/notes" "$BATS_TEST_TMPDIR/par"
-		[ "$status" -eq 65 ]
-		strip_abort sa-fetch 65
-		diff <(echo "$output") "$(children 1 2)"
-		[ "$stderr" = "sa-fetch: $BATS_TEST_TMPDIR/par:2: field \"id\" of the template is missing" ]
+		stops_at_bad_parent $n "$API/link/accounts/{id}/notes" \
+		    "$BATS_TEST_TMPDIR/par" "$(children 1 2)" \
+		    "$BATS_TEST_TMPDIR/par:2: field \"id\" of the template is missing"
 	done
 	run --separate-stderr sa-fetch --each "$API/link/accounts/{id}/notes" --stats \
 	    --rejects "$BATS_TEST_TMPDIR/rej" "$BATS_TEST_TMPDIR/par"
@@ -666,6 +706,34 @@ children() {
 	[[ "$stderr" == *'"records_rejected":3,'*'"parents":5,"missing":0,'* ]]
 }
 
+@test "--each: a line that is not JSON stops after the parents before it, whatever --parallel" {
+	start_api
+	par=$(parents 0 12)
+	sed -i -e '6s/.*/{"id": 1000/' -e '9s/.*/{"x":9}/' "$par"
+	good=$BATS_TEST_TMPDIR/good
+	cat "$(children 0 5)" "$(children 6 8)" "$(children 9 12)" >"$good"
+	for n in 1 16; do
+		stops_at_bad_parent $n "$API/link/accounts/{id}/notes?delay=0.01" \
+		    "$par" "$(children 0 5)" "$par:6: invalid JSON: parse error: after key and value, inside map, I expect ',' or '}'"
+		run --separate-stderr sa-fetch --parallel $n --each \
+		    "$API/link/accounts/{id}/notes?delay=0.01" \
+		    --rejects "$BATS_TEST_TMPDIR/rej$n" "$par"
+		assert_success
+		[ "$stderr" = "" ]
+		diff <(echo "$output") "$good"
+		# A batch that the bad line cuts short is fetched before it.
+		run sa-fetch --parallel $n --each "$API/link/notes?account_id={id}" \
+		    --batch 4 --batch-key account_id --rejects "$BATS_TEST_TMPDIR/brej$n" "$par"
+		assert_success
+		diff <(echo "$output") "$good"
+	done
+	[ "$(jq -c '[.line, .error, .input]' "$BATS_TEST_TMPDIR/rej1")" = '[6,"invalid JSON: parse error: after key and value, inside map, I expect '"','"' or '"'}'"'","{\"id\": 1000"]
+[9,"field \"id\" of the template is missing","{\"x\":9}"]' ]
+	cmp "$BATS_TEST_TMPDIR/rej1" "$BATS_TEST_TMPDIR/rej16"
+	cmp "$BATS_TEST_TMPDIR/rej1" "$BATS_TEST_TMPDIR/brej1"
+	cmp "$BATS_TEST_TMPDIR/brej1" "$BATS_TEST_TMPDIR/brej16"
+}
+
 @test "--each: a parent whose URL answers 404 exits 66, or --missing skip counts it" {
 	start_api
 	printf '%s\n' '{"id":100001}' '{"id":7}' '{"id":100003}' >"$BATS_TEST_TMPDIR/par"
@@ -675,6 +743,11 @@ children() {
 	strip_abort sa-fetch 66
 	diff <(echo "$output") "$(children 1 2)"
 	[ "$stderr" = "sa-fetch: $API/link/accounts/7/notes: HTTP 404: {\"error\": \"no account 7\"}" ]
+	# --stats counts what a failed run did.
+	run --separate-stderr sa-fetch --each "$API/link/accounts/{id}/notes" \
+	    --stats "$BATS_TEST_TMPDIR/par"
+	[ "$status" -eq 66 ]
+	[[ "${stderr#*$'\n'}" == *'"parents":1,"missing":0,"max_in_flight":1,"pages":1,"requests":2,"retries":0}' ]]
 	run --separate-stderr sa-fetch --each "$API/link/accounts/{id}/notes" \
 	    --missing skip --stats "$BATS_TEST_TMPDIR/par"
 	assert_success
@@ -704,6 +777,74 @@ children() {
 	# (in the first run), and asked again.
 	[ "$(jq -r .status "$LOG" | sort | uniq -c | tr -s ' ')" = " 70 -200
  140 200" ]
+}
+
+@test "memory with --parallel 16 holds at most 16 pages" {
+	skip_if_sanitizers
+	start_api
+	# 48 parents, each with two pages of 500 accounts (some 760 KiB).
+	seq 48 | jq -c '{id: .}' >"$BATS_TEST_TMPDIR/par"
+	tmpl="$API/link/accounts?n=1000&size=500&parent={id}"
+	page=$(sa-fetch "$API/link/accounts?n=500&size=500" | wc -c)
+	one=$(peak_rss_kb "$BATS_TEST_TMPDIR/out1" sa-fetch --each "$tmpl" \
+	    "$BATS_TEST_TMPDIR/par")
+	rss=$(peak_rss_kb "$BATS_TEST_TMPDIR/out" sa-fetch --parallel 16 \
+	    --each "$tmpl" "$BATS_TEST_TMPDIR/par")
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/out")" -eq 48000 ]
+	cmp "$BATS_TEST_TMPDIR/out1" "$BATS_TEST_TMPDIR/out"
+	echo "peak RSS: $rss KiB (--parallel 16), $one KiB (--parallel 1)," \
+	    "pages of $((page / 1024)) KiB" >&3
+	[ "$rss" -lt 65536 ]
+	# The 15 pages more than one at a time, and room for the allocator:
+	# all 96 pages, or one per parent, would be far more.
+	[ "$rss" -le $((one + 16 * page / 1024 + 4096)) ]
+}
+
+@test "--parallel: HTTP/1.1 connections are reused, at most N of them" {
+	start_api --records 100
+	par=$(parents 0 40)
+	for n in 1 4; do
+		: >"$LOG"
+		run sa-fetch --parallel $n --each "$API/link/accounts/{id}/notes?size=1&delay=0.01" "$par"
+		assert_success
+		diff <(echo "$output") "$(children 0 40)"
+		[ "$(requests . | wc -l)" -eq 70 ]
+		[ "$(jq .client_port "$LOG" | sort -u | wc -l)" -eq $n ]
+	done
+}
+
+@test "--parallel over HTTP/2: the requests share one connection" {
+	mkdir "$BATS_TEST_TMPDIR/docs"
+	for i in $(seq 8); do
+		echo "[{\"n\":$i},{\"m\":$i}]" >"$BATS_TEST_TMPDIR/docs/$i.json"
+	done
+	start_h2 "$BATS_TEST_TMPDIR/docs"
+	seq 8 | jq -c '{id: .}' >"$BATS_TEST_TMPDIR/par"
+	# Its CA is not the system's: without a trusted bundle, no page.
+	run --separate-stderr env CURL_CA_BUNDLE= SSL_CERT_FILE= SSL_CERT_DIR= \
+	    sa-fetch --each "$H2/{id}.json" "$BATS_TEST_TMPDIR/par"
+	[ "$status" -eq 69 ]
+	[[ "$stderr" == "sa-fetch: $H2/1.json: SSL certificate problem: self-signed certificate"* ]]
+	: >"$H2_LOG"
+	run --separate-stderr env CURL_CA_BUNDLE="$H2_CERT" sa-fetch --parallel 8 \
+	    --stats --each "$H2/{id}.json" "$BATS_TEST_TMPDIR/par"
+	assert_success
+	diff <(echo "$output") <(for i in $(seq 8); do
+		echo "{\"parent_id\":$i,\"n\":$i}"
+		echo "{\"parent_id\":$i,\"m\":$i}"
+	done)
+	[[ "$stderr" == *'"max_in_flight":8,"pages":8,"requests":8,'* ]]
+	stop_h2
+	# Eight requests at once, each a stream of the one connection.
+	[ "$(grep -ao '^\[id=[0-9]*\]' "$H2_LOG" | sort -u | wc -l)" -eq 1 ]
+	[ "$(grep -a 'recv HEADERS' "$H2_LOG" | grep -o 'stream_id=[0-9]*' | tr '\n' ' ')" = \
+	    "stream_id=1 stream_id=3 stream_id=5 stream_id=7 stream_id=9 stream_id=11 stream_id=13 stream_id=15 " ]
+	# SSL_CERT_FILE does it too, when CURL_CA_BUNDLE is not set.
+	start_h2 "$BATS_TEST_TMPDIR/docs"
+	run env -u CURL_CA_BUNDLE SSL_CERT_FILE="$H2_CERT" sa-fetch "$H2/1.json"
+	assert_success
+	[ "$output" = '{"n":1}
+{"m":1}' ]
 }
 
 @test "--rate holds with --parallel" {
