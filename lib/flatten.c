@@ -259,7 +259,7 @@ int
 sa_flatten(const struct sa_flat_opts *o, struct sa_row *row,
     const struct sa_val *obj, const char *prefix, size_t plen, int depth)
 {
-	static struct sa_buf name;
+	static __thread struct sa_buf name;	/* one per worker thread */
 
 	sa_buf_reset(&name);
 	sa_buf_add(&name, prefix, plen);
