@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,14 +17,15 @@ struct sink {
 	int fd;
 	struct sa_buf own;
 	struct sa_buf *buf;
-	struct sa_row cols;	/* TSV: the column set, found by pass one */
+	struct sa_row cols;	/* TSV: the columns, as rows show them */
+	FILE *spool;		/* TSV: the rows, until the header is known */
 	int opened;
 };
 
 /* A row waiting for its record to be found good. */
 struct pending {
 	struct sa_row row;
-	struct sink *sink;
+	int sink;		/* index into sinks; 0 is stdout */
 };
 
 static struct sa_flat_opts fo = { "_", 1, 0, NULL, 0, 0 };
@@ -31,28 +33,30 @@ static char **keys;
 static size_t nkeys;
 static char **segs;
 static size_t nsegs;
-static int keep_empty, tsv, pass_one;
+static int keep_empty, tsv;
 static const char *split_dir, *split_name;
 static struct sa_shard shard;
-enum { OPT_SHARD = 0x2000 };
+enum { OPT_SHARD = 0x2000, OPT_THREADS };
 
 static struct sink out_sink;
 static struct sink **sinks;
 static struct sa_row sink_names;	/* path -> index into sinks */
 static size_t nsinks;
+static pthread_mutex_t sinks_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static struct pending *rows;
-static size_t nrows, rows_cap;
-static struct sa_arena *scratch;	/* made-up values of one record */
+/* Each worker thread's own (--threads). */
+static __thread struct pending *rows;
+static __thread size_t nrows, rows_cap;
+static __thread struct sa_arena *scratch;	/* made-up values of a record */
 
 static void
 usage(void)
 {
 	printf("usage: sa-explode [-t] [-p PATH] [-k KEY[,KEY...]] [--keep-empty]\n"
 	    "                  [--split DIR --name NAME] [--max-depth N] [--drop GLOB]\n"
-	    "                  [--sep SEP] [--shard I/N] [--rejects FILE] [--stats]\n"
-	    "                  [--quiet] [--metrics FILE] [--metrics-label NAME=VALUE]\n"
-	    "                  [FILE...]\n"
+	    "                  [--sep SEP] [--shard I/N] [--threads N]\n"
+	    "                  [--rejects FILE] [--stats] [--quiet] [--metrics FILE]\n"
+	    "                  [--metrics-label NAME=VALUE] [FILE...]\n"
 	    "\n"
 	    "Flatten nested JSON records into rows; explode arrays into child rows.\n"
 	    "\n"
@@ -67,8 +71,10 @@ usage(void)
 	    "      --drop GLOB      leave out columns matching GLOB (repeatable)\n"
 	    "      --sep SEP        joins the keys of nested names (default _)\n"
 	    "      --shard I/N      only the records whose -k key is in shard I of N\n"
-	    "  -t, --tsv            write PostgreSQL COPY text with a header (reads\n"
-	    "                       the input twice; stdin is spooled to $TMPDIR)\n"
+	    "      --threads N      read line-delimited input with N threads (default:\n"
+	    "                       one per CPU); the output is that of one thread\n"
+	    "  -t, --tsv            write PostgreSQL COPY text with a header (the rows\n"
+	    "                       wait in a file under $TMPDIR until it is known)\n"
 	    "  -j, --ndjson         write NDJSON (the default; also --json)\n"
 	    "      --rejects FILE   write bad records to FILE and go on\n"
 	    "      --stats          print a JSON line of counters on stderr at exit\n"
@@ -80,7 +86,7 @@ usage(void)
 	    "      --version        show the version\n");
 }
 
-/* Output. */
+/* Output, in the writer (the main thread). */
 
 static void
 sink_write(struct sink *s)
@@ -97,7 +103,7 @@ sink_write(struct sink *s)
 static void
 sink_open(struct sink *s)
 {
-	if (s->opened || pass_one)
+	if (s->opened)
 		return;
 	s->opened = 1;
 	if (s->path != NULL) {
@@ -126,6 +132,18 @@ sink_close(struct sink *s)
 }
 
 static struct sink *
+sink_at(int i)
+{
+	struct sink *s;
+
+	pthread_mutex_lock(&sinks_lock);
+	s = sinks[i];
+	pthread_mutex_unlock(&sinks_lock);
+	return s;
+}
+
+/* The index of the sink for the file named REL; workers share them. */
+static int
 sink_for(const char *rel)
 {
 	struct sa_buf path = { 0 };
@@ -133,10 +151,13 @@ sink_for(const char *rel)
 	long i;
 
 	if (split_dir == NULL)
-		return &out_sink;
+		return 0;
+	pthread_mutex_lock(&sinks_lock);
 	i = sa_row_find(&sink_names, rel, strlen(rel));
-	if (i >= 0)
-		return sinks[i];
+	if (i >= 0) {
+		pthread_mutex_unlock(&sinks_lock);
+		return (int)i;
+	}
 	sa_row_add(&sink_names, NULL, rel, strlen(rel), NULL);
 	s = xcalloc(1, sizeof(*s));
 	sa_buf_adds(&path, split_dir);
@@ -147,58 +168,189 @@ sink_for(const char *rel)
 	s->path = path.s;
 	sa_row_init(&s->cols);
 	sinks = xrealloc(sinks, (nsinks + 1) * sizeof(*sinks));
+	i = nsinks;
 	sinks[nsinks++] = s;
-	return s;
+	pthread_mutex_unlock(&sinks_lock);
+	return (int)i;
+}
+
+/*
+ * -t: a worker writes a row as its count of columns, then each column's
+ * name and COPY text, lengths first (host order, 4 bytes); the writer
+ * numbers the names as the columns of the sink and spools the row as its
+ * count, then each column's number and text.  Once the input is read, the
+ * header names every column, and the spooled rows are copied out under
+ * it, \N where a row has no value.
+ */
+static void
+put_u32(struct sa_buf *b, size_t n)
+{
+	uint32_t u = (uint32_t)n;
+
+	sa_buf_add(b, &u, sizeof(u));
+}
+
+static uint32_t
+get_u32(const char **p)
+{
+	uint32_t u;
+
+	memcpy(&u, *p, sizeof(u));
+	*p += sizeof(u);
+	return u;
 }
 
 static void
-emit_row(struct sink *s, const struct sa_row *row)
+encode_row(struct sa_buf *b, const struct sa_row *row)
 {
-	static const struct sa_val **vals;
-	static size_t nvals;
-	struct sa_buf *b;
-	size_t i;
-	long k;
+	size_t i, at;
+	uint32_t len;
 
-	if (pass_one) {
-		for (i = 0; i < row->n; i++)
-			sa_row_add(&s->cols, NULL, row->cols[i].name,
-			    row->cols[i].namelen, NULL);
+	put_u32(b, row->n);
+	for (i = 0; i < row->n; i++) {
+		put_u32(b, row->cols[i].namelen);
+		sa_buf_add(b, row->cols[i].name, row->cols[i].namelen);
+		at = b->len;
+		put_u32(b, 0);
+		sa_copy_field(b, row->cols[i].v);
+		len = (uint32_t)(b->len - at - sizeof(len));
+		memcpy(b->s + at, &len, sizeof(len));
+	}
+}
+
+static void
+spool(struct sink *s, const void *p, size_t len)
+{
+	if (fwrite(p, 1, len, s->spool) != len)
+		sa_die_errno(EX_IOERR, "temporary file");
+}
+
+/* Spools the encoded rows at P for sink S. */
+static void
+spool_rows(struct sink *s, const char *p, size_t len)
+{
+	const char *end = p + len, *name;
+	uint32_t n, i, namelen, k, flen;
+	long j;
+
+	if (s->spool == NULL)
+		s->spool = sa_tmpfile();
+	while (p < end) {
+		n = get_u32(&p);
+		spool(s, &n, sizeof(n));
+		for (i = 0; i < n; i++) {
+			namelen = get_u32(&p);
+			name = p;
+			p += namelen;
+			if ((j = sa_row_find(&s->cols, name, namelen)) < 0) {
+				j = (long)s->cols.n;
+				sa_row_add(&s->cols, NULL, name, namelen, NULL);
+			}
+			k = (uint32_t)j;
+			flen = get_u32(&p);
+			spool(s, &k, sizeof(k));
+			spool(s, &flen, sizeof(flen));
+			spool(s, p, flen);
+			p += flen;
+		}
+	}
+}
+
+/* Reads LEN bytes of S's spool into B; 0 at its end. */
+static int
+unspool(struct sink *s, struct sa_buf *b, size_t len)
+{
+	sa_buf_reset(b);
+	sa_buf_grow(b, len);
+	if (len > 0 && fread(b->s, 1, len, s->spool) != len) {
+		if (ferror(s->spool))
+			sa_die_errno(EX_IOERR, "temporary file");
+		return 0;
+	}
+	b->len = len;
+	return 1;
+}
+
+/* -t at the end: the header, then the spooled rows of sink S. */
+static void
+tsv_finish(struct sink *s)
+{
+	struct sa_buf field = { 0 }, *vals;
+	uint32_t n, i, k, flen;
+	size_t c;
+
+	sink_open(s);
+	if (s->spool == NULL)
+		return;
+	if (fflush(s->spool) != 0 || fseek(s->spool, 0, SEEK_SET) != 0)
+		sa_die_errno(EX_IOERR, "temporary file");
+	vals = xcalloc(s->cols.n + 1, sizeof(*vals));
+	while (unspool(s, &field, sizeof(n))) {
+		memcpy(&n, field.s, sizeof(n));
+		for (c = 0; c < s->cols.n; c++)
+			vals[c].len = SIZE_MAX;
+		for (i = 0; i < n; i++) {
+			if (!unspool(s, &field, 2 * sizeof(k)))
+				sa_die(EX_IOERR, "temporary file: cut short");
+			memcpy(&k, field.s, sizeof(k));
+			memcpy(&flen, field.s + sizeof(k), sizeof(flen));
+			if (!unspool(s, &vals[k], flen) && flen > 0)
+				sa_die(EX_IOERR, "temporary file: cut short");
+		}
+		for (c = 0; c < s->cols.n; c++) {
+			if (c > 0)
+				sa_buf_addc(s->buf, '\t');
+			if (vals[c].len == SIZE_MAX)
+				sa_buf_add(s->buf, "\\N", 2);
+			else
+				sa_buf_add(s->buf, vals[c].s, vals[c].len);
+		}
+		sa_buf_addc(s->buf, '\n');
+		if (s->buf->len >= 1 << 16)
+			sink_write(s);
+	}
+	for (c = 0; c < s->cols.n; c++)
+		sa_buf_free(&vals[c]);
+	free(vals);
+	sa_buf_free(&field);
+	fclose(s->spool);
+	s->spool = NULL;
+}
+
+/* Takes the rows a worker made for sink TAG, in input order. */
+static void
+take_rows(int tag, const char *p, size_t len)
+{
+	struct sink *s = sink_at(tag);
+
+	if (tsv) {
+		spool_rows(s, p, len);
 		return;
 	}
 	sink_open(s);
-	b = s->buf;
-	sa_stats.out++;
-	if (!tsv) {
-		sa_write_ndjson(b, row->cols, row->n);
-		return;
-	}
-	if (nvals < s->cols.n) {
-		nvals = s->cols.n;
-		vals = xrealloc(vals, nvals * sizeof(*vals));
-	}
-	memset(vals, 0, s->cols.n * sizeof(*vals));
-	for (i = 0; i < row->n; i++) {
-		k = sa_row_find(&s->cols, row->cols[i].name,
-		    row->cols[i].namelen);
-		if (k < 0)
-			sa_die(EX_SOFTWARE, "%s: column %s changed between "
-			    "the two passes", s->path ? s->path : "stdout",
-			    row->cols[i].name);
-		vals[k] = row->cols[i].v;
-	}
-	for (i = 0; i < s->cols.n; i++) {
-		if (i > 0)
-			sa_buf_addc(b, '\t');
-		sa_copy_field(b, vals[i]);
-	}
-	sa_buf_addc(b, '\n');
+	sa_buf_add(s->buf, p, len);
+	if (s->path == NULL)
+		sa_out_line_done();
+	else if (s->own.len >= 1 << 16)
+		sink_write(s);
+}
+
+/* In a worker: the rows of a good record into chunk C. */
+static void
+put_row(struct sa_chunk *c, const struct pending *p)
+{
+	struct sa_buf *b = sa_chunk_buf(c, p->sink);
+
+	if (tsv)
+		encode_row(b, &p->row);
+	else
+		sa_write_ndjson(b, p->row.cols, p->row.n);
 }
 
 /* Rows of the record being processed. */
 
 static struct sa_row *
-new_row(struct sink *s, const struct sa_col *ctx, size_t nctx)
+new_row(int s, const struct sa_col *ctx, size_t nctx)
 {
 	struct pending *p;
 	size_t i;
@@ -305,7 +457,7 @@ number(uintmax_t n)
 }
 
 /* Fills ROW with element E of an exploded array named PREFIX. */
-static char error[512];
+static __thread char error[512];
 
 /* Keeps the message of a row that failed. */
 static int
@@ -350,13 +502,13 @@ explode(const struct sa_val *o, size_t s, const char *prefix, size_t plen,
 	}
 	if (v != NULL && v->type == SA_OBJECT && v->len > 0) {
 		/* A path that ends at an object: one row of its fields. */
-		row = new_row(&out_sink, ctx->cols, ctx->n);
+		row = new_row(0, ctx->cols, ctx->n);
 		ok = element_columns(row, v, name.s, name.len);
 		goto done;
 	}
 	if (v == NULL || v->type != SA_ARRAY || v->len == 0) {
 		if (keep_empty) {
-			row = new_row(&out_sink, ctx->cols, ctx->n);
+			row = new_row(0, ctx->cols, ctx->n);
 			ctx_idx(&child, name.s, name.len, NULL);
 			ok = check(sa_row_add(row, &fo, child.cols[0].name,
 			    child.cols[0].namelen, NULL), row);
@@ -367,7 +519,7 @@ explode(const struct sa_val *o, size_t s, const char *prefix, size_t plen,
 		ctx_copy(&child, ctx);
 		ctx_idx(&child, name.s, name.len, number(i));
 		if (s == nsegs) {
-			row = new_row(&out_sink, child.cols, child.n);
+			row = new_row(0, child.cols, child.n);
 			ok = element_columns(row, e, name.s, name.len);
 		} else if (e->type == SA_OBJECT) {
 			ctx_keys(&child, e, name.s, name.len);
@@ -445,7 +597,7 @@ process(const struct sa_val *rec)
 		ctx_keys(&root, rec, "", 0);
 		ok = explode(rec, 0, "", 0, &root);
 	} else {
-		row = new_row(&out_sink, NULL, 0);
+		row = new_row(0, NULL, 0);
 		ok = check(sa_flatten(&fo, row, rec, "", 0, 1), row);
 	}
 	free(root.cols);
@@ -457,8 +609,8 @@ process(const struct sa_val *rec)
 static int
 in_shard(const struct sa_val *o)
 {
-	static struct sa_val **vals;
-	static struct sa_buf b;
+	static __thread struct sa_val **vals;
+	static __thread struct sa_buf b;
 	struct sa_fp fp;
 	size_t i;
 
@@ -473,31 +625,67 @@ in_shard(const struct sa_val *o)
 	return sa_shard_keep(&shard, fp);
 }
 
-static void
-run(struct sa_input *in)
+/* A worker's state is the thread's own variables above. */
+static void *
+worker_new(void)
 {
-	struct sa_record rec;
+	scratch = sa_arena_new();
+	return NULL;
+}
+
+static void
+worker_free(void *w)
+{
 	size_t i;
 
-	while (sa_input_next(in, &rec) == SA_OK) {
-		if (!in_shard(rec.root))
-			continue;
-		nrows = 0;
-		sa_arena_reset(scratch);
-		if (!process(rec.root)) {
-			if (!pass_one || !sa_rejects_enabled())
-				sa_reject(rec.file, rec.line, NULL, 0,
-				    rec.root, "%s", error);
-			continue;
-		}
-		for (i = 0; i < nrows; i++)
-			emit_row(rows[i].sink, &rows[i].row);
-		if (!pass_one)
-			for (i = 0; i < nsinks; i++)
-				if (sinks[i]->own.len >= 1 << 16)
-					sink_write(sinks[i]);
-		sa_out_line_done();
+	(void)w;
+	for (i = 0; i < rows_cap; i++)
+		sa_row_free(&rows[i].row);
+	free(rows);
+	rows = NULL;
+	nrows = rows_cap = 0;
+	sa_arena_free(scratch);
+	scratch = NULL;
+}
+
+static void
+record(void *w, struct sa_chunk *c, const struct sa_record *rec)
+{
+	size_t i;
+
+	(void)w;
+	if (!in_shard(rec->root))
+		return;
+	nrows = 0;
+	sa_arena_reset(scratch);
+	if (!process(rec->root)) {
+		sa_chunk_reject(c, rec, NULL, 0, error);
+		return;
 	}
+	for (i = 0; i < nrows; i++)
+		put_row(c, &rows[i]);
+	sa_chunk_count(c, nrows);
+}
+
+static const struct sa_chunk_ops ops = {
+	worker_new, worker_free, record, take_rows
+};
+
+/* --threads 1, and input that is not line-delimited. */
+static void
+one_thread(struct sa_input *in, void *arg)
+{
+	struct sa_chunk *c = sa_chunk_new();
+	struct sa_record rec;
+
+	(void)arg;
+	worker_new();
+	while (sa_input_next(in, &rec) == SA_OK) {
+		record(NULL, c, &rec);
+		sa_chunk_flush(c, &ops);
+	}
+	sa_chunk_free(c);
+	worker_free(NULL);
 }
 
 int
@@ -513,6 +701,7 @@ main(int argc, char **argv)
 		{ "drop", required_argument, NULL, 'X' },
 		{ "sep", required_argument, NULL, 's' },
 		{ "shard", required_argument, NULL, OPT_SHARD },
+		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "tsv", no_argument, NULL, 't' },
 		{ "ndjson", no_argument, NULL, 'j' },
 		{ "json", no_argument, NULL, 'j' },
@@ -521,6 +710,7 @@ main(int argc, char **argv)
 	};
 	struct sa_input in;
 	struct stat st;
+	unsigned threads = sa_threads_default();
 	size_t i;
 	int c;
 
@@ -564,6 +754,9 @@ main(int argc, char **argv)
 		case OPT_SHARD:
 			sa_shard_parse(&shard, "--shard", optarg);
 			break;
+		case OPT_THREADS:
+			threads = sa_threads_parse("--threads", optarg);
+			break;
 		case 't':
 			tsv = 1;
 			break;
@@ -593,31 +786,24 @@ main(int argc, char **argv)
 	sa_copy_text = tsv;
 	out_sink.buf = &sa_out;
 	sa_row_init(&out_sink.cols);
-	scratch = sa_arena_new();
+	if (split_dir == NULL) {
+		sinks = xmalloc(sizeof(*sinks));
+		sinks[nsinks++] = &out_sink;
+	} else if (!tsv)
+		sink_open(sink_at(sink_for("")));
 
 	argc -= optind;
 	argv += optind;
 	sa_input_init(&in, argc, argv);
-	if (tsv) {
-		/* The header must name every column: find them first. */
-		in.rereadable = 1;
-		in.dry = 1;
-		pass_one = 1;
-		run(&in);
-		pass_one = 0;
-		in.dry = 0;
-		sa_input_rewind(&in);
-		if (split_dir != NULL)
-			for (i = 0; i < nsinks; i++)
-				sink_open(sinks[i]);
-		else if (out_sink.cols.n > 0)
-			sink_open(&out_sink);
-	}
-	if (split_dir != NULL)
-		sink_open(sink_for(""));
-	run(&in);
+	sa_chunks_run(&in, threads, &ops, one_thread, NULL);
 	sa_input_close(&in);
-	/* Everything is written before the first file takes its name. */
+	if (tsv) {
+		if (split_dir != NULL)
+			sink_for("");
+		for (i = 0; i < nsinks; i++)
+			if (sinks[i]->cols.n > 0 || split_dir != NULL)
+				tsv_finish(sinks[i]);
+	}
 	/* Everything is written before the first file takes its name. */
 	for (i = 0; i < nsinks; i++)
 		sink_write(sinks[i]);
