@@ -1,6 +1,7 @@
 /* chunks.c: --threads: line-delimited input cut into chunks, read by
  * worker threads, their output written in input order by one writer. */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -266,6 +267,15 @@ read_more(int fd, const char *name, struct sa_buf *b, size_t n)
 	return got > 0;
 }
 
+/* True if reading FD would not wait: a file, or a pipe with data in it. */
+static int
+ready(int fd)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+
+	return poll(&p, 1, 0) != 0;
+}
+
 /* Fills slot S with HEADER (a TSV file's, or nothing) and the next chunk
  * of FD after CARRY, the bytes read past the last chunk's end; returns 0
  * if nothing is left.  A chunk and its header take SA_CHUNK bytes, unless
@@ -284,7 +294,11 @@ cut_chunk(struct slot *s, int fd, const char *name, const struct sa_buf *header,
 	if (carry->len > 0)
 		sa_buf_add(&s->text, carry->s, carry->len);
 	sa_buf_reset(carry);
-	while (!*eof && s->text.len + 1 < SA_CHUNK)
+	/* Input that comes slowly (a pipe from a stage that waits on the
+	 * network) goes on as soon as it holds a whole line. */
+	while (!*eof && s->text.len + 1 < SA_CHUNK &&
+	    (s->text.len == data || ready(fd) ||
+	    memchr(s->text.s + data, '\n', s->text.len - data) == NULL))
 		*eof = !read_more(fd, name, &s->text,
 		    SA_CHUNK - 1 - s->text.len);
 	/* A chunk ends at a line's end: a long line makes a long chunk. */
@@ -398,7 +412,10 @@ run_file(struct engine *e, struct sa_input *in, enum sa_format fmt)
 	for (;;) {
 		struct slot *s = &e->slots[e->fill % e->nslots];
 
-		if (e->fill - e->written == e->nslots) {
+		/* The slots are full, or the input is slow: what is done
+		 * goes out before reading waits. */
+		if (e->fill - e->written == e->nslots ||
+		    (e->fill > e->written && !ready(fd))) {
 			if (!write_oldest(e))
 				break;
 			continue;
