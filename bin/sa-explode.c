@@ -604,23 +604,24 @@ process(const struct sa_val *rec)
 	return ok;
 }
 
+static __thread struct sa_val **shard_vals;	/* in_shard()'s */
+static __thread struct sa_buf shard_text;
+
 /* --shard: whether record O's -k key is in the shard; a record without
  * one goes to shard 1, so that every record is in exactly one shard. */
 static int
 in_shard(const struct sa_val *o)
 {
-	static __thread struct sa_val **vals;
-	static __thread struct sa_buf b;
 	struct sa_fp fp;
 	size_t i;
 
 	if (shard.n == 0)
 		return 1;
-	if (vals == NULL)
-		vals = xcalloc(nkeys, sizeof(*vals));
+	if (shard_vals == NULL)
+		shard_vals = xcalloc(nkeys, sizeof(*shard_vals));
 	for (i = 0; i < nkeys; i++)
-		vals[i] = sa_get_path(o, keys[i]);
-	if (!sa_fp_key(vals, nkeys, &b, &fp))
+		shard_vals[i] = sa_get_path(o, keys[i]);
+	if (!sa_fp_key(shard_vals, nkeys, &shard_text, &fp))
 		return shard.i == 1;
 	return sa_shard_keep(&shard, fp);
 }
@@ -646,6 +647,10 @@ worker_free(void *w)
 	nrows = rows_cap = 0;
 	sa_arena_free(scratch);
 	scratch = NULL;
+	free(shard_vals);
+	shard_vals = NULL;
+	sa_buf_free(&shard_text);
+	sa_flatten_thread_done();
 }
 
 static void
