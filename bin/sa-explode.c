@@ -19,6 +19,7 @@ struct sink {
 	struct sa_buf *buf;
 	struct sa_row cols;	/* TSV: the columns, as rows show them */
 	FILE *spool;		/* TSV: the rows, until the header is known */
+	struct sa_buf spooled;	/* TSV: rows on their way to the spool */
 	int opened;
 };
 
@@ -219,10 +220,31 @@ encode_row(struct sa_buf *b, const struct sa_row *row)
 }
 
 static void
-spool(struct sink *s, const void *p, size_t len)
+spool_flush(struct sink *s)
 {
-	if (fwrite(p, 1, len, s->spool) != len)
+	if (s->spool == NULL)
+		s->spool = sa_tmpfile();
+	if (s->spooled.len > 0 &&
+	    fwrite(s->spooled.s, 1, s->spooled.len, s->spool) != s->spooled.len)
 		sa_die_errno(EX_IOERR, "temporary file");
+	sa_buf_reset(&s->spooled);
+}
+
+/* The number of column NAME in sink S, new or not; I is where it was in
+ * its row, which is where it usually is among the columns. */
+static uint32_t
+column(struct sink *s, size_t i, const char *name, uint32_t len)
+{
+	long j;
+
+	if (i < s->cols.n && s->cols.cols[i].namelen == len &&
+	    memcmp(s->cols.cols[i].name, name, len) == 0)
+		return (uint32_t)i;
+	if ((j = sa_row_find(&s->cols, name, len)) < 0) {
+		j = (long)s->cols.n;
+		sa_row_add(&s->cols, NULL, name, len, NULL);
+	}
+	return (uint32_t)j;
 }
 
 /* Spools the encoded rows at P for sink S. */
@@ -230,89 +252,121 @@ static void
 spool_rows(struct sink *s, const char *p, size_t len)
 {
 	const char *end = p + len, *name;
-	uint32_t n, i, namelen, k, flen;
-	long j;
+	uint32_t n, i, namelen, flen;
 
-	if (s->spool == NULL)
-		s->spool = sa_tmpfile();
 	while (p < end) {
 		n = get_u32(&p);
-		spool(s, &n, sizeof(n));
+		put_u32(&s->spooled, n);
 		for (i = 0; i < n; i++) {
 			namelen = get_u32(&p);
 			name = p;
 			p += namelen;
-			if ((j = sa_row_find(&s->cols, name, namelen)) < 0) {
-				j = (long)s->cols.n;
-				sa_row_add(&s->cols, NULL, name, namelen, NULL);
-			}
-			k = (uint32_t)j;
+			put_u32(&s->spooled, column(s, i, name, namelen));
 			flen = get_u32(&p);
-			spool(s, &k, sizeof(k));
-			spool(s, &flen, sizeof(flen));
-			spool(s, p, flen);
+			put_u32(&s->spooled, flen);
+			sa_buf_add(&s->spooled, p, flen);
 			p += flen;
 		}
+		if (s->spooled.len >= 1 << 16)
+			spool_flush(s);
 	}
 }
 
-/* Reads LEN bytes of S's spool into B; 0 at its end. */
-static int
-unspool(struct sink *s, struct sa_buf *b, size_t len)
+/* The length of the spooled row at P if all N bytes of it are there,
+ * else 0. */
+static size_t
+row_len(const char *p, size_t n)
 {
-	sa_buf_reset(b);
-	sa_buf_grow(b, len);
-	if (len > 0 && fread(b->s, 1, len, s->spool) != len) {
-		if (ferror(s->spool))
-			sa_die_errno(EX_IOERR, "temporary file");
+	const char *q = p, *end = p + n;
+	uint32_t cols, i, flen;
+
+	if (n < sizeof(cols))
 		return 0;
+	cols = get_u32(&q);
+	for (i = 0; i < cols; i++) {
+		if ((size_t)(end - q) < 2 * sizeof(flen))
+			return 0;
+		q += sizeof(flen);
+		flen = get_u32(&q);
+		if ((size_t)(end - q) < flen)
+			return 0;
+		q += flen;
 	}
-	b->len = len;
-	return 1;
+	return q - p;
+}
+
+/* Copies the spooled row at P out under the header of sink S; VALS and
+ * LENS have room for every column. */
+static void
+unspool_row(struct sink *s, const char *p, const char **vals, size_t *lens)
+{
+	uint32_t n, i, k;
+	size_t c;
+
+	for (c = 0; c < s->cols.n; c++)
+		vals[c] = NULL;
+	n = get_u32(&p);
+	for (i = 0; i < n; i++) {
+		k = get_u32(&p);
+		lens[k] = get_u32(&p);
+		vals[k] = p;
+		p += lens[k];
+	}
+	for (c = 0; c < s->cols.n; c++) {
+		if (c > 0)
+			sa_buf_addc(s->buf, '\t');
+		if (vals[c] == NULL)
+			sa_buf_add(s->buf, "\\N", 2);
+		else
+			sa_buf_add(s->buf, vals[c], lens[c]);
+	}
+	sa_buf_addc(s->buf, '\n');
+	if (s->buf->len >= 1 << 16)
+		sink_write(s);
 }
 
 /* -t at the end: the header, then the spooled rows of sink S. */
 static void
 tsv_finish(struct sink *s)
 {
-	struct sa_buf field = { 0 }, *vals;
-	uint32_t n, i, k, flen;
-	size_t c;
+	struct sa_buf in = { 0 };
+	const char **vals;
+	size_t *lens, pos = 0, len, got;
 
 	sink_open(s);
-	if (s->spool == NULL)
+	if (s->spool == NULL && s->spooled.len == 0)
 		return;
+	spool_flush(s);
 	if (fflush(s->spool) != 0 || fseek(s->spool, 0, SEEK_SET) != 0)
 		sa_die_errno(EX_IOERR, "temporary file");
 	vals = xcalloc(s->cols.n + 1, sizeof(*vals));
-	while (unspool(s, &field, sizeof(n))) {
-		memcpy(&n, field.s, sizeof(n));
-		for (c = 0; c < s->cols.n; c++)
-			vals[c].len = SIZE_MAX;
-		for (i = 0; i < n; i++) {
-			if (!unspool(s, &field, 2 * sizeof(k)))
-				sa_die(EX_IOERR, "temporary file: cut short");
-			memcpy(&k, field.s, sizeof(k));
-			memcpy(&flen, field.s + sizeof(k), sizeof(flen));
-			if (!unspool(s, &vals[k], flen) && flen > 0)
-				sa_die(EX_IOERR, "temporary file: cut short");
+	lens = xcalloc(s->cols.n + 1, sizeof(*lens));
+	sa_buf_grow(&in, 1 << 20);
+	for (;;) {
+		while ((len = row_len(in.s + pos, in.len - pos)) > 0) {
+			unspool_row(s, in.s + pos, vals, lens);
+			pos += len;
 		}
-		for (c = 0; c < s->cols.n; c++) {
-			if (c > 0)
-				sa_buf_addc(s->buf, '\t');
-			if (vals[c].len == SIZE_MAX)
-				sa_buf_add(s->buf, "\\N", 2);
-			else
-				sa_buf_add(s->buf, vals[c].s, vals[c].len);
+		/* Keep the part of a row, and read on. */
+		memmove(in.s, in.s + pos, in.len - pos);
+		in.len -= pos;
+		pos = 0;
+		if (in.cap - in.len < 1 << 19)
+			sa_buf_grow(&in, in.cap);
+		got = fread(in.s + in.len, 1, in.cap - in.len - 1, s->spool);
+		if (got == 0) {
+			if (ferror(s->spool))
+				sa_die_errno(EX_IOERR, "temporary file");
+			if (in.len > 0)
+				sa_die(EX_IOERR, "temporary file: cut short");
+			break;
 		}
-		sa_buf_addc(s->buf, '\n');
-		if (s->buf->len >= 1 << 16)
-			sink_write(s);
+		in.len += got;
 	}
-	for (c = 0; c < s->cols.n; c++)
-		sa_buf_free(&vals[c]);
 	free(vals);
-	sa_buf_free(&field);
+	free(lens);
+	sa_buf_free(&in);
+	sa_buf_free(&s->spooled);
 	fclose(s->spool);
 	s->spool = NULL;
 }
