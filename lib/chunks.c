@@ -288,6 +288,7 @@ cut_chunk(struct slot *s, int fd, const char *name, const struct sa_buf *header,
 	size_t data;
 
 	sa_buf_reset(&s->text);
+	sa_buf_grow(&s->text, SA_CHUNK - 1);
 	if (header->len > 0)
 		sa_buf_add(&s->text, header->s, header->len);
 	s->head = data = header->len;
