@@ -44,3 +44,28 @@ table() {
 	}' "$work/table"
 	: > "$work/table"
 }
+
+# duckdb_setup: makes "node $DUCKDB_RUN FILE" run the SQL in FILE with
+# DuckDB (@duckdb/node-api, installed from npm into a cache directory on
+# first use); returns 1, saying why, where it cannot.
+duckdb_setup() {
+	cache=${XDG_CACHE_HOME:-$HOME/.cache}/sa-bench/duckdb
+	if [ ! -d "$cache/node_modules/@duckdb/node-api" ]; then
+		if ! command -v npm >/dev/null; then
+			echo "bench: no npm: the DuckDB rows are skipped" >&2
+			return 1
+		fi
+		echo "bench: installing @duckdb/node-api from npm into $cache (once)" >&2
+		mkdir -p "$cache" &&
+		    (cd "$cache" && npm install --silent --no-audit --no-fund @duckdb/node-api) >&2 ||
+		    { echo "bench: npm failed: the DuckDB rows are skipped" >&2; return 1; }
+	fi
+	cat > "$cache/run.mjs" <<'EOF'
+import { DuckDBInstance } from '@duckdb/node-api';
+import { readFileSync } from 'fs';
+const db = await DuckDBInstance.create(':memory:');
+const con = await db.connect();
+await con.run(readFileSync(process.argv[2], 'utf8'));
+EOF
+	DUCKDB_RUN="$cache/run.mjs"
+}

@@ -7,52 +7,30 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "flatten.h"
-#include "sa.h"
-
-/* Where rows go: stdout, or one file of a --split model. */
-struct sink {
-	char *path;		/* NULL for stdout */
-	int fd;
-	struct sa_buf own;
-	struct sa_buf *buf;
-	struct sa_row cols;	/* TSV: the column set, found by pass one */
-	int opened;
-};
-
-/* A row waiting for its record to be found good. */
-struct pending {
-	struct sa_row row;
-	struct sink *sink;
-};
+#include "explode.h"
 
 static struct sa_flat_opts fo = { "_", 1, 0, NULL, 0, 0 };
 static char **keys;
 static size_t nkeys;
 static char **segs;
 static size_t nsegs;
-static int keep_empty, tsv, pass_one;
-static const char *split_dir, *split_name;
+static int keep_empty;
 static struct sa_shard shard;
-enum { OPT_SHARD = 0x2000 };
+enum { OPT_SHARD = 0x2000, OPT_THREADS };
 
-static struct sink out_sink;
-static struct sink **sinks;
-static struct sa_row sink_names;	/* path -> index into sinks */
-static size_t nsinks;
-
-static struct pending *rows;
-static size_t nrows, rows_cap;
-static struct sa_arena *scratch;	/* made-up values of one record */
+/* Each worker thread's own (--threads). */
+static __thread struct pending *rows;
+static __thread size_t nrows, rows_cap;
+static __thread struct sa_arena *scratch;	/* made-up values of a record */
 
 static void
 usage(void)
 {
 	printf("usage: sa-explode [-t] [-p PATH] [-k KEY[,KEY...]] [--keep-empty]\n"
 	    "                  [--split DIR --name NAME] [--max-depth N] [--drop GLOB]\n"
-	    "                  [--sep SEP] [--shard I/N] [--rejects FILE] [--stats]\n"
-	    "                  [--quiet] [--metrics FILE] [--metrics-label NAME=VALUE]\n"
-	    "                  [FILE...]\n"
+	    "                  [--sep SEP] [--shard I/N] [--threads N]\n"
+	    "                  [--rejects FILE] [--stats] [--quiet] [--metrics FILE]\n"
+	    "                  [--metrics-label NAME=VALUE] [FILE...]\n"
 	    "\n"
 	    "Flatten nested JSON records into rows; explode arrays into child rows.\n"
 	    "\n"
@@ -67,8 +45,10 @@ usage(void)
 	    "      --drop GLOB      leave out columns matching GLOB (repeatable)\n"
 	    "      --sep SEP        joins the keys of nested names (default _)\n"
 	    "      --shard I/N      only the records whose -k key is in shard I of N\n"
-	    "  -t, --tsv            write PostgreSQL COPY text with a header (reads\n"
-	    "                       the input twice; stdin is spooled to $TMPDIR)\n"
+	    "      --threads N      read line-delimited input with N threads (default:\n"
+	    "                       one per CPU); the output is that of one thread\n"
+	    "  -t, --tsv            write PostgreSQL COPY text with a header (the rows\n"
+	    "                       wait in a file under $TMPDIR until it is known)\n"
 	    "  -j, --ndjson         write NDJSON (the default; also --json)\n"
 	    "      --rejects FILE   write bad records to FILE and go on\n"
 	    "      --stats          print a JSON line of counters on stderr at exit\n"
@@ -80,125 +60,10 @@ usage(void)
 	    "      --version        show the version\n");
 }
 
-/* Output. */
-
-static void
-sink_write(struct sink *s)
-{
-	if (s->path == NULL) {
-		sa_out_line_done();
-		return;
-	}
-	if (sa_write_lines(s->fd, s->own.s, s->own.len) != 0)
-		sa_die_errno(EX_IOERR, "%s", s->path);
-	s->own.len = 0;
-}
-
-static void
-sink_open(struct sink *s)
-{
-	if (s->opened || pass_one)
-		return;
-	s->opened = 1;
-	if (s->path != NULL) {
-		/* Each file of the model appears complete when the run
-		 * succeeds, or not at all: a failed or killed run leaves the
-		 * files of the last good one. */
-		s->fd = sa_create_atomic(s->path, 0666);
-		s->buf = &s->own;
-	}
-	if (tsv) {
-		const char **names = xmalloc((s->cols.n + 1) * sizeof(*names));
-		size_t i;
-
-		for (i = 0; i < s->cols.n; i++)
-			names[i] = s->cols.cols[i].name;
-		sa_write_tsv_header(s->buf, names, s->cols.n);
-		free(names);
-	}
-}
-
-static void
-sink_close(struct sink *s)
-{
-	if (s->path != NULL && s->opened)
-		sa_commit(s->fd, s->path);
-}
-
-static struct sink *
-sink_for(const char *rel)
-{
-	struct sa_buf path = { 0 };
-	struct sink *s;
-	long i;
-
-	if (split_dir == NULL)
-		return &out_sink;
-	i = sa_row_find(&sink_names, rel, strlen(rel));
-	if (i >= 0)
-		return sinks[i];
-	sa_row_add(&sink_names, NULL, rel, strlen(rel), NULL);
-	s = xcalloc(1, sizeof(*s));
-	sa_buf_adds(&path, split_dir);
-	sa_buf_addc(&path, '/');
-	sa_buf_adds(&path, split_name);
-	sa_buf_adds(&path, rel);
-	sa_buf_adds(&path, tsv ? ".tsv" : ".ndjson");
-	s->path = path.s;
-	sa_row_init(&s->cols);
-	sinks = xrealloc(sinks, (nsinks + 1) * sizeof(*sinks));
-	sinks[nsinks++] = s;
-	return s;
-}
-
-static void
-emit_row(struct sink *s, const struct sa_row *row)
-{
-	static const struct sa_val **vals;
-	static size_t nvals;
-	struct sa_buf *b;
-	size_t i;
-	long k;
-
-	if (pass_one) {
-		for (i = 0; i < row->n; i++)
-			sa_row_add(&s->cols, NULL, row->cols[i].name,
-			    row->cols[i].namelen, NULL);
-		return;
-	}
-	sink_open(s);
-	b = s->buf;
-	sa_stats.out++;
-	if (!tsv) {
-		sa_write_ndjson(b, row->cols, row->n);
-		return;
-	}
-	if (nvals < s->cols.n) {
-		nvals = s->cols.n;
-		vals = xrealloc(vals, nvals * sizeof(*vals));
-	}
-	memset(vals, 0, s->cols.n * sizeof(*vals));
-	for (i = 0; i < row->n; i++) {
-		k = sa_row_find(&s->cols, row->cols[i].name,
-		    row->cols[i].namelen);
-		if (k < 0)
-			sa_die(EX_SOFTWARE, "%s: column %s changed between "
-			    "the two passes", s->path ? s->path : "stdout",
-			    row->cols[i].name);
-		vals[k] = row->cols[i].v;
-	}
-	for (i = 0; i < s->cols.n; i++) {
-		if (i > 0)
-			sa_buf_addc(b, '\t');
-		sa_copy_field(b, vals[i]);
-	}
-	sa_buf_addc(b, '\n');
-}
-
 /* Rows of the record being processed. */
 
 static struct sa_row *
-new_row(struct sink *s, const struct sa_col *ctx, size_t nctx)
+new_row(int s, const struct sa_col *ctx, size_t nctx)
 {
 	struct pending *p;
 	size_t i;
@@ -305,7 +170,7 @@ number(uintmax_t n)
 }
 
 /* Fills ROW with element E of an exploded array named PREFIX. */
-static char error[512];
+static __thread char error[512];
 
 /* Keeps the message of a row that failed. */
 static int
@@ -350,13 +215,13 @@ explode(const struct sa_val *o, size_t s, const char *prefix, size_t plen,
 	}
 	if (v != NULL && v->type == SA_OBJECT && v->len > 0) {
 		/* A path that ends at an object: one row of its fields. */
-		row = new_row(&out_sink, ctx->cols, ctx->n);
+		row = new_row(0, ctx->cols, ctx->n);
 		ok = element_columns(row, v, name.s, name.len);
 		goto done;
 	}
 	if (v == NULL || v->type != SA_ARRAY || v->len == 0) {
 		if (keep_empty) {
-			row = new_row(&out_sink, ctx->cols, ctx->n);
+			row = new_row(0, ctx->cols, ctx->n);
 			ctx_idx(&child, name.s, name.len, NULL);
 			ok = check(sa_row_add(row, &fo, child.cols[0].name,
 			    child.cols[0].namelen, NULL), row);
@@ -367,7 +232,7 @@ explode(const struct sa_val *o, size_t s, const char *prefix, size_t plen,
 		ctx_copy(&child, ctx);
 		ctx_idx(&child, name.s, name.len, number(i));
 		if (s == nsegs) {
-			row = new_row(&out_sink, child.cols, child.n);
+			row = new_row(0, child.cols, child.n);
 			ok = element_columns(row, e, name.s, name.len);
 		} else if (e->type == SA_OBJECT) {
 			ctx_keys(&child, e, name.s, name.len);
@@ -445,59 +310,100 @@ process(const struct sa_val *rec)
 		ctx_keys(&root, rec, "", 0);
 		ok = explode(rec, 0, "", 0, &root);
 	} else {
-		row = new_row(&out_sink, NULL, 0);
+		row = new_row(0, NULL, 0);
 		ok = check(sa_flatten(&fo, row, rec, "", 0, 1), row);
 	}
 	free(root.cols);
 	return ok;
 }
 
+static __thread struct sa_val **shard_vals;	/* in_shard()'s */
+static __thread struct sa_buf shard_text;
+
 /* --shard: whether record O's -k key is in the shard; a record without
  * one goes to shard 1, so that every record is in exactly one shard. */
 static int
 in_shard(const struct sa_val *o)
 {
-	static struct sa_val **vals;
-	static struct sa_buf b;
 	struct sa_fp fp;
 	size_t i;
 
 	if (shard.n == 0)
 		return 1;
-	if (vals == NULL)
-		vals = xcalloc(nkeys, sizeof(*vals));
+	if (shard_vals == NULL)
+		shard_vals = xcalloc(nkeys, sizeof(*shard_vals));
 	for (i = 0; i < nkeys; i++)
-		vals[i] = sa_get_path(o, keys[i]);
-	if (!sa_fp_key(vals, nkeys, &b, &fp))
+		shard_vals[i] = sa_get_path(o, keys[i]);
+	if (!sa_fp_key(shard_vals, nkeys, &shard_text, &fp))
 		return shard.i == 1;
 	return sa_shard_keep(&shard, fp);
 }
 
-static void
-run(struct sa_input *in)
+/* A worker's state is the thread's own variables above. */
+static void *
+worker_new(void)
 {
-	struct sa_record rec;
+	scratch = sa_arena_new();
+	return NULL;
+}
+
+static void
+worker_free(void *w)
+{
 	size_t i;
 
-	while (sa_input_next(in, &rec) == SA_OK) {
-		if (!in_shard(rec.root))
-			continue;
-		nrows = 0;
-		sa_arena_reset(scratch);
-		if (!process(rec.root)) {
-			if (!pass_one || !sa_rejects_enabled())
-				sa_reject(rec.file, rec.line, NULL, 0,
-				    rec.root, "%s", error);
-			continue;
-		}
-		for (i = 0; i < nrows; i++)
-			emit_row(rows[i].sink, &rows[i].row);
-		if (!pass_one)
-			for (i = 0; i < nsinks; i++)
-				if (sinks[i]->own.len >= 1 << 16)
-					sink_write(sinks[i]);
-		sa_out_line_done();
+	(void)w;
+	for (i = 0; i < rows_cap; i++)
+		sa_row_free(&rows[i].row);
+	free(rows);
+	rows = NULL;
+	nrows = rows_cap = 0;
+	sa_arena_free(scratch);
+	scratch = NULL;
+	free(shard_vals);
+	shard_vals = NULL;
+	sa_buf_free(&shard_text);
+	sa_flatten_thread_done();
+}
+
+static void
+record(void *w, struct sa_chunk *c, const struct sa_record *rec)
+{
+	size_t i;
+
+	(void)w;
+	if (!in_shard(rec->root))
+		return;
+	nrows = 0;
+	sa_arena_reset(scratch);
+	if (!process(rec->root)) {
+		sa_chunk_reject(c, rec, NULL, 0, error);
+		return;
 	}
+	for (i = 0; i < nrows; i++)
+		put_row(c, &rows[i]);
+	sa_chunk_count(c, nrows);
+}
+
+static const struct sa_chunk_ops ops = {
+	worker_new, worker_free, record, take_rows
+};
+
+/* --threads 1, and input that is not line-delimited. */
+static void
+one_thread(struct sa_input *in, void *arg)
+{
+	struct sa_chunk *c = sa_chunk_new();
+	struct sa_record rec;
+
+	(void)arg;
+	worker_new();
+	while (sa_input_next(in, &rec) == SA_OK) {
+		record(NULL, c, &rec);
+		sa_chunk_flush(c, &ops);
+	}
+	sa_chunk_free(c);
+	worker_free(NULL);
 }
 
 int
@@ -513,6 +419,7 @@ main(int argc, char **argv)
 		{ "drop", required_argument, NULL, 'X' },
 		{ "sep", required_argument, NULL, 's' },
 		{ "shard", required_argument, NULL, OPT_SHARD },
+		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "tsv", no_argument, NULL, 't' },
 		{ "ndjson", no_argument, NULL, 'j' },
 		{ "json", no_argument, NULL, 'j' },
@@ -521,6 +428,7 @@ main(int argc, char **argv)
 	};
 	struct sa_input in;
 	struct stat st;
+	unsigned threads = sa_threads_default();
 	size_t i;
 	int c;
 
@@ -564,6 +472,9 @@ main(int argc, char **argv)
 		case OPT_SHARD:
 			sa_shard_parse(&shard, "--shard", optarg);
 			break;
+		case OPT_THREADS:
+			threads = sa_threads_parse("--threads", optarg);
+			break;
 		case 't':
 			tsv = 1;
 			break;
@@ -587,37 +498,30 @@ main(int argc, char **argv)
 			sa_die_errno(EX_CANTCREAT, "%s", split_dir);
 		if (stat(split_dir, &st) != 0 || !S_ISDIR(st.st_mode))
 			sa_die(EX_CANTCREAT, "%s: not a directory", split_dir);
-		sa_row_init(&sink_names);
+		sink_names_init();
 		fo.split = 1;
 	}
 	sa_copy_text = tsv;
 	out_sink.buf = &sa_out;
 	sa_row_init(&out_sink.cols);
-	scratch = sa_arena_new();
+	if (split_dir == NULL) {
+		sinks = xmalloc(sizeof(*sinks));
+		sinks[nsinks++] = &out_sink;
+	} else if (!tsv)
+		sink_open(sink_at(sink_for("")));
 
 	argc -= optind;
 	argv += optind;
 	sa_input_init(&in, argc, argv);
-	if (tsv) {
-		/* The header must name every column: find them first. */
-		in.rereadable = 1;
-		in.dry = 1;
-		pass_one = 1;
-		run(&in);
-		pass_one = 0;
-		in.dry = 0;
-		sa_input_rewind(&in);
-		if (split_dir != NULL)
-			for (i = 0; i < nsinks; i++)
-				sink_open(sinks[i]);
-		else if (out_sink.cols.n > 0)
-			sink_open(&out_sink);
-	}
-	if (split_dir != NULL)
-		sink_open(sink_for(""));
-	run(&in);
+	sa_chunks_run(&in, threads, &ops, one_thread, NULL);
 	sa_input_close(&in);
-	/* Everything is written before the first file takes its name. */
+	if (tsv) {
+		if (split_dir != NULL)
+			sink_for("");
+		for (i = 0; i < nsinks; i++)
+			if (sinks[i]->cols.n > 0 || split_dir != NULL)
+				tsv_finish(sinks[i]);
+	}
 	/* Everything is written before the first file takes its name. */
 	for (i = 0; i < nsinks; i++)
 		sink_write(sinks[i]);

@@ -255,13 +255,19 @@ flatten(const struct sa_flat_opts *o, struct sa_row *row,
 	return ok;
 }
 
+static __thread struct sa_buf name;	/* one per worker thread */
+
 int
 sa_flatten(const struct sa_flat_opts *o, struct sa_row *row,
     const struct sa_val *obj, const char *prefix, size_t plen, int depth)
 {
-	static struct sa_buf name;
-
 	sa_buf_reset(&name);
 	sa_buf_add(&name, prefix, plen);
 	return flatten(o, row, obj, &name, depth);
+}
+
+void
+sa_flatten_thread_done(void)
+{
+	sa_buf_free(&name);
 }

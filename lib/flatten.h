@@ -49,6 +49,8 @@ int sa_row_add(struct sa_row *, const struct sa_flat_opts *,
  * of O's members.  Returns 0 and sets row->error on a collision. */
 int sa_flatten(const struct sa_flat_opts *, struct sa_row *,
     const struct sa_val *o, const char *prefix, size_t plen, int depth);
+/* Frees what sa_flatten() kept for the calling thread. */
+void sa_flatten_thread_done(void);
 /* True if V is an array with at least one object in it. */
 int sa_is_object_array(const struct sa_val *v);
 /* Appends the path of V from its record ("territories[2].id"). */

@@ -138,6 +138,8 @@ sa_input_next(struct sa_input *in, struct sa_record *rec)
 		}
 		sa_reader_close(in->r);
 		in->r = NULL;
+		if (in->one_file)
+			break;
 	}
 	return SA_EOF;
 }

@@ -467,6 +467,16 @@ finish_json(struct sa_reader *r)
 	 * since has nothing to complain of. */
 	if (!r->fed && r->rec == NULL && !r->in_array)
 		st = yajl_status_ok;
+	/* A chunk that is not the file's last, or stops at an abort line,
+	 * with a record open at its end: the input is not line-delimited
+	 * here, and the writer reads on from this chunk with one thread. */
+	if (r->chunked && (!r->last || r->aborted) &&
+	    (st != yajl_status_ok || r->rec != NULL || r->in_array)) {
+		r->dirty = 1;
+		st = yajl_status_ok;
+		r->rec = NULL;
+		r->in_array = 0;
+	}
 	if (st != yajl_status_ok || r->rec != NULL || r->in_array) {
 		uintmax_t line = r->rec != NULL ? r->recline : r->line;
 		const char *msg = r->in_array && r->rec == NULL ?

@@ -89,9 +89,11 @@ next_line(struct sa_reader *r, size_t *len)
 	if (*len > 0 && p[*len - 1] == '\r')
 		(*len)--;
 	if (*len >= SA_ABORT_MARKLEN &&
-	    memcmp(p, SA_ABORT_MARK, SA_ABORT_MARKLEN) == 0)
+	    memcmp(p, SA_ABORT_MARK, SA_ABORT_MARKLEN) == 0) {
 		reader_aborted(r, r->line, p + SA_ABORT_MARKLEN,
 		    *len - SA_ABORT_MARKLEN);
+		return NULL;	/* a chunk ends at it */
+	}
 	return p;
 }
 

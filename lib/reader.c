@@ -12,6 +12,8 @@
 
 #define BUFSIZE (256 * 1024)
 
+static void clear(struct sa_reader *);
+
 /* Reading. */
 
 int
@@ -55,10 +57,27 @@ reader_fill(struct sa_reader *r)
 /*
  * An abort line (sa(7)): the run upstream failed.  Its LEN bytes of TEXT
  * after the mark say "TOOL failed (exit STATUS)"; this run stops with
- * that status, which writes an abort line of its own downstream.
+ * that status, which writes an abort line of its own downstream.  A
+ * worker's chunk only notes it, and ends there: the writer dies of it
+ * once everything before it is out.
  */
 void
 reader_aborted(struct sa_reader *r, uintmax_t line, const char *text,
+    size_t len)
+{
+	if (r->chunked) {
+		r->aborted = 1;
+		r->abort_line = line;
+		sa_buf_reset(&r->abort_text);
+		sa_buf_add(&r->abort_text, text, len);
+		r->end = r->pos;
+		return;
+	}
+	reader_abort_die(r->name, line, text, len);
+}
+
+void
+reader_abort_die(const char *name, uintmax_t line, const char *text,
     size_t len)
 {
 	const char *p = memmem(text, len, " (exit ", 7);
@@ -75,8 +94,8 @@ reader_aborted(struct sa_reader *r, uintmax_t line, const char *text,
 	if (p == NULL || p + 1 != text + len || *p != ')' || status < 1 ||
 	    status > 255)
 		sa_die(EX_DATAERR, "%s:%ju: the input ends in an abort line "
-		    "that cannot be read", r->name, line);
-	sa_die(status, "%s:%ju: %.*s", r->name, line, (int)len, text);
+		    "that cannot be read", name, line);
+	sa_die(status, "%s:%ju: %.*s", name, line, (int)len, text);
 }
 
 void
@@ -135,6 +154,100 @@ sa_reader_open(const char *path)
 	r = sa_reader_fdopen(fd, path);
 	r->own_fd = 1;
 	return r;
+}
+
+/*
+ * A reader over LEN bytes at BUF, a chunk of line-delimited input cut at
+ * a line's end (chunks.c), which must outlive it.  FMT is SA_FMT_UNKNOWN
+ * for the file's first chunk; for a later one, SA_FMT_JSON, or SA_FMT_TSV
+ * with the file's header line(s) first in BUF.  Lines are counted from
+ * the chunk's first (the header's are not), and the reader neither dies
+ * at an abort line nor rejects a record left open at the chunk's end
+ * unless LAST: it notes them (sa_reader_chunk_state) for the writer.
+ */
+struct sa_reader *
+sa_reader_chunk(const char *buf, size_t len, const char *name,
+    enum sa_format fmt, int last)
+{
+	struct sa_reader *r = xcalloc(1, sizeof(*r));
+
+	r->fd = -1;
+	r->name = xstrdup(name);
+	r->buf = (char *)buf;
+	r->bufsize = r->end = len;
+	r->eof = 1;
+	r->line_start = 1;
+	r->chunked = 1;
+	r->last = last;
+	if (fmt == SA_FMT_JSON) {
+		r->fmt = SA_FMT_JSON;
+		json_start(r);
+	} else if (fmt == SA_FMT_TSV) {
+		sa_reader_format(r);
+		r->line = 0;
+	}
+	return r;
+}
+
+int
+sa_reader_chunk_state(struct sa_reader *r, uintmax_t *lines,
+    const char **abort_text, size_t *abort_len, uintmax_t *abort_line)
+{
+	*lines = r->line;
+	*abort_text = r->aborted ? r->abort_text.s : NULL;
+	*abort_len = r->abort_text.len;
+	*abort_line = r->abort_line;
+	return r->dirty;
+}
+
+/*
+ * Goes on reading R from LEN bytes at TEXT (a copy is taken: input the
+ * chunks had read ahead, from a line's start), then its file, counting
+ * lines after LINE: the one-thread way, from where the chunks had to
+ * stop.  FIRST: TEXT starts the file (its format is found again).
+ */
+void
+sa_reader_resume(struct sa_reader *r, const char *text, size_t len,
+    uintmax_t line, int first)
+{
+	enum sa_format fmt = first ? SA_FMT_UNKNOWN : r->fmt;
+
+	clear(r);
+	free(r->buf);
+	r->bufsize = len > BUFSIZE ? len : BUFSIZE;
+	r->buf = xmalloc(r->bufsize);
+	memcpy(r->buf, text, len);
+	r->pos = 0;
+	r->end = len;
+	r->line = line;
+	r->line_start = 1;
+	r->utf8cut = 0;
+	sa_buf_reset(&r->raw);
+	r->fmt = fmt;
+	if (fmt == SA_FMT_JSON)
+		json_start(r);
+}
+
+/* The bytes read ahead into R's buffer, from the start of its file
+ * (before the first record is taken). */
+const char *
+sa_reader_buffered(struct sa_reader *r, size_t *len, size_t *header)
+{
+	*len = r->end;
+	*header = r->fmt == SA_FMT_TSV ? r->pos : 0;
+	return r->buf;
+}
+
+int
+sa_reader_fd(struct sa_reader *r)
+{
+	return r->fd;
+}
+
+const char *
+sa_reader_name(struct sa_reader *r)
+{
+	return r->name;
 }
 
 static void
@@ -276,7 +389,9 @@ sa_reader_close(struct sa_reader *r)
 	free(r->q);
 	free(r->gens);
 	free(r->free_arenas);
-	free(r->buf);
+	if (!r->chunked)
+		free(r->buf);
+	sa_buf_free(&r->abort_text);
 	free(r->name);
 	free(r->error);
 	free(r->errraw);

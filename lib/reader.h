@@ -71,6 +71,14 @@ struct sa_reader {
 	char *errraw;
 	size_t errrawlen;
 
+	/* a chunk of line-delimited input, read by a worker (chunks.c) */
+	int chunked;		/* the buffer is borrowed, and all there is */
+	int last;		/* the chunk ends the file */
+	int dirty;		/* a record runs on past the chunk's end */
+	int aborted;		/* the chunk stops at an abort line */
+	uintmax_t abort_line;
+	struct sa_buf abort_text;
+
 	/* TSV */
 	char **cols;
 	size_t ncols;
@@ -86,6 +94,9 @@ int reader_fill(struct sa_reader *);
  * reader_aborted() given the text after its mark. */
 void reader_check_abort(struct sa_reader *);
 void reader_aborted(struct sa_reader *, uintmax_t line, const char *text,
+    size_t len);
+/* Dies as reader_aborted() does, for the file NAME. */
+void reader_abort_die(const char *name, uintmax_t line, const char *text,
     size_t len) __attribute__((noreturn));
 
 /* read-json.c */

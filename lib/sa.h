@@ -234,6 +234,7 @@ struct sa_input {
 				 * if --rejects will get them on the next */
 	int rewound;
 	uintmax_t counted;	/* bytes of the current reader in sa_stats */
+	int one_file;		/* sa_input_next() ends with the open file */
 };
 void sa_input_init(struct sa_input *, int nfiles, char **files);
 /* Starts again at the first operand (needs in->rereadable). */
@@ -364,5 +365,65 @@ enum {
 	{ "metrics", required_argument, NULL, SA_OPT_METRICS }, \
 	{ "metrics-label", required_argument, NULL, SA_OPT_METRICS_LABEL }
 int sa_common_option(int c, const char *arg, void (*usage)(void));
+
+/*
+ * chunks.c: --threads N.  Line-delimited input (NDJSON, TSV) is cut into
+ * chunks of SA_CHUNK bytes at line ends; worker threads read them and
+ * turn their records into output, each chunk into buffers of its own;
+ * one writer (the main thread) hands the buffers on in input order, so
+ * that output, rejects, their line numbers and the counters are those of
+ * one thread.  Input that is not line-delimited (pretty-printed JSON, a
+ * top-level array, a record running on past a chunk's end) is read on
+ * from there by one thread.  Memory: 2 chunks per thread in flight, each
+ * its input and its output (about 3 * SA_CHUNK for flattening).
+ */
+#define SA_CHUNK (512 * 1024)
+struct sa_chunk;
+struct sa_chunk_ops {
+	/* A worker's own state, made in its thread. */
+	void *(*worker_new)(void);
+	void (*worker_free)(void *w);
+	/* Turns good record REC into output (sa_chunk_buf) or a reject
+	 * (sa_chunk_reject); runs in a worker, so touches nothing shared. */
+	void (*record)(void *w, struct sa_chunk *c, const struct sa_record *rec);
+	/* Takes output for TAG, in input order; runs in the writer. */
+	void (*write)(int tag, const char *s, size_t len);
+};
+/* The buffer that output for TAG goes to next. */
+struct sa_buf *sa_chunk_buf(struct sa_chunk *c, int tag);
+/* Counts N rows out (sa_stats.out), given to the writer in order. */
+void sa_chunk_count(struct sa_chunk *c, size_t n);
+/* REC is bad: RAW (or REC's JSON if RAW is NULL) goes to the rejects. */
+void sa_chunk_reject(struct sa_chunk *c, const struct sa_record *rec,
+    const char *raw, size_t rawlen, const char *msg);
+/* A chunk of one record at a time, for the one-thread way: hand it one
+ * record with ops->record, then sa_chunk_flush() it. */
+struct sa_chunk *sa_chunk_new(void);
+void sa_chunk_flush(struct sa_chunk *c, const struct sa_chunk_ops *ops);
+void sa_chunk_free(struct sa_chunk *c);
+/* Reads all of IN with THREADS workers; a file, or the rest of one, that
+ * is not line-delimited is read by ONE_THREAD(IN, ARG), which reads IN
+ * with sa_input_next() until SA_EOF (with THREADS 1, all of it). */
+void sa_chunks_run(struct sa_input *in, unsigned threads,
+    const struct sa_chunk_ops *ops,
+    void (*one_thread)(struct sa_input *, void *), void *arg);
+/* --threads N: parses N (1 to 256); the default is the number of online
+ * CPUs. */
+unsigned sa_threads_parse(const char *opt, const char *arg);
+unsigned sa_threads_default(void);
+
+/* reader.c, for chunks.c: a reader over one chunk, what it found at its
+ * end (returns 1 if a record ran on past it), and the one-thread way on
+ * from a chunk of a file. */
+struct sa_reader *sa_reader_chunk(const char *buf, size_t len,
+    const char *name, enum sa_format fmt, int last);
+int sa_reader_chunk_state(struct sa_reader *, uintmax_t *lines,
+    const char **abort_text, size_t *abort_len, uintmax_t *abort_line);
+void sa_reader_resume(struct sa_reader *, const char *text, size_t len,
+    uintmax_t line, int first);
+const char *sa_reader_buffered(struct sa_reader *, size_t *len,
+    size_t *header);
+int sa_reader_fd(struct sa_reader *);
+const char *sa_reader_name(struct sa_reader *);
 
 #endif

@@ -1,0 +1,335 @@
+/* explode-sink.c: where sa-explode's rows go: stdout or the files of a
+ * --split model, as NDJSON, or as COPY text through a spool (-t). */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "explode.h"
+
+int tsv;
+const char *split_dir, *split_name;
+struct sink out_sink;
+struct sink **sinks;
+size_t nsinks;
+static struct sa_row sink_names;	/* path -> index into sinks */
+static pthread_mutex_t sinks_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void
+sink_names_init(void)
+{
+	sa_row_init(&sink_names);
+}
+
+/* Output, in the writer (the main thread). */
+
+void
+sink_write(struct sink *s)
+{
+	if (s->path == NULL) {
+		sa_out_line_done();
+		return;
+	}
+	if (sa_write_lines(s->fd, s->own.s, s->own.len) != 0)
+		sa_die_errno(EX_IOERR, "%s", s->path);
+	s->own.len = 0;
+}
+
+void
+sink_open(struct sink *s)
+{
+	if (s->opened)
+		return;
+	s->opened = 1;
+	if (s->path != NULL) {
+		/* Each file of the model appears complete when the run
+		 * succeeds, or not at all: a failed or killed run leaves the
+		 * files of the last good one. */
+		s->fd = sa_create_atomic(s->path, 0666);
+		s->buf = &s->own;
+	}
+	if (tsv) {
+		const char **names = xmalloc((s->cols.n + 1) * sizeof(*names));
+		size_t i;
+
+		for (i = 0; i < s->cols.n; i++)
+			names[i] = s->cols.cols[i].name;
+		sa_write_tsv_header(s->buf, names, s->cols.n);
+		free(names);
+	}
+}
+
+void
+sink_close(struct sink *s)
+{
+	if (s->path != NULL && s->opened)
+		sa_commit(s->fd, s->path);
+}
+
+struct sink *
+sink_at(int i)
+{
+	struct sink *s;
+
+	pthread_mutex_lock(&sinks_lock);
+	s = sinks[i];
+	pthread_mutex_unlock(&sinks_lock);
+	return s;
+}
+
+/* The index of the sink for the file named REL; workers share them. */
+int
+sink_for(const char *rel)
+{
+	struct sa_buf path = { 0 };
+	struct sink *s;
+	long i;
+
+	if (split_dir == NULL)
+		return 0;
+	pthread_mutex_lock(&sinks_lock);
+	i = sa_row_find(&sink_names, rel, strlen(rel));
+	if (i >= 0) {
+		pthread_mutex_unlock(&sinks_lock);
+		return (int)i;
+	}
+	sa_row_add(&sink_names, NULL, rel, strlen(rel), NULL);
+	s = xcalloc(1, sizeof(*s));
+	sa_buf_adds(&path, split_dir);
+	sa_buf_addc(&path, '/');
+	sa_buf_adds(&path, split_name);
+	sa_buf_adds(&path, rel);
+	sa_buf_adds(&path, tsv ? ".tsv" : ".ndjson");
+	s->path = path.s;
+	sa_row_init(&s->cols);
+	sinks = xrealloc(sinks, (nsinks + 1) * sizeof(*sinks));
+	i = nsinks;
+	sinks[nsinks++] = s;
+	pthread_mutex_unlock(&sinks_lock);
+	return (int)i;
+}
+
+/*
+ * -t: a worker writes a row as its count of columns, then each column's
+ * name and COPY text, lengths first (host order, 4 bytes); the writer
+ * numbers the names as the columns of the sink and spools the row as its
+ * count, then each column's number and text.  Once the input is read, the
+ * header names every column, and the spooled rows are copied out under
+ * it, \N where a row has no value.
+ */
+static void
+put_u32(struct sa_buf *b, size_t n)
+{
+	uint32_t u = (uint32_t)n;
+
+	sa_buf_add(b, &u, sizeof(u));
+}
+
+static uint32_t
+get_u32(const char **p)
+{
+	uint32_t u;
+
+	memcpy(&u, *p, sizeof(u));
+	*p += sizeof(u);
+	return u;
+}
+
+static void
+encode_row(struct sa_buf *b, const struct sa_row *row)
+{
+	size_t i, at;
+	uint32_t len;
+
+	put_u32(b, row->n);
+	for (i = 0; i < row->n; i++) {
+		put_u32(b, row->cols[i].namelen);
+		sa_buf_add(b, row->cols[i].name, row->cols[i].namelen);
+		at = b->len;
+		put_u32(b, 0);
+		sa_copy_field(b, row->cols[i].v);
+		len = (uint32_t)(b->len - at - sizeof(len));
+		memcpy(b->s + at, &len, sizeof(len));
+	}
+}
+
+static void
+spool_flush(struct sink *s)
+{
+	if (s->spool == NULL)
+		s->spool = sa_tmpfile();
+	if (s->spooled.len > 0 &&
+	    fwrite(s->spooled.s, 1, s->spooled.len, s->spool) != s->spooled.len)
+		sa_die_errno(EX_IOERR, "temporary file");
+	sa_buf_reset(&s->spooled);
+}
+
+/* The number of column NAME in sink S, new or not; I is where it was in
+ * its row, which is where it usually is among the columns. */
+static uint32_t
+column(struct sink *s, size_t i, const char *name, uint32_t len)
+{
+	long j;
+
+	if (i < s->cols.n && s->cols.cols[i].namelen == len &&
+	    memcmp(s->cols.cols[i].name, name, len) == 0)
+		return (uint32_t)i;
+	if ((j = sa_row_find(&s->cols, name, len)) < 0) {
+		j = (long)s->cols.n;
+		sa_row_add(&s->cols, NULL, name, len, NULL);
+	}
+	return (uint32_t)j;
+}
+
+/* Spools the encoded rows at P for sink S. */
+static void
+spool_rows(struct sink *s, const char *p, size_t len)
+{
+	const char *end = p + len, *name;
+	uint32_t n, i, namelen, flen;
+
+	while (p < end) {
+		n = get_u32(&p);
+		put_u32(&s->spooled, n);
+		for (i = 0; i < n; i++) {
+			namelen = get_u32(&p);
+			name = p;
+			p += namelen;
+			put_u32(&s->spooled, column(s, i, name, namelen));
+			flen = get_u32(&p);
+			put_u32(&s->spooled, flen);
+			sa_buf_add(&s->spooled, p, flen);
+			p += flen;
+		}
+		if (s->spooled.len >= 1 << 16)
+			spool_flush(s);
+	}
+}
+
+/* The length of the spooled row at P if all N bytes of it are there,
+ * else 0. */
+static size_t
+row_len(const char *p, size_t n)
+{
+	const char *q = p, *end = p + n;
+	uint32_t cols, i, flen;
+
+	if (n < sizeof(cols))
+		return 0;
+	cols = get_u32(&q);
+	for (i = 0; i < cols; i++) {
+		if ((size_t)(end - q) < 2 * sizeof(flen))
+			return 0;
+		q += sizeof(flen);
+		flen = get_u32(&q);
+		if ((size_t)(end - q) < flen)
+			return 0;
+		q += flen;
+	}
+	return q - p;
+}
+
+/* Copies the spooled row at P out under the header of sink S; VALS and
+ * LENS have room for every column. */
+static void
+unspool_row(struct sink *s, const char *p, const char **vals, size_t *lens)
+{
+	uint32_t n, i, k;
+	size_t c;
+
+	for (c = 0; c < s->cols.n; c++)
+		vals[c] = NULL;
+	n = get_u32(&p);
+	for (i = 0; i < n; i++) {
+		k = get_u32(&p);
+		lens[k] = get_u32(&p);
+		vals[k] = p;
+		p += lens[k];
+	}
+	for (c = 0; c < s->cols.n; c++) {
+		if (c > 0)
+			sa_buf_addc(s->buf, '\t');
+		if (vals[c] == NULL)
+			sa_buf_add(s->buf, "\\N", 2);
+		else
+			sa_buf_add(s->buf, vals[c], lens[c]);
+	}
+	sa_buf_addc(s->buf, '\n');
+	if (s->buf->len >= 1 << 16)
+		sink_write(s);
+}
+
+/* -t at the end: the header, then the spooled rows of sink S. */
+void
+tsv_finish(struct sink *s)
+{
+	struct sa_buf in = { 0 };
+	const char **vals;
+	size_t *lens, pos = 0, len, got;
+
+	sink_open(s);
+	if (s->spool == NULL && s->spooled.len == 0)
+		return;
+	spool_flush(s);
+	if (fflush(s->spool) != 0 || fseek(s->spool, 0, SEEK_SET) != 0)
+		sa_die_errno(EX_IOERR, "temporary file");
+	vals = xcalloc(s->cols.n + 1, sizeof(*vals));
+	lens = xcalloc(s->cols.n + 1, sizeof(*lens));
+	sa_buf_grow(&in, 1 << 20);
+	for (;;) {
+		while ((len = row_len(in.s + pos, in.len - pos)) > 0) {
+			unspool_row(s, in.s + pos, vals, lens);
+			pos += len;
+		}
+		/* Keep the part of a row, and read on. */
+		memmove(in.s, in.s + pos, in.len - pos);
+		in.len -= pos;
+		pos = 0;
+		if (in.cap - in.len < 1 << 19)
+			sa_buf_grow(&in, in.cap);
+		got = fread(in.s + in.len, 1, in.cap - in.len - 1, s->spool);
+		if (got == 0) {
+			if (ferror(s->spool))
+				sa_die_errno(EX_IOERR, "temporary file");
+			if (in.len > 0)
+				sa_die(EX_IOERR, "temporary file: cut short");
+			break;
+		}
+		in.len += got;
+	}
+	free(vals);
+	free(lens);
+	sa_buf_free(&in);
+	sa_buf_free(&s->spooled);
+	fclose(s->spool);
+	s->spool = NULL;
+}
+
+/* Takes the rows a worker made for sink TAG, in input order. */
+void
+take_rows(int tag, const char *p, size_t len)
+{
+	struct sink *s = sink_at(tag);
+
+	if (tsv) {
+		spool_rows(s, p, len);
+		return;
+	}
+	sink_open(s);
+	sa_buf_add(s->buf, p, len);
+	if (s->path == NULL)
+		sa_out_line_done();
+	else if (s->own.len >= 1 << 16)
+		sink_write(s);
+}
+
+/* In a worker: the rows of a good record into chunk C. */
+void
+put_row(struct sa_chunk *c, const struct pending *p)
+{
+	struct sa_buf *b = sa_chunk_buf(c, p->sink);
+
+	if (tsv)
+		encode_row(b, &p->row);
+	else
+		sa_write_ndjson(b, p->row.cols, p->row.n);
+}

@@ -1,0 +1,179 @@
+#!/usr/bin/env bats
+# --threads: N threads give the output, rejects, line numbers and counts of
+# one, on inputs of many chunks with bad lines, late columns, pretty JSON,
+# a top-level array and an abort line.
+
+load helpers/common
+
+# Generated records (about 10 chunks of 512 KiB) with bad lines at known
+# places: cut short, not an object, a column collision, not UTF-8,
+# garbage, and a field that first appears in the last record.
+setup_file() {
+	export IN="$BATS_FILE_TMPDIR/in.ndjson"
+	gen-successapp -n 3000 --seed 7 | awk '
+		NR == 2 { print "{\"id\":" }
+		NR == 700 { print "42" }
+		NR == 1400 { print "{\"a\":{\"b\":1},\"a_b\":2}" }
+		NR == 2100 { printf "{\"id\":\"\xff\"}\n" }
+		NR == 2800 { print "garbage" }
+		{ print }
+		END { print "{\"id\":\"late\",\"late_field\":{\"x\":1}}" }' > "$IN"
+}
+
+# Runs sa-explode with --threads 1 and with --threads 4 (ARGS first), and
+# checks that stdout, the rejects and the --stats counts are the same;
+# leaves the one-thread run in $BATS_TEST_TMPDIR/1.*.
+same_as_one_thread() {
+	local t
+	for t in 1 4; do
+		sa-explode --threads "$t" --stats --rejects "$BATS_TEST_TMPDIR/$t.rej" \
+		    "$@" > "$BATS_TEST_TMPDIR/$t.out" 2> "$BATS_TEST_TMPDIR/$t.err" ||
+		    echo "status $?" >> "$BATS_TEST_TMPDIR/$t.err"
+		jq -c '[.records_in, .records_out, .records_rejected]' \
+		    "$BATS_TEST_TMPDIR/$t.err" > "$BATS_TEST_TMPDIR/$t.stats"
+	done
+	run cmp "$BATS_TEST_TMPDIR/1.out" "$BATS_TEST_TMPDIR/4.out"
+	assert_success
+	run cmp "$BATS_TEST_TMPDIR/1.rej" "$BATS_TEST_TMPDIR/4.rej"
+	assert_success
+	run cmp "$BATS_TEST_TMPDIR/1.stats" "$BATS_TEST_TMPDIR/4.stats"
+	assert_success
+}
+
+# The rejects of the one-thread run as "LINE ERROR" lines.
+rejects_one() {
+	jq -r '"\(.line) \(.error)"' "$BATS_TEST_TMPDIR/1.rej"
+}
+
+@test "flatten: 4 threads write what 1 does, rejects at their true lines" {
+	same_as_one_thread "$IN"
+	run rejects_one
+	assert_output - <<'EOF'
+2 invalid JSON: parse error: after key and value, inside map, I expect ',' or '}'
+701 record is not a JSON object
+1402 a.b and a_b both make column "a_b" with different values
+2103 invalid JSON: lexical error: invalid bytes in UTF8 string.
+2804 invalid JSON: lexical error: invalid char in json text.
+EOF
+	run cat "$BATS_TEST_TMPDIR/1.stats"
+	assert_output '[3005,3000,5]'
+	run tail -n 1 "$BATS_TEST_TMPDIR/4.out"
+	assert_output '{"id":"late","late_field_x":1}'
+}
+
+@test "-p and --split: 4 threads write what 1 does" {
+	same_as_one_thread -p territories "$IN"
+	run cat "$BATS_TEST_TMPDIR/1.stats"
+	refute_output '[3005,0,5]'
+	same_as_one_thread -p territories.tags --keep-empty "$IN"
+	sa-explode --threads 1 --split "$BATS_TEST_TMPDIR/s1" --name a --rejects /dev/null "$IN"
+	sa-explode --threads 4 --split "$BATS_TEST_TMPDIR/s4" --name a --rejects /dev/null "$IN"
+	run diff -r "$BATS_TEST_TMPDIR/s1" "$BATS_TEST_TMPDIR/s4"
+	assert_success
+	run ls "$BATS_TEST_TMPDIR/s4"
+	assert_line a__territories.ndjson
+}
+
+@test "-t: 4 threads write what 1 does, a late column in the header" {
+	same_as_one_thread -t "$IN"
+	run head -n 1 "$BATS_TEST_TMPDIR/4.out"
+	assert_output --regexp $'\tlate_field_x$'
+	run tail -n 1 "$BATS_TEST_TMPDIR/4.out"
+	assert_output --regexp $'^late\t(\\\\N\t)+1$'
+	sa-explode -t --threads 1 --split "$BATS_TEST_TMPDIR/s1" --name a --rejects /dev/null "$IN"
+	sa-explode -t --threads 4 --split "$BATS_TEST_TMPDIR/s4" --name a --rejects /dev/null "$IN"
+	run diff -r "$BATS_TEST_TMPDIR/s1" "$BATS_TEST_TMPDIR/s4"
+	assert_success
+}
+
+@test "-t reads its input once: the rows wait in a temporary file, gone at exit" {
+	mkdir "$BATS_TEST_TMPDIR/tmp"
+	# A pipe can be read only once.
+	run --separate-stderr bash -c 'gen-successapp -n 300 --seed 2 | TMPDIR="$1" sa-explode -t --threads 2 | md5sum' _ "$BATS_TEST_TMPDIR/tmp"
+	assert_success
+	want=$output
+	run bash -c 'gen-successapp -n 300 --seed 2 > "$1"; sa-explode -t --threads 1 "$1" | md5sum' _ "$BATS_TEST_TMPDIR/in"
+	assert_output "$want"
+	run ls -A "$BATS_TEST_TMPDIR/tmp"
+	assert_output ""
+	# A failure (a bad record, no --rejects) leaves nothing either.
+	run --separate-stderr env TMPDIR="$BATS_TEST_TMPDIR/tmp" sa-explode -t "$IN"
+	assert_failure 65
+	assert_equal "$stderr" "sa-explode: $IN:2: invalid JSON: parse error: after key and value, inside map, I expect ',' or '}'"
+	run ls -A "$BATS_TEST_TMPDIR/tmp"
+	assert_output ""
+}
+
+@test "without --rejects the first bad record stops 4 threads where it stops 1" {
+	for t in 1 4; do
+		run --separate-stderr sa-explode --threads "$t" "$IN"
+		assert_failure 65
+		strip_abort sa-explode 65
+		assert_equal "$stderr" "sa-explode: $IN:2: invalid JSON: parse error: after key and value, inside map, I expect ',' or '}'"
+		assert_equal "$(wc -l <<<"$output")" 1
+		assert_output --regexp '^\{"id":100000,'
+		echo "$output" > "$BATS_TEST_TMPDIR/o$t"
+	done
+	run cmp "$BATS_TEST_TMPDIR/o1" "$BATS_TEST_TMPDIR/o4"
+	assert_success
+}
+
+@test "pretty-printed records and a top-level array: read on by one thread, same output" {
+	# Pretty JSON after 1500 lines: the chunks stop where it starts.
+	{ head -n 1500 "$IN"; sed -n 1600p "$IN" | jq .; tail -n +1501 "$IN"; } > "$BATS_TEST_TMPDIR/mixed"
+	same_as_one_thread "$BATS_TEST_TMPDIR/mixed"
+	n=$(sed -n 1600p "$IN" | jq . | wc -l)
+	run rejects_one
+	assert_line --index 2 '1402 a.b and a_b both make column "a_b" with different values'
+	assert_line --index 4 "$((2804 + n)) invalid JSON: lexical error: invalid char in json text."
+	run cat "$BATS_TEST_TMPDIR/4.stats"
+	assert_output '[3006,3001,5]'
+	gen-successapp -n 2000 --seed 7 --array > "$BATS_TEST_TMPDIR/array"
+	same_as_one_thread -p territories "$BATS_TEST_TMPDIR/array"
+	run cat "$BATS_TEST_TMPDIR/4.stats"
+	assert_output --regexp '^\[2000,[0-9]+,0\]$'
+}
+
+@test "an abort line stops 4 threads where it stops 1" {
+	{ head -n 2000 "$IN"; printf '\\.\0sa-fetch failed (exit 69)\n'; tail -n +2001 "$IN"; } > "$BATS_TEST_TMPDIR/aborted"
+	for t in 1 4; do
+		run --separate-stderr sa-explode --threads "$t" --rejects "$BATS_TEST_TMPDIR/r$t" "$BATS_TEST_TMPDIR/aborted"
+		assert_failure 69
+		assert_equal "$stderr" "sa-explode: $BATS_TEST_TMPDIR/aborted:2001: sa-fetch failed (exit 69)"
+		strip_abort sa-explode 69
+		echo "$output" > "$BATS_TEST_TMPDIR/o$t"
+	done
+	run cmp "$BATS_TEST_TMPDIR/o1" "$BATS_TEST_TMPDIR/o4"
+	assert_success
+	run wc -l < "$BATS_TEST_TMPDIR/o4"
+	assert_output 1996
+	run cmp "$BATS_TEST_TMPDIR/r1" "$BATS_TEST_TMPDIR/r4"
+	assert_success
+}
+
+@test "TSV input and several files: 4 threads write what 1 does" {
+	sa-explode -t --rejects /dev/null "$IN" > "$BATS_TEST_TMPDIR/in.tsv"
+	same_as_one_thread -p territories "$BATS_TEST_TMPDIR/in.tsv"
+	same_as_one_thread "$IN" "$BATS_TEST_TMPDIR/in.tsv" "$IN"
+	run jq -r .file "$BATS_TEST_TMPDIR/4.rej"
+	assert_equal "$(uniq <<<"$output")" "$IN"
+	assert_equal "${#lines[@]}" 10
+}
+
+@test "--threads takes 1 to 256" {
+	for n in 0 257 x ''; do
+		run --separate-stderr sa-explode --threads "$n" "$IN"
+		assert_failure 64
+		strip_abort sa-explode 64
+		assert_output ""
+	done
+}
+
+@test "memory: the default threads flatten within 16 MiB" {
+	skip_if_sanitizers
+	rss=$(peak_rss_kb /dev/null sa-explode --rejects /dev/null "$IN")
+	echo "peak RSS ${rss} KiB with $(nproc) threads"
+	[ "$rss" -lt 16384 ]
+	rss=$(peak_rss_kb /dev/null sa-explode -t -p territories --rejects /dev/null "$IN")
+	[ "$rss" -lt 16384 ]
+}
