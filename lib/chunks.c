@@ -310,6 +310,11 @@ cut_chunk(struct slot *s, int fd, const char *name, const struct sa_buf *header,
 		sa_buf_add(carry, nl + 1, s->text.s + s->text.len - (nl + 1));
 		s->text.len = nl + 1 - s->text.s;
 	}
+	/* The file's last line without its LF is read as a whole line, as
+	 * reader_fill() reads it on one thread. */
+	if (*eof && carry->len == 0 && s->text.len > data &&
+	    s->text.s[s->text.len - 1] != '\n')
+		sa_buf_add(&s->text, "\n", 1);
 	s->last = *eof && carry->len == 0;
 	return s->text.len > data;
 }

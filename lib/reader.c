@@ -39,18 +39,18 @@ reader_fill(struct sa_reader *r)
 		sa_die_errno(EX_IOERR, "%s", r->name);
 	if (n == 0) {
 		r->eof = 1;
-		if (r->bytes == 0 || r->last == '\n')
+		if (r->lastc == '\0' || r->lastc == '\n')
 			return 0;
 		/* A last line without its LF is read as a whole line, so
 		 * that what it leaves open (a string, a record) is one bad
 		 * line like any other; the LF is not counted as read. */
 		r->buf[r->end++] = '\n';
-		r->last = '\n';
+		r->lastc = '\n';
 		return 1;
 	}
 	r->end += n;
 	r->bytes += n;
-	r->last = r->buf[r->end - 1];
+	r->lastc = r->buf[r->end - 1];
 	return 1;
 }
 
@@ -217,6 +217,8 @@ sa_reader_resume(struct sa_reader *r, const char *text, size_t len,
 	r->bufsize = len > BUFSIZE ? len : BUFSIZE;
 	r->buf = xmalloc(r->bufsize);
 	memcpy(r->buf, text, len);
+	if (len > 0)
+		r->lastc = text[len - 1];
 	r->pos = 0;
 	r->end = len;
 	r->line = line;
@@ -371,7 +373,7 @@ sa_reader_rewind(struct sa_reader *r)
 		sa_die_errno(EX_IOERR, "%s: cannot read twice", r->name);
 	r->pos = r->end = 0;
 	r->eof = 0;
-	r->last = 0;
+	r->lastc = 0;
 	r->line = 0;
 	r->fmt = SA_FMT_UNKNOWN;
 	r->line_start = 1;

@@ -32,7 +32,7 @@ struct sa_reader {
 	char *buf;
 	size_t bufsize, pos, end;
 	int eof;
-	char last;		/* the last byte read: a last line without
+	char lastc;		/* the last byte read: a last line without
 				 * LF is ended with one at end of input */
 	uintmax_t line;		/* complete lines consumed */
 	uintmax_t bytes;
