@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # --metrics in every tool, read back by a strict parser of the Prometheus
-# text format (helpers/prom-parse); --shard on sa-dedup and sa-explode,
-# whose shards together must make the output without --shard.
+# text format (helpers/prom-parse); --shard on sa-dedup, sa-explode and
+# sa-join, whose shards together must make the output without --shard.
 load helpers/common
 bats_require_minimum_version 1.5.0
 
@@ -300,4 +300,79 @@ dedup_shards() {
 	assert_equal "${stderr_lines[0]}" "sa-explode: --shard: expected I/N (e.g. 2/4), not '+1/4'"
 	run --separate-stderr sa-dedup --shard 5/4 "$D/records.ndjson"
 	assert_equal "${stderr_lines[0]}" "sa-dedup: --shard: 5/4: I must be from 1 to N, and N from 1 to 1048576"
+}
+
+# Accounts ($1) and their children ($2): keys from 1 to 3000, some
+# accounts twice (many-to-many), children without an account, null and
+# missing keys on both sides; enough children that -m 1M spills.
+gen_join() {
+	awk 'BEGIN { for (i = 1; i <= 4000; i++) {
+	    if (i % 97 == 0) print "{\"name\":\"a" i "\"}"
+	    else if (i % 89 == 0) print "{\"id\":null,\"name\":\"a" i "\"}"
+	    else print "{\"id\":" (i * 7 % 3000 + 1) ",\"name\":\"a" i "\"}" } }' >"$1"
+	awk 'BEGIN { for (i = 1; i <= 40000; i++) {
+	    if (i % 101 == 0) print "{\"n\":" i "}"
+	    else if (i % 103 == 0) print "{\"account_id\":null,\"n\":" i "}"
+	    else printf "{\"account_id\":%d,\"n\":%d,\"pad\":\"%s\"}\n", \
+	        i * 13 % 3500 + 1, i, "xxxxxxxxxxxxxxxxxxxxxxxx" } }' >"$2"
+}
+
+@test "shard: sa-join of every type, in memory and spilled" {
+	local l="$BATS_TEST_TMPDIR/l" r="$BATS_TEST_TMPDIR/r" t m i
+	gen_join "$l" "$r"
+	for t in inner left right full; do
+		for m in 256M 1M; do
+			sa-join -k id=account_id --type "$t" -m "$m" "$r" "$l" >"$BATS_TEST_TMPDIR/full"
+			for i in 1 2 3; do
+				sa-join -k id=account_id --type "$t" -m "$m" --shard "$i/3" \
+				    "$r" "$l" >"$BATS_TEST_TMPDIR/shard$i"
+			done
+			assert_shards_of "$BATS_TEST_TMPDIR/full" "$BATS_TEST_TMPDIR"/shard[1-3]
+		done
+	done
+	# Null and missing keys are shard 1's, on both sides.
+	for row in '{"id":null,"name":null,"n":101}' \
+	    '{"id":null,"name":null,"n":103}' \
+	    '{"name":"a97","n":null,"pad":null}' \
+	    '{"id":null,"name":"a89","n":null,"pad":null}'; do
+		run grep -cxF "$row" "$BATS_TEST_TMPDIR/shard1"
+		assert_output 1
+	done
+}
+
+@test "shard: sa-join --sorted, of every type" {
+	local l="$BATS_TEST_TMPDIR/l" r="$BATS_TEST_TMPDIR/r" t i
+	gen_join "$l" "$r"
+	for f in l r; do
+		python3 -c '
+import json, sys
+recs = [json.loads(x) for x in open(sys.argv[1])]
+k = sys.argv[2]
+recs.sort(key=lambda o: "" if o.get(k) is None else str(o[k]))
+for o in recs: print(json.dumps(o, separators=(",", ":")))' \
+		    "$BATS_TEST_TMPDIR/$f" "$([ $f = l ] && echo id || echo account_id)" \
+		    >"$BATS_TEST_TMPDIR/$f.sorted"
+	done
+	for t in inner left right full; do
+		sa-join -k id=account_id --type "$t" --sorted "$r.sorted" "$l.sorted" >"$BATS_TEST_TMPDIR/full"
+		for i in 1 2 3; do
+			sa-join -k id=account_id --type "$t" --sorted --shard "$i/3" \
+			    "$r.sorted" "$l.sorted" >"$BATS_TEST_TMPDIR/shard$i"
+		done
+		assert_shards_of "$BATS_TEST_TMPDIR/full" "$BATS_TEST_TMPDIR"/shard[1-3]
+	done
+}
+
+@test "shard: a shard of accounts from sa-dedup meets the same shard of children" {
+	local l="$BATS_TEST_TMPDIR/l" r="$BATS_TEST_TMPDIR/r" i
+	gen_join "$l" "$r"
+	for i in 1 2 3; do
+		a=$(sa-dedup -k id --rejects /dev/null "$l" |
+		    sa-join -k id=account_id --type full --shard "$i/3" "$r")
+		sa-explode -k account_id --shard "$i/3" "$r" >"$BATS_TEST_TMPDIR/rs"
+		b=$(sa-dedup -k id --shard "$i/3" --rejects /dev/null "$l" |
+		    sa-join -k id=account_id --type full "$BATS_TEST_TMPDIR/rs")
+		[ -n "$a" ]
+		assert_equal "$a" "$b"
+	done
 }
