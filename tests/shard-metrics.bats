@@ -376,3 +376,88 @@ for o in recs: print(json.dumps(o, separators=(",", ":")))' \
 		assert_equal "$a" "$b"
 	done
 }
+
+# The one-pass split.
+
+@test "split: sa-dedup --shard-dir files are the --shard I/N outputs, every mode" {
+	local in="$BATS_TEST_TMPDIR/in" d="$BATS_TEST_TMPDIR/d" m args i
+	gen_records "$in"
+	for m in 256M 1M; do
+		for args in "-k id" "-k id --keep last" "-k id --latest at" ""; do
+			rm -rf "$d"
+			run --separate-stderr sa-dedup -m "$m" $args --shards 3 --shard-dir "$d" "$in"
+			assert_success
+			assert_output ""
+			run ls -A "$d"
+			assert_output "1.ndjson
+2.ndjson
+3.ndjson"
+			for i in 1 2 3; do
+				sa-dedup -m "$m" $args --shard "$i/3" "$in" >"$BATS_TEST_TMPDIR/shard"
+				cmp "$BATS_TEST_TMPDIR/shard" "$d/$i.ndjson"
+			done
+		done
+	done
+}
+
+@test "split: TSV in, TSV shard files with the header; a shard without records has its file" {
+	local d="$BATS_TEST_TMPDIR/d" i
+	printf 'id\tname\n1\ta\n2\tb\n1\ta\n' >"$BATS_TEST_TMPDIR/in.tsv"
+	sa-dedup -k id --shards 8 --shard-dir "$d" "$BATS_TEST_TMPDIR/in.tsv"
+	run ls "$d"
+	assert_output "$(printf '%s.tsv\n' 1 2 3 4 5 6 7 8)"
+	for i in 1 2 3 4 5 6 7 8; do
+		sa-dedup -k id --shard "$i/8" "$BATS_TEST_TMPDIR/in.tsv" >"$BATS_TEST_TMPDIR/shard"
+		cmp "$BATS_TEST_TMPDIR/shard" "$d/$i.tsv"
+	done
+	# Each file has the header; the rows are the deduplicated input's.
+	run grep -c -x "$(printf 'id\tname')" <(cat "$d"/*.tsv)
+	assert_output 8
+	run sort <(cat "$d"/*.tsv | grep -v -x "$(printf 'id\tname')")
+	assert_output "$(printf '1\ta\n2\tb')"
+	# An empty input gives N empty NDJSON files.
+	: | sa-dedup --shards 2 --shard-dir "$BATS_TEST_TMPDIR/e"
+	run wc -c "$BATS_TEST_TMPDIR/e/1.ndjson" "$BATS_TEST_TMPDIR/e/2.ndjson"
+	assert_line --regexp '^0 .*/1.ndjson$'
+	assert_line --regexp '^0 .*/2.ndjson$'
+}
+
+@test "split: a failed run names no file and ends standard output in the abort line" {
+	local d="$BATS_TEST_TMPDIR/d"
+	mkdir "$d"
+	echo old >"$d/1.ndjson"
+	printf '{"id":1}\n{"id":2}\n{"name":"no id"}\n' >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr sa-dedup -k id --shards 2 --shard-dir "$d" "$BATS_TEST_TMPDIR/in"
+	assert_failure 65
+	assert_equal "$stderr" "sa-dedup: $BATS_TEST_TMPDIR/in:3: key \"id\" is missing"
+	strip_abort sa-dedup 65
+	assert_output ""
+	run ls -A "$d"
+	assert_output "1.ndjson"
+	run cat "$d/1.ndjson"
+	assert_output old
+	# With --rejects the run goes on, and names its files.
+	sa-dedup -k id --shards 2 --shard-dir "$d" --rejects /dev/null "$BATS_TEST_TMPDIR/in"
+	run sort "$d/1.ndjson" "$d/2.ndjson"
+	assert_output '{"id":1}
+{"id":2}'
+}
+
+@test "split: usage errors" {
+	local in="$D/records.ndjson" args
+	for args in "--shards 2" "--shard-dir $BATS_TEST_TMPDIR/d" \
+	    "--shards 2 --shard-dir $BATS_TEST_TMPDIR/d --shard 1/2" \
+	    "--shards 0 --shard-dir $BATS_TEST_TMPDIR/d" \
+	    "--shards 257 --shard-dir $BATS_TEST_TMPDIR/d"; do
+		run --separate-stderr sa-dedup $args "$in"
+		assert_failure 64
+	done
+	run --separate-stderr sa-dedup --shards 2 "$in"
+	assert_equal "${stderr_lines[0]}" "sa-dedup: --shards and --shard-dir go together"
+	run --separate-stderr sa-dedup --shards 2 --shard-dir "$BATS_TEST_TMPDIR/d" --shard 1/2 "$in"
+	assert_equal "${stderr_lines[0]}" "sa-dedup: --shard and --shard-dir cannot be combined"
+	run --separate-stderr sa-dedup -t --shards 2 --shard-dir "$BATS_TEST_TMPDIR/d" "$in"
+	assert_failure 64
+	assert_equal "${stderr_lines[0]}" "sa-dedup: --shard-dir writes TSV only from one TSV input; write NDJSON (-j) and convert each shard"
+	[ ! -e "$BATS_TEST_TMPDIR/d" ] || [ -z "$(ls -A "$BATS_TEST_TMPDIR/d")" ]
+}
