@@ -356,6 +356,10 @@ void sa_stats_hook(void);
 void sa_metrics_open(const char *path);
 void sa_metrics_label(const char *arg);
 void sa_metrics_write(int status, double seconds, long peak_rss_kb);
+/* From a signal handler, when SIGINT, SIGTERM or SIGHUP ends the run
+ * with STATUS (128 + the signal): the same file, with the figures so far;
+ * async-signal-safe. */
+void sa_metrics_signal(int status);
 int sa_metrics_enabled(void);
 
 /* Options every tool shares; put SA_COMMON_LONGOPTS in the getopt_long

@@ -108,6 +108,42 @@ start_api() {
 	assert_line "counter sa_records_out_total 1"
 }
 
+@test "metrics: written when SIGINT or SIGTERM ends the run, with its status" {
+	local sig st fifo="$BATS_TEST_TMPDIR/fifo" out="$BATS_TEST_TMPDIR/out"
+	mkfifo "$fifo"
+	for sig in INT TERM; do
+		rm -f "$M/m.prom"
+		# A background job starts with SIGINT ignored: python3 restores
+		# the default before it runs the tool.
+		python3 -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.execvp(sys.argv[1], sys.argv[1:])' sa-dedup -k id --metrics "$M/m.prom" \
+		    --metrics-label shard=2 <"$fifo" >"$out" &
+		pid=$!
+		exec 7>"$fifo"
+		printf '{"id":1}\n{"id":2}\n{"id":1}\n' >&7
+		# sa-dedup flushes what it has when its input is idle.
+		timeout 10 sh -c 'until [ "$(wc -l <"$1")" -ge 2 ]; do sleep 0.05; done' _ "$out"
+		kill -"$sig" "$pid"
+		st=0
+		wait "$pid" || st=$?
+		exec 7>&-
+		[ "$st" -eq $((128 + $(kill -l "$sig"))) ] || fail "SIG$sig: status $st"
+		run prom-parse "$M/m.prom"
+		assert_success
+		assert_line --index 0 'labels {"tool": "sa-dedup", "shard": "2"}'
+		assert_line --index 1 'counter sa_records_in_total 3'
+		assert_line --index 2 'counter sa_records_out_total 2'
+		assert_line --index 3 'counter sa_records_rejected_total 0'
+		assert_line --index 4 'counter sa_bytes_in_total 27'
+		assert_line --index 5 --regexp '^gauge sa_seconds [0-9]+\.[0-9]{3}$'
+		assert_line --index 6 --regexp '^gauge sa_peak_rss_bytes [1-9][0-9]*$'
+		assert_line --index 7 "gauge sa_exit_status $st"
+		run ls -A "$M"
+		assert_output m.prom
+	done
+}
+
 @test "metrics: label values are escaped, labels keep their order" {
 	check_metrics 0 '{"tool": "sa-dedup", "job": "a\"b\\c", "host": "x\ny", "empty": ""}' \
 	    sa-dedup --stats --metrics "$M/m.prom" --metrics-label 'job=a"b\c' \
