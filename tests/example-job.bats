@@ -223,12 +223,15 @@ tool_of() {
 	run psql -XAt -c "select count(*) from $SCHEMA.accounts"
 	assert_output "$(cat "$w"/split-4/[134].ndjson | wc -l)"
 
-	touch -d '2001-01-01' "$w"/shard-4-1/loaded/*
+	touch "$BATS_TEST_TMPDIR/before"
 	run make -s -C "$JOB" W="$w" SCHEMA="$SCHEMA" URL="$URL" SHARDS=4
 	assert_success
 	run diff "$FIXTURES/example-job/tables.txt" <(dump)
 	assert_success
-	# Shard 1 was not loaded again.
-	run find "$w/shard-4-1/loaded" -newermt '2002-01-01'
+	# Only shard 2 was made and loaded again, not the split, not the
+	# other shards.
+	run find "$w" -path "$w/shard-4-2" -prune -o -newer "$BATS_TEST_TMPDIR/before" -print
 	assert_output ""
+	run ls "$w/shard-4-2/loaded"
+	assert_output "$(printf '%s\n' schema $TABLES | sort)"
 }
