@@ -215,6 +215,8 @@ hash_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 			first = 0;
 		}
 		key_of(rec.root, rkeys, &k);
+		if (!key_in_shard(&k))
+			continue;
 		sa_fields_of(&fs, rec.root);
 		sa_buf_reset(&packed);
 		sa_fields_pack(&packed, fs.f, fs.n);
@@ -262,6 +264,8 @@ hash_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 				break;
 		}
 		key_of(rec.root, lkeys, &k);
+		if (!key_in_shard(&k))
+			continue;
 		sa_fields_of(&fs, rec.root);
 		lseq++;
 		if (rp == NULL) {

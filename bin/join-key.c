@@ -21,6 +21,17 @@ key_of(const struct sa_val *o, char **names, struct key *k)
 	}
 }
 
+/* --shard: whether key K is in the shard.  A null or missing key never
+ * matches, so its record goes to shard 1: in an outer join its row then
+ * comes out of exactly one shard. */
+int
+key_in_shard(const struct key *k)
+{
+	if (shard.n == 0)
+		return 1;
+	return k->null ? shard.i == 1 : sa_shard_keep(&shard, k->fp);
+}
+
 /* Describes key text P (as made by sa_fp_key) for messages. */
 const char *
 key_desc(const char *p, size_t len)

@@ -32,6 +32,8 @@ struct side {
 	struct sa_input *in;
 	const char *label;
 	char **names;
+	char ***schema;		/* taken from the first record, in shard or not */
+	size_t *nschema;
 	struct sa_record rec;
 	struct key k;
 	int eof;
@@ -39,21 +41,35 @@ struct side {
 	int have_prev;
 };
 
-/* Reads the next record of side S with its key; checks the order. */
+static void check_order(struct side *);
+
+/* Reads the next record of side S in the shard, with its key; checks the
+ * order of every record. */
 static int
 side_next(struct side *s)
 {
+	do {
+		if (s->eof)
+			return 0;
+		if (sa_input_next(s->in, &s->rec) != SA_OK) {
+			s->eof = 1;
+			return 0;
+		}
+		schema_of(s->in, s->rec.root, s->schema, s->nschema);
+		key_of(s->rec.root, s->names, &s->k);
+		check_order(s);
+	} while (!key_in_shard(&s->k));
+	return 1;
+}
+
+/* The order check of side S's record, and the repeated left key. */
+static void
+check_order(struct side *s)
+{
 	int c = 0;
 
-	if (s->eof)
-		return 0;
-	if (sa_input_next(s->in, &s->rec) != SA_OK) {
-		s->eof = 1;
-		return 0;
-	}
-	key_of(s->rec.root, s->names, &s->k);
 	if (s->k.null)
-		return 1;
+		return;
 	if (s->have_prev && (c = key_cmp(s->prev.s, s->prev.len, s->k.text.s,
 	    s->k.text.len)) > 0) {
 		sa_out_flush();
@@ -69,7 +85,6 @@ side_next(struct side *s)
 	sa_buf_reset(&s->prev);
 	sa_buf_add(&s->prev, s->k.text.s, s->k.text.len);
 	s->have_prev = 1;
-	return 1;
 }
 
 /* The right group: the right records of one key, packed in memory, and
@@ -164,9 +179,13 @@ sorted_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 	R.in = rin;
 	R.label = "RIGHT";
 	R.names = rkeys;
+	R.schema = &rschema;
+	R.nschema = &nrschema;
 	L.in = lin;
 	L.label = "LEFT";
 	L.names = lkeys;
+	L.schema = &lschema;
+	L.nschema = &nlschema;
 	if ((rfmt = sa_input_format(rin)) == SA_FMT_TSV)
 		schema_of(rin, NULL, &rschema, &nrschema);
 	if ((lfmt = sa_input_format(lin)) == SA_FMT_TSV)

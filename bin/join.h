@@ -66,10 +66,12 @@ extern int unique_left, unique_right;
 extern const char *validate;
 extern unsigned long long max_fanout;
 extern size_t budget;			/* for RIGHT in memory */
+extern struct sa_shard shard;		/* --shard, n 0 when off */
 extern const char *rname, *lname;	/* the operands, for messages */
 
 /* join-key.c: key values, their descriptions and the checks on them. */
 void key_of(const struct sa_val *o, char **names, struct key *k);
+int key_in_shard(const struct key *k);
 const char *key_desc(const char *p, size_t len);
 void not_unique(const char *file, uintmax_t line, const char *key,
     size_t klen, const char *side) __attribute__((noreturn));

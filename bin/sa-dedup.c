@@ -21,7 +21,7 @@
 #include "spill.h"
 
 enum { KEEP_FIRST, KEEP_LAST, KEEP_LATEST };
-enum { OPT_KEEP = 0x2000, OPT_LATEST, OPT_SHARD };
+enum { OPT_KEEP = 0x2000, OPT_LATEST, OPT_SHARD, OPT_SHARDS, OPT_SHARD_DIR };
 
 /* In spill records: A is the input position, B says a record is only a
  * marker for a fingerprint already written, P is the output line and Q
@@ -40,6 +40,7 @@ static char **keys;
 static size_t nkeys;
 static size_t budget;
 static struct sa_shard shard;
+static struct sa_shard_files *shard_files;	/* --shard-dir, or NULL */
 static uintmax_t dups;
 static struct sa_sink *sink;
 static struct sa_buf line, scratch, lval, pool;
@@ -48,9 +49,9 @@ static void
 usage(void)
 {
 	printf("usage: sa-dedup [-tj] [-k KEY[,KEY...]] [--keep first|last] "
-	    "[--latest FIELD] [-m SIZE] [--shard I/N] [--rejects FILE] "
-	    "[--stats] [--quiet] [--metrics FILE] [--metrics-label NAME=VALUE] "
-	    "[FILE...]\n"
+	    "[--latest FIELD] [-m SIZE] [--shard I/N | --shards N --shard-dir DIR] "
+	    "[--rejects FILE] [--stats] [--quiet] [--metrics FILE] "
+	    "[--metrics-label NAME=VALUE] [FILE...]\n"
 	    "\n"
 	    "Drop duplicate records: equal JSON values, or equal KEY values.\n"
 	    "\n"
@@ -62,6 +63,10 @@ usage(void)
 	    "  -m, --memory SIZE       memory for fingerprints before spilling "
 	    "(default 256M)\n"
 	    "      --shard I/N         keep only the keys of shard I of N\n"
+	    "      --shards N          with --shard-dir: write every shard, "
+	    "in one pass,\n"
+	    "      --shard-dir DIR     to DIR/1.ndjson ... DIR/N.ndjson "
+	    "(.tsv with TSV)\n"
 	    "  -t, --tsv               write TSV (PostgreSQL COPY text)\n"
 	    "  -j, --ndjson            write NDJSON (also --json)\n"
 	    "      --rejects FILE      write bad records to FILE and go on\n"
@@ -315,6 +320,18 @@ dedup_file(FILE *f, unsigned level, int try_memory)
 	return out;
 }
 
+/* Writes the LINE of a survivor whose fingerprint is FP: to standard
+ * output, or to its shard's file. */
+static void
+put(struct sa_fp fp, const char *line, size_t len)
+{
+	if (shard_files != NULL)
+		sa_shard_files_put(shard_files, fp, line, len);
+	else
+		sa_sink_put(sink, line, len);
+	sa_stats.out++;
+}
+
 static void
 write_spilled(FILE *f)
 {
@@ -322,10 +339,8 @@ write_spilled(FILE *f)
 	struct sa_buf buf = { 0 };
 
 	sa_spill_rewind(f);
-	while (sa_spill_read(f, &rec, &buf)) {
-		sa_sink_put(sink, rec.p, rec.plen);
-		sa_stats.out++;
-	}
+	while (sa_spill_read(f, &rec, &buf))
+		put(rec.fp, rec.p, rec.plen);
 	sa_buf_free(&buf);
 }
 
@@ -401,8 +416,7 @@ keep_first(struct sa_input *in)
 		} else if (isnew) {
 			sa_buf_reset(&line);
 			sa_sink_format_val(sink, &line, rec.root);
-			sa_sink_put(sink, line.s, line.len);
-			sa_stats.out++;
+			put(sr.fp, line.s, line.len);
 		} else
 			dups++;
 	}
@@ -457,10 +471,9 @@ keep_winner(struct sa_input *in)
 		sa_spill_rewind(spool);
 		while (sa_spill_read(spool, &sr, &buf)) {
 			w = sa_fptab_find(t, sr.fp);
-			if (w->seq == sr.a) {
-				sa_sink_put(sink, sr.p, sr.plen);
-				sa_stats.out++;
-			} else
+			if (w->seq == sr.a)
+				put(sr.fp, sr.p, sr.plen);
+			else
 				dups++;
 		}
 		sa_fptab_free(t);
@@ -469,6 +482,26 @@ keep_winner(struct sa_input *in)
 	}
 	fclose(spool);
 	sa_buf_free(&buf);
+}
+
+/* --shard-dir: the files of the one-pass split.  A TSV file begins with
+ * the header of the input; JSON read and TSV written would need a
+ * second pass per shard to learn its columns. */
+static void
+open_shard_files(const char *dir, unsigned n, enum sa_format ofmt,
+    const char *const *cols, size_t ncols)
+{
+	struct sa_buf header = { 0 };
+
+	if (ofmt == SA_FMT_TSV && cols == NULL)
+		sa_usage_error("--shard-dir writes TSV only from one TSV input; "
+		    "write NDJSON (-j) and convert each shard");
+	if (ofmt == SA_FMT_TSV)
+		sa_write_tsv_header(&header, cols, ncols);
+	shard_files = sa_shard_files_open(dir, n,
+	    ofmt == SA_FMT_TSV ? "tsv" : "ndjson",
+	    ofmt == SA_FMT_TSV ? &header : NULL);
+	sa_buf_free(&header);
 }
 
 int
@@ -480,6 +513,8 @@ main(int argc, char **argv)
 		{ "latest", required_argument, NULL, OPT_LATEST },
 		{ "memory", required_argument, NULL, 'm' },
 		{ "shard", required_argument, NULL, OPT_SHARD },
+		{ "shards", required_argument, NULL, OPT_SHARDS },
+		{ "shard-dir", required_argument, NULL, OPT_SHARD_DIR },
 		{ "tsv", no_argument, NULL, 't' },
 		{ "ndjson", no_argument, NULL, 'j' },
 		{ "json", no_argument, NULL, 'j' },
@@ -491,6 +526,8 @@ main(int argc, char **argv)
 	const char *const *cols = NULL;
 	size_t ncols = 0, memory = 256 << 20;
 	static char extra[64];
+	const char *shard_dir = NULL;
+	unsigned nshards = 0;
 	int c, keep_set = 0;
 
 	sa_setprog(argv[0]);
@@ -519,6 +556,16 @@ main(int argc, char **argv)
 		case OPT_SHARD:
 			sa_shard_parse(&shard, "--shard", optarg);
 			break;
+		case OPT_SHARDS:
+			nshards = sa_parse_int("--shards", optarg, 1,
+			    SA_SHARD_FILES_MAX);
+			break;
+		case OPT_SHARD_DIR:
+			if (*optarg == '\0')
+				sa_usage_error("--shard-dir: the directory name "
+				    "is empty");
+			shard_dir = optarg;
+			break;
 		case 't':
 			ofmt = SA_FMT_TSV;
 			break;
@@ -534,6 +581,10 @@ main(int argc, char **argv)
 		sa_usage_error("--keep and --latest cannot be combined");
 	if (latest != NULL)
 		mode = KEEP_LATEST;
+	if ((nshards == 0) != (shard_dir == NULL))
+		sa_usage_error("--shards and --shard-dir go together");
+	if (nshards > 0 && shard.n > 0)
+		sa_usage_error("--shard and --shard-dir cannot be combined");
 	/* What the tables may use; the rest is for buffers. */
 	budget = memory - (memory / 2 < (16 << 20) ? memory / 2 : 16 << 20);
 
@@ -546,11 +597,21 @@ main(int argc, char **argv)
 	if (ofmt == SA_FMT_TSV && ifmt == SA_FMT_TSV && in.nfiles == 1)
 		cols = sa_reader_columns(in.r, &ncols);
 	sink = sa_sink_new(ofmt, cols, ncols);
+	if (shard_dir != NULL) {
+		/* The header the sink buffered for standard output goes to
+		 * each file instead: standard output carries no records. */
+		sa_out.len = 0;
+		open_shard_files(shard_dir, nshards, ofmt, cols, ncols);
+	}
 	if (mode == KEEP_FIRST)
 		keep_first(&in);
 	else
 		keep_winner(&in);
 	sa_input_close(&in);
+	/* A bad record ended the run (its status is in.status) unless
+	 * --rejects took it: then the files are not named. */
+	if (shard_files != NULL && in.status == 0)
+		sa_shard_files_commit(shard_files);
 	sa_sink_finish(sink);
 	snprintf(extra, sizeof(extra), "\"duplicates\":%ju", dups);
 	sa_stats_extra(extra);

@@ -20,7 +20,7 @@
 #include "join.h"
 
 enum { OPT_TYPE = 0x2000, OPT_SUFFIX, OPT_VALIDATE, OPT_MAX_FANOUT,
-	OPT_SORTED };
+	OPT_SORTED, OPT_SHARD };
 
 int type = INNER;
 char **lkeys, **rkeys;
@@ -30,6 +30,7 @@ int unique_left, unique_right;
 const char *validate;
 unsigned long long max_fanout;
 size_t budget;
+struct sa_shard shard;
 const char *rname, *lname;
 
 static void
@@ -37,7 +38,8 @@ usage(void)
 {
 	printf("usage: sa-join -k KEY[,KEY...] [--type inner|left|right|full] "
 	    "[--suffix S] [--validate 1:1|1:m|m:1] [--max-fanout N] "
-	    "[-m SIZE] [--sorted] [-tj] [--rejects FILE] [--stats] [--quiet] "
+	    "[-m SIZE] [--sorted] [--shard I/N] [-tj] [--rejects FILE] "
+	    "[--stats] [--quiet] "
 	    "[--metrics FILE] [--metrics-label NAME=VALUE] RIGHT [LEFT]\n"
 	    "\n"
 	    "Join the records of LEFT (default stdin) with those of RIGHT.\n"
@@ -55,6 +57,8 @@ usage(void)
 	    "(default 256M)\n"
 	    "      --sorted            both inputs are sorted by key: merge "
 	    "join\n"
+	    "      --shard I/N         only the keys of shard I of N, each side "
+	    "by its own key\n"
 	    "  -t, --tsv               write TSV (PostgreSQL COPY text)\n"
 	    "  -j, --ndjson            write NDJSON (also --json)\n"
 	    "      --rejects FILE      write bad records to FILE and go on\n"
@@ -111,6 +115,7 @@ main(int argc, char **argv)
 		{ "max-fanout", required_argument, NULL, OPT_MAX_FANOUT },
 		{ "memory", required_argument, NULL, 'm' },
 		{ "sorted", no_argument, NULL, OPT_SORTED },
+		{ "shard", required_argument, NULL, OPT_SHARD },
 		{ "tsv", no_argument, NULL, 't' },
 		{ "ndjson", no_argument, NULL, 'j' },
 		{ "json", no_argument, NULL, 'j' },
@@ -167,6 +172,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_SORTED:
 			sorted = 1;
+			break;
+		case OPT_SHARD:
+			sa_shard_parse(&shard, "--shard", optarg);
 			break;
 		case 't':
 			ofmt = SA_FMT_TSV;

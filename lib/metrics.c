@@ -1,10 +1,14 @@
 /* metrics.c: --metrics FILE, the --stats figures for a Prometheus textfile collector. */
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sa.h"
@@ -13,9 +17,18 @@ struct label {
 	char *name, *value;
 };
 
-static char *metrics_path;
+static char *metrics_path, *metrics_dir, *metrics_tmp;
 static struct label *labels;
 static size_t nlabels;
+
+static void size_text(void);
+
+/* The text of the file is made in TEXT, sized as the labels need, so
+ * that a signal handler can make it too: no allocation from there on. */
+static char *text;
+static size_t text_size;
+static volatile sig_atomic_t writing;	/* the file is being written */
+static struct timespec started;
 
 int
 sa_metrics_enabled(void)
@@ -38,7 +51,7 @@ void
 sa_metrics_open(const char *path)
 {
 	struct stat st;
-	char *dir;
+	char *dir, *copy;
 
 	if (*path == '\0')
 		sa_usage_error("--metrics: the file name is empty");
@@ -46,12 +59,24 @@ sa_metrics_open(const char *path)
 	dir = dir_of(path);
 	if (access(dir, W_OK | X_OK) != 0)
 		sa_die_errno(EX_CANTCREAT, "%s", path);
-	free(dir);
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		sa_die(EX_CANTCREAT, "%s: is a directory", path);
 	free(metrics_path);
 	metrics_path = xstrdup(path);
+	/* The temporary name is made now, for a signal handler to use: in
+	 * the same directory, so that the rename is atomic, and not a *.prom
+	 * name, so that the collector never reads it. */
+	free(metrics_tmp);
+	metrics_tmp = xmalloc(strlen(dir) + strlen(path) + 40);
+	copy = xstrdup(path);
+	sprintf(metrics_tmp, "%s/.%s.%ld.tmp", dir, basename(copy),
+	    (long)getpid());
+	free(copy);
+	free(metrics_dir);
+	metrics_dir = dir;
+	size_text();
 	sa_stats_hook();
+	clock_gettime(CLOCK_MONOTONIC, &started);
 }
 
 /* Label names as the exposition format allows them; names that begin
@@ -97,19 +122,60 @@ sa_metrics_label(const char *arg)
 	labels = xrealloc(labels, (nlabels + 1) * sizeof(*labels));
 	labels[nlabels].name = xstrndup(arg, len);
 	labels[nlabels++].value = xstrdup(eq + 1);
+	size_text();
 }
 
-/* Appends a label value escaped as the format says: \\, \" and \n. */
+struct out {
+	char *p, *end;
+};
+
 static void
-add_value(struct sa_buf *b, const char *s)
+put(struct out *o, const char *s)
+{
+	for (; *s != '\0' && o->p < o->end; s++)
+		*o->p++ = *s;
+}
+
+/* A label value escaped as the format says: \\, \" and \n. */
+static void
+put_value(struct out *o, const char *s)
 {
 	for (; *s != '\0'; s++) {
 		if (*s == '\\' || *s == '"')
-			sa_buf_addc(b, '\\');
+			put(o, "\\");
 		if (*s == '\n')
-			sa_buf_adds(b, "\\n");
-		else
-			sa_buf_addc(b, *s);
+			put(o, "\\n");
+		else if (o->p < o->end)
+			*o->p++ = *s;
+	}
+}
+
+static void
+put_num(struct out *o, uintmax_t v)
+{
+	char d[24];
+	int i = 0;
+
+	do
+		d[i++] = '0' + v % 10;
+	while ((v /= 10) > 0);
+	while (i > 0 && o->p < o->end)
+		*o->p++ = d[--i];
+}
+
+/* Makes TEXT as long as the metrics with the labels so far can be. */
+static void
+size_text(void)
+{
+	size_t i, n = strlen(sa_prog) * 2 + 64;
+
+	for (i = 0; i < nlabels; i++)
+		n += strlen(labels[i].name) + 2 * strlen(labels[i].value) + 8;
+	n = 7 * (n + 256);
+	if (n > text_size) {
+		free(text);
+		text = xmalloc(n);
+		text_size = n;
 	}
 }
 
@@ -129,128 +195,150 @@ static const struct metric {
 	    "Exit status of the run (0 success, else as in sysexits.h)." },
 };
 
-static void
-format(struct sa_buf *b, int status, double seconds, long rss_kb)
+/* Makes the file's text in TEXT for STATUS, SECONDS (as written) and
+ * peak RSS_KB; returns its length. */
+static size_t
+format(int status, const char *seconds, long rss_kb)
 {
-	struct sa_buf ls = { 0 };
-	char v[sizeof(metrics) / sizeof(metrics[0])][32];
-	size_t i;
+	struct out o = { text, text + text_size };
+	size_t i, j;
 
-	sa_buf_adds(&ls, "{tool=\"");
-	add_value(&ls, sa_prog);
-	sa_buf_addc(&ls, '"');
-	for (i = 0; i < nlabels; i++) {
-		sa_buf_addc(&ls, ',');
-		sa_buf_adds(&ls, labels[i].name);
-		sa_buf_adds(&ls, "=\"");
-		add_value(&ls, labels[i].value);
-		sa_buf_addc(&ls, '"');
-	}
-	sa_buf_addc(&ls, '}');
-	snprintf(v[0], sizeof(v[0]), "%ju", sa_stats.in);
-	snprintf(v[1], sizeof(v[1]), "%ju", sa_stats.out);
-	snprintf(v[2], sizeof(v[2]), "%ju", sa_stats.rejected);
-	snprintf(v[3], sizeof(v[3]), "%ju", sa_stats.bytes);
-	snprintf(v[4], sizeof(v[4]), "%.3f", seconds);
-	snprintf(v[5], sizeof(v[5]), "%lld", rss_kb < 0 ? -1LL :
-	    rss_kb * 1024LL);
-	snprintf(v[6], sizeof(v[6]), "%d", status);
 	for (i = 0; i < sizeof(metrics) / sizeof(metrics[0]); i++) {
-		sa_buf_adds(b, "# HELP ");
-		sa_buf_adds(b, metrics[i].name);
-		sa_buf_addc(b, ' ');
-		sa_buf_adds(b, metrics[i].help);
-		sa_buf_adds(b, "\n# TYPE ");
-		sa_buf_adds(b, metrics[i].name);
-		sa_buf_addc(b, ' ');
-		sa_buf_adds(b, metrics[i].type);
-		sa_buf_addc(b, '\n');
-		sa_buf_adds(b, metrics[i].name);
-		sa_buf_adds(b, ls.s);
-		sa_buf_addc(b, ' ');
-		sa_buf_adds(b, v[i]);
-		sa_buf_addc(b, '\n');
+		put(&o, "# HELP ");
+		put(&o, metrics[i].name);
+		put(&o, " ");
+		put(&o, metrics[i].help);
+		put(&o, "\n# TYPE ");
+		put(&o, metrics[i].name);
+		put(&o, " ");
+		put(&o, metrics[i].type);
+		put(&o, "\n");
+		put(&o, metrics[i].name);
+		put(&o, "{tool=\"");
+		put_value(&o, sa_prog);
+		put(&o, "\"");
+		for (j = 0; j < nlabels; j++) {
+			put(&o, ",");
+			put(&o, labels[j].name);
+			put(&o, "=\"");
+			put_value(&o, labels[j].value);
+			put(&o, "\"");
+		}
+		put(&o, "} ");
+		switch (i) {
+		case 0: put_num(&o, sa_stats.in); break;
+		case 1: put_num(&o, sa_stats.out); break;
+		case 2: put_num(&o, sa_stats.rejected); break;
+		case 3: put_num(&o, sa_stats.bytes); break;
+		case 4: put(&o, seconds); break;
+		case 5:
+			if (rss_kb < 0)
+				put(&o, "-1");
+			else
+				put_num(&o, (uintmax_t)rss_kb * 1024);
+			break;
+		default:
+			put_num(&o, status);
+		}
+		put(&o, "\n");
 	}
-	sa_buf_free(&ls);
+	return o.p - text;
 }
 
-/* Writes B to a new temporary file beside the metrics file, then renames
- * it: a textfile collector reading the directory sees the old file or the
- * whole new one.  Returns 0 with errno set if that fails. */
+/* Writes LEN bytes of TEXT to the temporary file beside the metrics file,
+ * then renames it: a textfile collector reading the directory sees the
+ * old file or the whole new one.  Only system calls a signal handler may
+ * make.  Returns 0 with errno set if that fails. */
 static int
-replace(const struct sa_buf *b, const char *dir)
+replace(size_t len)
 {
-	struct sa_buf tmp = { 0 };
-	char *copy = xstrdup(metrics_path);
 	size_t off = 0;
 	ssize_t n;
-	mode_t mask;
 	int fd, dfd, e;
 
-	sa_buf_adds(&tmp, dir);
-	sa_buf_adds(&tmp, "/.");
-	sa_buf_adds(&tmp, basename(copy));
-	sa_buf_adds(&tmp, ".XXXXXX");
-	free(copy);
-	if ((fd = mkstemp(tmp.s)) < 0)
-		goto fail;
-	/* mkstemp() makes the file 0600: the collector may be another user. */
-	mask = umask(0);
-	umask(mask);
-	if (fchmod(fd, 0666 & ~mask) != 0)
-		goto fail_fd;
-	while (off < b->len) {
-		n = write(fd, b->s + off, b->len - off);
+	/* A file left by a killed run of the same pid is stale. */
+	unlink(metrics_tmp);
+	/* The umask applies: the collector may be another user. */
+	fd = open(metrics_tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0666);
+	if (fd < 0)
+		return 0;
+	while (off < len) {
+		n = write(fd, text + off, len - off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			goto fail_fd;
+			goto fail;
 		off += n;
 	}
 	if (fsync(fd) != 0 || close(fd) != 0) {
 		fd = -1;
-		goto fail_fd;
+		goto fail;
 	}
-	if (rename(tmp.s, metrics_path) != 0) {
-		fd = -1;
-		goto fail_fd;
-	}
+	fd = -1;
+	if (rename(metrics_tmp, metrics_path) != 0)
+		goto fail;
 	/* The rename itself lasts once the directory is on disk. */
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY)) >= 0) {
+	if ((dfd = open(metrics_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
 		fsync(dfd);
 		close(dfd);
 	}
-	sa_buf_free(&tmp);
 	return 1;
-fail_fd:
+fail:
 	e = errno;
 	if (fd >= 0)
 		close(fd);
-	unlink(tmp.s);
+	unlink(metrics_tmp);
 	errno = e;
-fail:
-	sa_buf_free(&tmp);
 	return 0;
 }
 
 void
 sa_metrics_write(int status, double seconds, long rss_kb)
 {
-	struct sa_buf b = { 0 };
-	char *dir = dir_of(metrics_path);
+	char secs[32];
 	int ok, e;
 
-	format(&b, status, seconds, rss_kb);
-	ok = replace(&b, dir);
+	writing = 1;
+	snprintf(secs, sizeof(secs), "%.3f", seconds);
+	ok = replace(format(status, secs, rss_kb));
 	e = errno;
-	sa_buf_free(&b);
-	free(dir);
+	writing = 0;
 	if (ok)
 		return;
-	errno = e;
 	/* A run that failed keeps its own status; a run that succeeded
 	 * but could not say so fails. */
 	if (status == 0)
 		sa_die_errno(EX_CANTCREAT, "%s", metrics_path);
 	sa_note("%s: %s", metrics_path, strerror(e));
+}
+
+void
+sa_metrics_signal(int status)
+{
+	struct timespec t;
+	struct rusage ru;
+	struct out o;
+	char secs[32];
+	uintmax_t ms;
+	int e = errno;
+
+	/* At exit the file is being written already. */
+	if (metrics_path == NULL || writing)
+		return;
+	writing = 1;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	ms = (uintmax_t)(t.tv_sec - started.tv_sec) * 1000 +
+	    (t.tv_nsec - started.tv_nsec) / 1000000;
+	o.p = secs;
+	o.end = secs + sizeof(secs) - 1;
+	put_num(&o, ms / 1000);
+	put(&o, ".");
+	if (ms % 1000 < 100)
+		put(&o, ms % 1000 < 10 ? "00" : "0");
+	put_num(&o, ms % 1000);
+	*o.p = '\0';
+	replace(format(status, secs,
+	    getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1));
+	errno = e;
 }

@@ -98,6 +98,7 @@ die_by_signal(int sig)
 	if (midline)
 		write_raw(STDOUT_FILENO, "\n", 1);
 	put_abort(128 + sig);
+	sa_metrics_signal(128 + sig);
 	if (chained != NULL)
 		chained(sig);
 	signal(sig, SIG_DFL);

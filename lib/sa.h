@@ -301,6 +301,19 @@ unsigned sa_shard_of(struct sa_fp fp, unsigned n);
 /* Whether FP is in shard SH (always, if sharding is off). */
 int sa_shard_keep(const struct sa_shard *sh, struct sa_fp fp);
 
+/* shardfiles.c: the one-pass split (--shard-dir DIR --shards N): N files
+ * DIR/1.EXT to DIR/N.EXT, each beginning with HEADER (or NULL), made at
+ * once and named by sa_shard_files_commit() only, so that a failed run
+ * leaves none of them half written.  A line goes to the file of the
+ * shard of FP, as sa_shard_keep() would keep it. */
+#define SA_SHARD_FILES_MAX 256
+struct sa_shard_files;
+struct sa_shard_files *sa_shard_files_open(const char *dir, unsigned n,
+    const char *ext, const struct sa_buf *header);
+void sa_shard_files_put(struct sa_shard_files *, struct sa_fp fp,
+    const char *line, size_t len);
+void sa_shard_files_commit(struct sa_shard_files *);
+
 /* tmp.c: temporary files under $TMPDIR, unlinked at once, 0600. */
 FILE *sa_tmpfile(void);
 int sa_tmpfd(void);
@@ -347,6 +360,10 @@ void sa_stats_hook(void);
 void sa_metrics_open(const char *path);
 void sa_metrics_label(const char *arg);
 void sa_metrics_write(int status, double seconds, long peak_rss_kb);
+/* From a signal handler, when SIGINT, SIGTERM or SIGHUP ends the run
+ * with STATUS (128 + the signal): the same file, with the figures so far;
+ * async-signal-safe. */
+void sa_metrics_signal(int status);
 int sa_metrics_enabled(void);
 
 /* Options every tool shares; put SA_COMMON_LONGOPTS in the getopt_long

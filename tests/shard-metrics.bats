@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # --metrics in every tool, read back by a strict parser of the Prometheus
-# text format (helpers/prom-parse); --shard on sa-dedup and sa-explode,
-# whose shards together must make the output without --shard.
+# text format (helpers/prom-parse); --shard on sa-dedup, sa-explode and
+# sa-join, whose shards together must make the output without --shard.
 load helpers/common
 bats_require_minimum_version 1.5.0
 
@@ -106,6 +106,42 @@ start_api() {
 	    sa-load --quiet --stats --metrics "$M/m.prom" metrics_t "$BATS_TEST_TMPDIR/in"
 	run prom-parse "$M/m.prom"
 	assert_line "counter sa_records_out_total 1"
+}
+
+@test "metrics: written when SIGINT or SIGTERM ends the run, with its status" {
+	local sig st fifo="$BATS_TEST_TMPDIR/fifo" out="$BATS_TEST_TMPDIR/out"
+	mkfifo "$fifo"
+	for sig in INT TERM; do
+		rm -f "$M/m.prom"
+		# A background job starts with SIGINT ignored: python3 restores
+		# the default before it runs the tool.
+		python3 -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.execvp(sys.argv[1], sys.argv[1:])' sa-dedup -k id --metrics "$M/m.prom" \
+		    --metrics-label shard=2 <"$fifo" >"$out" &
+		pid=$!
+		exec 7>"$fifo"
+		printf '{"id":1}\n{"id":2}\n{"id":1}\n' >&7
+		# sa-dedup flushes what it has when its input is idle.
+		timeout 10 sh -c 'until [ "$(wc -l <"$1")" -ge 2 ]; do sleep 0.05; done' _ "$out"
+		kill -"$sig" "$pid"
+		st=0
+		wait "$pid" || st=$?
+		exec 7>&-
+		[ "$st" -eq $((128 + $(kill -l "$sig"))) ] || fail "SIG$sig: status $st"
+		run prom-parse "$M/m.prom"
+		assert_success
+		assert_line --index 0 'labels {"tool": "sa-dedup", "shard": "2"}'
+		assert_line --index 1 'counter sa_records_in_total 3'
+		assert_line --index 2 'counter sa_records_out_total 2'
+		assert_line --index 3 'counter sa_records_rejected_total 0'
+		assert_line --index 4 'counter sa_bytes_in_total 27'
+		assert_line --index 5 --regexp '^gauge sa_seconds [0-9]+\.[0-9]{3}$'
+		assert_line --index 6 --regexp '^gauge sa_peak_rss_bytes [1-9][0-9]*$'
+		assert_line --index 7 "gauge sa_exit_status $st"
+		run ls -A "$M"
+		assert_output m.prom
+	done
 }
 
 @test "metrics: label values are escaped, labels keep their order" {
@@ -300,4 +336,164 @@ dedup_shards() {
 	assert_equal "${stderr_lines[0]}" "sa-explode: --shard: expected I/N (e.g. 2/4), not '+1/4'"
 	run --separate-stderr sa-dedup --shard 5/4 "$D/records.ndjson"
 	assert_equal "${stderr_lines[0]}" "sa-dedup: --shard: 5/4: I must be from 1 to N, and N from 1 to 1048576"
+}
+
+# Accounts ($1) and their children ($2): keys from 1 to 3000, some
+# accounts twice (many-to-many), children without an account, null and
+# missing keys on both sides; enough children that -m 1M spills.
+gen_join() {
+	awk 'BEGIN { for (i = 1; i <= 4000; i++) {
+	    if (i % 97 == 0) print "{\"name\":\"a" i "\"}"
+	    else if (i % 89 == 0) print "{\"id\":null,\"name\":\"a" i "\"}"
+	    else print "{\"id\":" (i * 7 % 3000 + 1) ",\"name\":\"a" i "\"}" } }' >"$1"
+	awk 'BEGIN { for (i = 1; i <= 40000; i++) {
+	    if (i % 101 == 0) print "{\"n\":" i "}"
+	    else if (i % 103 == 0) print "{\"account_id\":null,\"n\":" i "}"
+	    else printf "{\"account_id\":%d,\"n\":%d,\"pad\":\"%s\"}\n", \
+	        i * 13 % 3500 + 1, i, "xxxxxxxxxxxxxxxxxxxxxxxx" } }' >"$2"
+}
+
+@test "shard: sa-join of every type, in memory and spilled" {
+	local l="$BATS_TEST_TMPDIR/l" r="$BATS_TEST_TMPDIR/r" t m i
+	gen_join "$l" "$r"
+	for t in inner left right full; do
+		for m in 256M 1M; do
+			sa-join -k id=account_id --type "$t" -m "$m" "$r" "$l" >"$BATS_TEST_TMPDIR/full"
+			for i in 1 2 3; do
+				sa-join -k id=account_id --type "$t" -m "$m" --shard "$i/3" \
+				    "$r" "$l" >"$BATS_TEST_TMPDIR/shard$i"
+			done
+			assert_shards_of "$BATS_TEST_TMPDIR/full" "$BATS_TEST_TMPDIR"/shard[1-3]
+		done
+	done
+	# Null and missing keys are shard 1's, on both sides.
+	for row in '{"id":null,"name":null,"n":101}' \
+	    '{"id":null,"name":null,"n":103}' \
+	    '{"name":"a97","n":null,"pad":null}' \
+	    '{"id":null,"name":"a89","n":null,"pad":null}'; do
+		run grep -cxF "$row" "$BATS_TEST_TMPDIR/shard1"
+		assert_output 1
+	done
+}
+
+@test "shard: sa-join --sorted, of every type" {
+	local l="$BATS_TEST_TMPDIR/l" r="$BATS_TEST_TMPDIR/r" t i
+	gen_join "$l" "$r"
+	for f in l r; do
+		python3 -c '
+import json, sys
+recs = [json.loads(x) for x in open(sys.argv[1])]
+k = sys.argv[2]
+recs.sort(key=lambda o: "" if o.get(k) is None else str(o[k]))
+for o in recs: print(json.dumps(o, separators=(",", ":")))' \
+		    "$BATS_TEST_TMPDIR/$f" "$([ $f = l ] && echo id || echo account_id)" \
+		    >"$BATS_TEST_TMPDIR/$f.sorted"
+	done
+	for t in inner left right full; do
+		sa-join -k id=account_id --type "$t" --sorted "$r.sorted" "$l.sorted" >"$BATS_TEST_TMPDIR/full"
+		for i in 1 2 3; do
+			sa-join -k id=account_id --type "$t" --sorted --shard "$i/3" \
+			    "$r.sorted" "$l.sorted" >"$BATS_TEST_TMPDIR/shard$i"
+		done
+		assert_shards_of "$BATS_TEST_TMPDIR/full" "$BATS_TEST_TMPDIR"/shard[1-3]
+	done
+}
+
+@test "shard: a shard of accounts from sa-dedup meets the same shard of children" {
+	local l="$BATS_TEST_TMPDIR/l" r="$BATS_TEST_TMPDIR/r" i
+	gen_join "$l" "$r"
+	for i in 1 2 3; do
+		a=$(sa-dedup -k id --rejects /dev/null "$l" |
+		    sa-join -k id=account_id --type full --shard "$i/3" "$r")
+		sa-explode -k account_id --shard "$i/3" "$r" >"$BATS_TEST_TMPDIR/rs"
+		b=$(sa-dedup -k id --shard "$i/3" --rejects /dev/null "$l" |
+		    sa-join -k id=account_id --type full "$BATS_TEST_TMPDIR/rs")
+		[ -n "$a" ]
+		assert_equal "$a" "$b"
+	done
+}
+
+# The one-pass split.
+
+@test "split: sa-dedup --shard-dir files are the --shard I/N outputs, every mode" {
+	local in="$BATS_TEST_TMPDIR/in" d="$BATS_TEST_TMPDIR/d" m args i
+	gen_records "$in"
+	for m in 256M 1M; do
+		for args in "-k id" "-k id --keep last" "-k id --latest at" ""; do
+			rm -rf "$d"
+			run --separate-stderr sa-dedup -m "$m" $args --shards 3 --shard-dir "$d" "$in"
+			assert_success
+			assert_output ""
+			run ls -A "$d"
+			assert_output "1.ndjson
+2.ndjson
+3.ndjson"
+			for i in 1 2 3; do
+				sa-dedup -m "$m" $args --shard "$i/3" "$in" >"$BATS_TEST_TMPDIR/shard"
+				cmp "$BATS_TEST_TMPDIR/shard" "$d/$i.ndjson"
+			done
+		done
+	done
+}
+
+@test "split: TSV in, TSV shard files with the header; a shard without records has its file" {
+	local d="$BATS_TEST_TMPDIR/d" i
+	printf 'id\tname\n1\ta\n2\tb\n1\ta\n' >"$BATS_TEST_TMPDIR/in.tsv"
+	sa-dedup -k id --shards 8 --shard-dir "$d" "$BATS_TEST_TMPDIR/in.tsv"
+	run ls "$d"
+	assert_output "$(printf '%s.tsv\n' 1 2 3 4 5 6 7 8)"
+	for i in 1 2 3 4 5 6 7 8; do
+		sa-dedup -k id --shard "$i/8" "$BATS_TEST_TMPDIR/in.tsv" >"$BATS_TEST_TMPDIR/shard"
+		cmp "$BATS_TEST_TMPDIR/shard" "$d/$i.tsv"
+	done
+	# Each file has the header; the rows are the deduplicated input's.
+	run grep -c -x "$(printf 'id\tname')" <(cat "$d"/*.tsv)
+	assert_output 8
+	run sort <(cat "$d"/*.tsv | grep -v -x "$(printf 'id\tname')")
+	assert_output "$(printf '1\ta\n2\tb')"
+	# An empty input gives N empty NDJSON files.
+	: | sa-dedup --shards 2 --shard-dir "$BATS_TEST_TMPDIR/e"
+	run wc -c "$BATS_TEST_TMPDIR/e/1.ndjson" "$BATS_TEST_TMPDIR/e/2.ndjson"
+	assert_line --regexp '^0 .*/1.ndjson$'
+	assert_line --regexp '^0 .*/2.ndjson$'
+}
+
+@test "split: a failed run names no file and ends standard output in the abort line" {
+	local d="$BATS_TEST_TMPDIR/d"
+	mkdir "$d"
+	echo old >"$d/1.ndjson"
+	printf '{"id":1}\n{"id":2}\n{"name":"no id"}\n' >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr sa-dedup -k id --shards 2 --shard-dir "$d" "$BATS_TEST_TMPDIR/in"
+	assert_failure 65
+	assert_equal "$stderr" "sa-dedup: $BATS_TEST_TMPDIR/in:3: key \"id\" is missing"
+	strip_abort sa-dedup 65
+	assert_output ""
+	run ls -A "$d"
+	assert_output "1.ndjson"
+	run cat "$d/1.ndjson"
+	assert_output old
+	# With --rejects the run goes on, and names its files.
+	sa-dedup -k id --shards 2 --shard-dir "$d" --rejects /dev/null "$BATS_TEST_TMPDIR/in"
+	run sort "$d/1.ndjson" "$d/2.ndjson"
+	assert_output '{"id":1}
+{"id":2}'
+}
+
+@test "split: usage errors" {
+	local in="$D/records.ndjson" args
+	for args in "--shards 2" "--shard-dir $BATS_TEST_TMPDIR/d" \
+	    "--shards 2 --shard-dir $BATS_TEST_TMPDIR/d --shard 1/2" \
+	    "--shards 0 --shard-dir $BATS_TEST_TMPDIR/d" \
+	    "--shards 257 --shard-dir $BATS_TEST_TMPDIR/d"; do
+		run --separate-stderr sa-dedup $args "$in"
+		assert_failure 64
+	done
+	run --separate-stderr sa-dedup --shards 2 "$in"
+	assert_equal "${stderr_lines[0]}" "sa-dedup: --shards and --shard-dir go together"
+	run --separate-stderr sa-dedup --shards 2 --shard-dir "$BATS_TEST_TMPDIR/d" --shard 1/2 "$in"
+	assert_equal "${stderr_lines[0]}" "sa-dedup: --shard and --shard-dir cannot be combined"
+	run --separate-stderr sa-dedup -t --shards 2 --shard-dir "$BATS_TEST_TMPDIR/d" "$in"
+	assert_failure 64
+	assert_equal "${stderr_lines[0]}" "sa-dedup: --shard-dir writes TSV only from one TSV input; write NDJSON (-j) and convert each shard"
+	[ ! -e "$BATS_TEST_TMPDIR/d" ] || [ -z "$(ls -A "$BATS_TEST_TMPDIR/d")" ]
 }
