@@ -130,13 +130,14 @@ check_change(const char *name, const char *from, const char *to)
 		    foreign_one());
 	if (ld.part.foreign != NULL)
 		sa_die(EX_DATAERR, "%s: column \"%s\" (%s) would have to "
-		    "become %s: %s, whose remote table sa-load cannot change (change "
-		    "it there and here, or load with --no-evolve)", ld.shown.s,
-		    name, from, to, foreign_one());
+		    "become %s: %s, whose remote table sa-load cannot change "
+		    "(change it there and here, or load with --no-evolve)",
+		    ld.shown.s, name, from, to, foreign_one());
 	if (from != NULL && in_partition_key(name))
 		sa_die(EX_DATAERR, "%s: column \"%s\" (%s) would have to "
-		    "become %s, but it is in the partition key (%s), whose type "
-		    "cannot change", ld.shown.s, name, from, to, ld.part.key);
+		    "become %s, but it is in the partition key (%s), whose "
+		    "type cannot change", ld.shown.s, name, from, to,
+		    ld.part.key);
 }
 
 /* --dry-run: appends to B what the table is, when it is partitioned or
