@@ -7,7 +7,9 @@ load helpers/common
 load helpers/load
 bats_require_minimum_version 1.5.0
 
-PGBIN=/usr/lib/postgresql/15/bin
+# The server programs of the newest PostgreSQL installed (Debian keeps
+# them out of PATH).
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 
 # Runs a command as the owner of the second cluster: postgres when root.
 as_owner() {
