@@ -186,6 +186,19 @@ ${T}_2|2
 ${T}_3|4,6,7"
 }
 
+@test "upsert into an empty hash-partitioned table whose input repeats a key" {
+	pg pr
+	hash_table
+	days
+	run same_as_plain -k id --mode upsert -- "$BATS_TEST_TMPDIR/day2"
+	assert_success
+	assert_output "sa-load: $T: 4 rows read, 3 inserted, 0 updated"
+	run rows
+	assert_output "2|us|BB|22
+3|eu|c|30
+7|ap|g|70"
+}
+
 @test "upsert, replace and replace-keys into a list-partitioned table keyed by (region, id)" {
 	pg pl
 	list_table
