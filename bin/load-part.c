@@ -44,6 +44,12 @@ read_parts(void)
 			ld.part.foreign = xstrdup(PQgetvalue(res, 0, 4));
 	}
 	PQclear(res);
+	/* pg_partition_tree() has no rows for a foreign table that is not
+	 * a partition. */
+	if (ld.part.kind == 'f' && ld.part.foreign == NULL) {
+		ld.part.foreign = xstrdup(ld.shown.s);
+		ld.part.nforeign = 1;
+	}
 	if (ld.part.kind != 'p')
 		return;
 	/* The columns of the partition keys at every level; a key that is

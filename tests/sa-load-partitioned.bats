@@ -368,6 +368,12 @@ ${T}_1|3,4,5,6"
 	run --separate-stderr sa-load --no-create --dry-run -k id --mode upsert "$T" "$BATS_TEST_TMPDIR/in"
 	[ "$status" -eq 64 ]
 	assert_equal "$stderr" "sa-load: $T: partition ${T}_1 is a foreign table, which cannot have the unique index on the -k columns that --mode upsert needs"
+	# A foreign table of its own, not a partition: the same.
+	q "DROP FOREIGN TABLE IF EXISTS \"${T}f\"; CREATE FOREIGN TABLE \"${T}f\"
+	   (id bigint, name text) SERVER sa_remote OPTIONS (table_name 'r$T')"
+	run --separate-stderr sa-load --no-create -k id --mode upsert "${T}f" "$BATS_TEST_TMPDIR/in"
+	[ "$status" -eq 64 ]
+	assert_equal "$stderr" "sa-load: ${T}f: it is a foreign table, which cannot have the unique index on the -k columns that --mode upsert needs"
 }
 
 @test "a table with a foreign partition does not evolve: the load is refused, the table stays readable" {
