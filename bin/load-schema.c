@@ -76,7 +76,8 @@ find_tcol(const char *name)
 	return -1;
 }
 
-/* Reads the columns of the table as it is now. */
+/* Reads the columns of the table as it is now; the first time it
+ * exists, what it is as well (load-part.c). */
 void
 read_table(void)
 {
@@ -109,6 +110,7 @@ read_table(void)
 		ld.ntcols++;
 	}
 	PQclear(res);
+	check_parts();
 	for (i = 0; i < ld.ncols; i++) {
 		k = find_tcol(ld.cols[i].name);
 		ld.cols[i].intable = k >= 0;
@@ -272,12 +274,25 @@ plan(struct sa_buf *b, int defer, int report)
 		sa_buf_adds(b, "\n);\n");
 		return 1;
 	}
+	if (ld.opt.dry_run)
+		part_plan(b);
 	for (i = 0; i < ld.ncols; i++) {
 		struct column *c = &ld.cols[i];
 
 		if (!c->used || (defer && c->data == LD_NONE))
 			continue;
 		if (!c->intable) {
+			/* A foreign table cannot take a column; one of
+			 * nulls only is left out, and nothing is lost. */
+			if (ld.part.foreign != NULL && c->data == LD_NONE) {
+				if (report)
+					sa_warn("%s: field \"%s\" is null in "
+					    "every row and gets no column, "
+					    "which a foreign table cannot "
+					    "take", ld.shown.s, c->key);
+				continue;
+			}
+			check_change(c->name, NULL, ld_type_sql(c->data));
 			start_alter(b, &n);
 			sa_buf_adds(b, "ADD COLUMN IF NOT EXISTS ");
 			add_ident(b, c->name);
@@ -295,6 +310,7 @@ plan(struct sa_buf *b, int defer, int report)
 			sa_die(EX_DATAERR, "%s: column \"%s\" (%s) would have to "
 			    "become %s (--no-evolve)", ld.shown.s, c->name,
 			    c->tabletype, ld_type_sql(j));
+		check_change(c->name, c->tabletype, ld_type_sql(j));
 		start_alter(b, &n);
 		sa_buf_adds(b, "ALTER COLUMN ");
 		add_ident(b, c->name);
@@ -309,6 +325,7 @@ plan(struct sa_buf *b, int defer, int report)
 			    ld.shown.s, c->name, c->tabletype, ld_type_sql(j));
 	}
 	if (ld.opt.inserted_at != NULL && find_tcol(ld.opt.inserted_at) < 0) {
+		check_change(ld.opt.inserted_at, NULL, "timestamptz");
 		start_alter(b, &n);
 		sa_buf_adds(b, "ADD COLUMN IF NOT EXISTS ");
 		add_ident(b, ld.opt.inserted_at);
@@ -426,6 +443,8 @@ name_keys(void)
 	size_t i, len;
 	int k;
 
+	if (ld.keynames != NULL)	/* named before the rows were read */
+		return;
 	ld.keynames = xcalloc(ld.opt.nkeys + 1, sizeof(*ld.keynames));
 	for (i = 0; i < ld.opt.nkeys; i++) {
 		len = strlen(ld.opt.keys[i]);

@@ -237,6 +237,35 @@ drop_unchanged(void)
 	sa_buf_free(&sql);
 }
 
+/* A partitioned table returns no system column, so xmax cannot tell an
+ * inserted row from an updated one: appends to B a query that counts,
+ * before the INSERT, the staged keys that the table does not have. */
+static void
+new_keys(struct sa_buf *b)
+{
+	size_t k;
+
+	sa_buf_adds(b, "WITH n AS (SELECT count(*) AS n FROM "
+	    "(SELECT DISTINCT ");
+	for (k = 0; k < ld.opt.nkeys; k++) {
+		sa_buf_adds(b, k ? ", " : "");
+		add_key_cast(b, k);
+		sa_buf_adds(b, " AS ");
+		add_ident(b, key_column(k)->name);
+	}
+	sa_buf_adds(b, " FROM pg_temp.sa_load_stage) s WHERE NOT EXISTS "
+	    "(SELECT FROM ");
+	sa_buf_adds(b, ld.target.s);
+	sa_buf_adds(b, " t WHERE ");
+	for (k = 0; k < ld.opt.nkeys; k++) {
+		sa_buf_adds(b, k ? " AND t." : "t.");
+		add_ident(b, key_column(k)->name);
+		sa_buf_adds(b, " = s.");
+		add_ident(b, key_column(k)->name);
+	}
+	sa_buf_adds(b, ")), i AS (INSERT INTO ");
+}
+
 /* Upsert: the rows went to a staging table of text columns; now the
  * table is created or evolved for all of them, and one INSERT ... ON
  * CONFLICT moves them over, the last row of each key winning. */
@@ -275,7 +304,12 @@ upsert(void)
 	if (!empty && !ld.dup_keys)
 		drop_unchanged();
 
-	sa_buf_adds(&sql, empty ? "INSERT INTO " : "WITH i AS (INSERT INTO ");
+	if (empty)
+		sa_buf_adds(&sql, "INSERT INTO ");
+	else if (ld.part.kind == 'p')
+		new_keys(&sql);
+	else
+		sa_buf_adds(&sql, "WITH i AS (INSERT INTO ");
 	sa_buf_adds(&sql, ld.target.s);
 	sa_buf_adds(&sql, " AS t (");
 	for (i = 0, n = 0; i < ld.ncols; i++)
@@ -353,9 +387,15 @@ upsert(void)
 		compared(&sql, "EXCLUDED.", 0);
 		sa_buf_addc(&sql, ')');
 	}
-	sa_buf_adds(&sql, " RETURNING (t.xmax = 0) AS inserted) "
-	    "SELECT count(*) FILTER (WHERE inserted), "
-	    "count(*) FILTER (WHERE NOT inserted) FROM i");
+	/* The statement's parts share one snapshot: N counts the keys
+	 * as they were before the INSERT. */
+	if (ld.part.kind == 'p')
+		sa_buf_adds(&sql, " RETURNING 1) SELECT (SELECT n FROM n), "
+		    "count(*) - (SELECT n FROM n) FROM i");
+	else
+		sa_buf_adds(&sql, " RETURNING (t.xmax = 0) AS inserted) "
+		    "SELECT count(*) FILTER (WHERE inserted), "
+		    "count(*) FILTER (WHERE NOT inserted) FROM i");
 	res = run(sql.s, 0, NULL);
 	ld.rows_inserted = strtoumax(PQgetvalue(res, 0, 0), NULL, 10);
 	ld.rows_updated = strtoumax(PQgetvalue(res, 0, 1), NULL, 10);

@@ -2,6 +2,7 @@
  * load.h: the parts of sa-load and the state of one load, which they share.
  * sa-load.c reads the options and takes a load through its steps in order;
  * load-db.c holds the connection, load-schema.c the table and its DDL,
+ * load-part.c what a partitioned or foreign table allows,
  * load-row.c reads and encodes the rows, load-copy.c sends them with COPY
  * and load-upsert.c moves them from a staging table with ON CONFLICT;
  * load-replace.c deletes the rows of the keys in scope for replace-keys.
@@ -123,6 +124,15 @@ struct load {
 	struct sa_buf added;	/* columns added in transactions of their own */
 	int done;		/* the rows are committed */
 	int key_later;		/* its primary key is added at the end */
+	/* What the table is (load-part.c), read once it exists. */
+	struct {
+		char kind;	/* pg_class.relkind: 'r', 'p', 'f'... */
+		char *key;	/* pg_get_partkeydef(), if partitioned */
+		char **cols;	/* the partition keys' columns, NULL-ended */
+		size_t n;	/* leaf partitions */
+		size_t nforeign;	/* foreign tables, itself included */
+		char *foreign;	/* the first of them, or NULL */
+	} part;
 
 	/* Reading the input (load-row.c). */
 	struct sa_input in;
@@ -213,6 +223,11 @@ void change_table(int defer);
 void lock_table(void);
 void name_keys(void);
 int table_empty(void);
+
+/* load-part.c */
+void check_parts(void);
+void check_change(const char *name, const char *from, const char *to);
+void part_plan(struct sa_buf *b);
 
 /* load-row.c */
 /* Reads the next good row into LD.ROW; returns 0 at the end of the input. */
