@@ -7,19 +7,6 @@ load helpers/common
 load helpers/load
 bats_require_minimum_version 1.5.0
 
-# The server programs of the newest PostgreSQL installed (Debian keeps
-# them out of PATH).
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-
-# Runs a command as the owner of the second cluster: postgres when root.
-as_owner() {
-	if [ "$(id -u)" -eq 0 ]; then
-		runuser -u postgres -- "$@"
-	else
-		"$@"
-	fi
-}
-
 # The second cluster listens on no TCP port, only on a socket in $R.
 setup_file() {
 	[ -n "${PGHOST:-}${PGPORT:-}" ] || return 0

@@ -71,3 +71,38 @@ statements() {
 	sleep 0.2
 	tail -c +$((size + 1)) "$log" | grep -cE 'LOG: +(statement|execute)'
 }
+
+# The server programs of the newest PostgreSQL installed (Debian keeps
+# them out of PATH).
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+
+# Runs a command as the owner of a cluster of the suite's own: postgres
+# when root.
+as_owner() {
+	if [ "$(id -u)" -eq 0 ]; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# own_server DIR: a cluster of the test's own in DIR (made, started, and
+# made the one the test's psql and sa-load reach), listening on no TCP
+# port, only on a socket in DIR; for faults that would hit every other
+# suite on the shared server.  own_server_stop stops it.
+own_server() {
+	OWN=$1
+	# The server runs as postgres and must reach its directory.
+	[ "$(id -u)" -ne 0 ] || chmod go+x "$BATS_RUN_TMPDIR" "$BATS_TEST_TMPDIR"
+	mkdir "$OWN"
+	[ "$(id -u)" -ne 0 ] || chown postgres "$OWN"
+	as_owner "$PGBIN/initdb" -A trust -U postgres -D "$OWN/data" >/dev/null
+	as_owner "$PGBIN/pg_ctl" -D "$OWN/data" -l "$OWN/log" -w -o \
+	    "-c listen_addresses= -c unix_socket_directories=$OWN -p 5432 -c fsync=off" \
+	    start >/dev/null 3>&-
+	export PGHOST=$OWN PGPORT=5432 PGUSER=postgres PGDATABASE=postgres PGPASSWORD=
+}
+
+own_server_stop() {
+	as_owner "$PGBIN/pg_ctl" -D "$OWN/data" -m immediate stop >/dev/null
+}
