@@ -824,7 +824,8 @@ stops_at_bad_parent() {
 	run --separate-stderr env CURL_CA_BUNDLE= SSL_CERT_FILE= SSL_CERT_DIR= \
 	    sa-fetch --each "$H2/{id}.json" "$BATS_TEST_TMPDIR/par"
 	[ "$status" -eq 69 ]
-	[[ "$stderr" == "sa-fetch: $H2/1.json: SSL certificate problem: self-signed certificate"* ]]
+	# (libcurl's words depend on the CA store the machine has.)
+	[[ "$stderr" == "sa-fetch: $H2/1.json: "*certificate* ]]
 	: >"$H2_LOG"
 	run --separate-stderr env CURL_CA_BUNDLE="$H2_CERT" sa-fetch --parallel 8 \
 	    --stats --each "$H2/{id}.json" "$BATS_TEST_TMPDIR/par"
