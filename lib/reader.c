@@ -39,18 +39,18 @@ reader_fill(struct sa_reader *r)
 		sa_die_errno(EX_IOERR, "%s", r->name);
 	if (n == 0) {
 		r->eof = 1;
-		if (r->lastc == '\0' || r->lastc == '\n')
+		if (r->lastc == 0 || r->lastc == 1 + '\n')
 			return 0;
 		/* A last line without its LF is read as a whole line, so
 		 * that what it leaves open (a string, a record) is one bad
 		 * line like any other; the LF is not counted as read. */
 		r->buf[r->end++] = '\n';
-		r->lastc = '\n';
+		r->lastc = 1 + '\n';
 		return 1;
 	}
 	r->end += n;
 	r->bytes += n;
-	r->lastc = r->buf[r->end - 1];
+	r->lastc = 1 + (unsigned char)r->buf[r->end - 1];
 	return 1;
 }
 
@@ -218,7 +218,7 @@ sa_reader_resume(struct sa_reader *r, const char *text, size_t len,
 	r->buf = xmalloc(r->bufsize);
 	memcpy(r->buf, text, len);
 	if (len > 0)
-		r->lastc = text[len - 1];
+		r->lastc = 1 + (unsigned char)text[len - 1];
 	r->pos = 0;
 	r->end = len;
 	r->line = line;

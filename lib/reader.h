@@ -32,8 +32,8 @@ struct sa_reader {
 	char *buf;
 	size_t bufsize, pos, end;
 	int eof;
-	char lastc;		/* the last byte read: a last line without
-				 * LF is ended with one at end of input */
+	int lastc;		/* 1 + the last byte read, 0 before any: a
+				 * last line without LF is ended with one */
 	uintmax_t line;		/* complete lines consumed */
 	uintmax_t bytes;
 	enum sa_format fmt;

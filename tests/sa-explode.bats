@@ -273,8 +273,10 @@ EOF
 	printf '{"id":1}\n"abc' >"$BATS_TEST_TMPDIR/a"
 	printf '{"id":1}\n{"id":2} "x' >"$BATS_TEST_TMPDIR/b"
 	printf '[{"id":1},\n{"id":2}' >"$BATS_TEST_TMPDIR/c"
+	# A last byte that is NUL is a byte like any other.
+	printf '[\nx\n\0' >"$BATS_TEST_TMPDIR/d"
 	run sa-explode --rejects "$BATS_TEST_TMPDIR/rej" "$BATS_TEST_TMPDIR/a" \
-	    "$BATS_TEST_TMPDIR/b" "$BATS_TEST_TMPDIR/c"
+	    "$BATS_TEST_TMPDIR/b" "$BATS_TEST_TMPDIR/c" "$BATS_TEST_TMPDIR/d"
 	assert_success
 	assert_output - <<-'EOF'
 	{"id":1}
@@ -287,6 +289,9 @@ EOF
 	["a",2,"\"abc"]
 	["b",2,"{\"id\":2} \"x"]
 	["c",2,""]
+	["d",2,"x"]
+	["d",3,"\u0000"]
+	["d",3,""]
 	EOF
 	run jq -r .error "$BATS_TEST_TMPDIR/rej"
 	assert_line --index 0 'invalid JSON: lexical error: invalid character inside string.'
