@@ -375,13 +375,13 @@ feed_json(struct sa_reader *r)
 	/* Whole lines where the buffer can hold them: a line is judged as
 	 * one (its record and anything after it), also the last one, which
 	 * gains its LF only at end of input. */
-	while (memchr(r->buf + r->pos, '\n', r->end - r->pos) == NULL &&
-	    r->end - r->pos < BUFSIZE / 2 && reader_fill(r))
-		;
-	p = r->buf + r->pos;
-	n = r->end - r->pos;
-
-	nl = memchr(p, '\n', n);
+	for (;;) {
+		p = r->buf + r->pos;
+		n = r->end - r->pos;
+		if ((nl = memchr(p, '\n', n)) != NULL || n >= BUFSIZE / 2 ||
+		    !reader_fill(r))
+			break;
+	}
 	whole = nl != NULL;
 	if (whole)
 		n = nl - p + 1;

@@ -217,8 +217,8 @@ sa_reader_resume(struct sa_reader *r, const char *text, size_t len,
 	r->bufsize = len > BUFSIZE ? len : BUFSIZE;
 	r->buf = xmalloc(r->bufsize);
 	memcpy(r->buf, text, len);
-	if (len > 0)
-		r->lastc = 1 + (unsigned char)text[len - 1];
+	/* Nothing read ahead starts a line: what was read before ends one. */
+	r->lastc = len > 0 ? 1 + (unsigned char)text[len - 1] : 0;
 	r->pos = 0;
 	r->end = len;
 	r->line = line;
