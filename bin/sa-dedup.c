@@ -688,13 +688,13 @@ main(int argc, char **argv)
 	}
 	sa_chunks_run(&in, threads, &ops, one_thread, NULL);
 	finish();
-	worker_free(NULL);
 	sa_input_close(&in);
 	/* A bad record ended the run (its status is in.status) unless
 	 * --rejects took it: then the files are not named. */
 	if (shard_files != NULL && in.status == 0)
 		sa_shard_files_commit(shard_files);
 	sa_sink_finish(sink);
+	worker_free(NULL);
 	snprintf(extra, sizeof(extra), "\"duplicates\":%ju", dups);
 	sa_stats_extra(extra);
 	return in.status;
