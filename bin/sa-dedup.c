@@ -9,6 +9,10 @@
  * work goes to hash partitions; each partition is deduplicated on its own
  * (split again if still too big) and the survivors of all partitions are
  * merged by input position, so the output is the same whatever the budget.
+ *
+ * --threads: workers parse the records of a chunk and turn each into an
+ * item (fingerprint, output line, --latest value); the main thread takes
+ * the items in input order (keep()), and all that follows is its alone.
  */
 #include <sys/stat.h>
 #include <getopt.h>
@@ -21,7 +25,10 @@
 #include "spill.h"
 
 enum { KEEP_FIRST, KEEP_LAST, KEEP_LATEST };
-enum { OPT_KEEP = 0x2000, OPT_LATEST, OPT_SHARD, OPT_SHARDS, OPT_SHARD_DIR };
+enum {
+	OPT_KEEP = 0x2000, OPT_LATEST, OPT_SHARD, OPT_SHARDS, OPT_SHARD_DIR,
+	OPT_THREADS
+};
 
 /* In spill records: A is the input position, B says a record is only a
  * marker for a fingerprint already written, P is the output line and Q
@@ -43,14 +50,25 @@ static struct sa_shard shard;
 static struct sa_shard_files *shard_files;	/* --shard-dir, or NULL */
 static uintmax_t dups;
 static struct sa_sink *sink;
-static struct sa_buf line, scratch, lval, pool;
+static struct sa_buf pool;
+
+/* What a worker hands the main thread for a record it keeps; the output
+ * line (PLEN bytes) and the --latest value (QLEN) follow it. */
+struct item {
+	struct sa_fp fp;
+	size_t plen, qlen;
+};
+
+/* Each worker thread's own. */
+static __thread struct sa_buf scratch, msg;
+static __thread struct sa_val **vals;
 
 static void
 usage(void)
 {
 	printf("usage: sa-dedup [-tj] [-k KEY[,KEY...]] [--keep first|last] "
 	    "[--latest FIELD] [-m SIZE] [--shard I/N | --shards N --shard-dir DIR] "
-	    "[--rejects FILE] [--stats] [--quiet] [--metrics FILE] "
+	    "[--threads N] [--rejects FILE] [--stats] [--quiet] [--metrics FILE] "
 	    "[--metrics-label NAME=VALUE] [FILE...]\n"
 	    "\n"
 	    "Drop duplicate records: equal JSON values, or equal KEY values.\n"
@@ -67,6 +85,10 @@ usage(void)
 	    "in one pass,\n"
 	    "      --shard-dir DIR     to DIR/1.ndjson ... DIR/N.ndjson "
 	    "(.tsv with TSV)\n"
+	    "      --threads N         read line-delimited input with N threads "
+	    "(default:\n"
+	    "                          one per CPU); the output is that of one "
+	    "thread\n"
 	    "  -t, --tsv               write TSV (PostgreSQL COPY text)\n"
 	    "  -j, --ndjson            write NDJSON (also --json)\n"
 	    "      --rejects FILE      write bad records to FILE and go on\n"
@@ -80,11 +102,10 @@ usage(void)
 }
 
 /* The fingerprint of REC's key, or of the whole record; 0 if the record
- * was rejected. */
+ * went to C's rejects. */
 static int
-fingerprint(const struct sa_record *rec, struct sa_fp *fp)
+fingerprint(struct sa_chunk *c, const struct sa_record *rec, struct sa_fp *fp)
 {
-	static struct sa_val **vals;
 	struct sa_val *v;
 	size_t i;
 
@@ -97,9 +118,13 @@ fingerprint(const struct sa_record *rec, struct sa_fp *fp)
 	for (i = 0; i < nkeys; i++) {
 		v = sa_get_path(rec->root, keys[i]);
 		if (v == NULL || v->type == SA_NULL) {
-			sa_reject(rec->file, rec->line, NULL, 0, rec->root,
-			    "key \"%s\" is %s", keys[i],
-			    v == NULL ? "missing" : "null");
+			sa_buf_reset(&msg);
+			sa_buf_adds(&msg, "key \"");
+			sa_buf_adds(&msg, keys[i]);
+			sa_buf_adds(&msg, v == NULL ? "\" is missing" :
+			    "\" is null");
+			sa_buf_addc(&msg, '\0');
+			sa_chunk_reject(c, rec, NULL, 0, msg.s);
 			return 0;
 		}
 		vals[i] = v;
@@ -107,8 +132,8 @@ fingerprint(const struct sa_record *rec, struct sa_fp *fp)
 	return sa_fp_key(vals, nkeys, &scratch, fp);
 }
 
-/* The --latest value of REC as comparable bytes: empty for null or
- * missing, else 1 followed by the value's text. */
+/* Appends the --latest value of REC to B as comparable bytes: nothing
+ * for null or missing, else 1 followed by the value's text. */
 static void
 latest_value(const struct sa_record *rec, struct sa_buf *b)
 {
@@ -116,7 +141,6 @@ latest_value(const struct sa_record *rec, struct sa_buf *b)
 	const char *s;
 	size_t len;
 
-	sa_buf_reset(b);
 	if (v == NULL || !sa_val_text(v, &scratch, &s, &len))
 		return;
 	sa_buf_addc(b, 1);
@@ -353,9 +377,13 @@ write_marker(struct sa_fp fp, void *payload, void *arg)
 	sa_spill_write(arg, &rec);
 }
 
-/* The table of the input pass; global, so that it is still reachable
- * when a bad record ends the program. */
+/* The input pass, in the main thread: its table (global, so that it is
+ * still reachable when a bad record ends the program), its spool and the
+ * position of the last record taken. */
 static struct sa_fptab *t;
+static FILE *spool;
+static uint64_t seq;
+static struct sa_input *input;
 
 /* Whether standard input is a pipe, FIFO, socket or terminal, where the
  * next record may be long in coming. */
@@ -364,13 +392,13 @@ static int slow_stdin = -1;
 /* Flushes the records written so far when standard input has nothing to
  * read at once, so that "| head" sees them without waiting for more. */
 static void
-flush_if_idle(const struct sa_input *in)
+flush_if_idle(void)
 {
 	struct pollfd p = { STDIN_FILENO, POLLIN, 0 };
 	struct stat st;
 
-	if (sa_out.len == 0 || in->cur == 0 ||
-	    strcmp(in->files[in->cur - 1], "-") != 0)
+	if (mode != KEEP_FIRST || spool != NULL || sa_out.len == 0 ||
+	    input->cur == 0 || strcmp(input->files[input->cur - 1], "-") != 0)
 		return;
 	if (slow_stdin < 0)
 		slow_stdin = fstat(STDIN_FILENO, &st) == 0 &&
@@ -380,94 +408,53 @@ flush_if_idle(const struct sa_input *in)
 		sa_out_flush();
 }
 
-/* --keep first: writes first occurrences as they come; past the budget,
- * spools the rest behind markers for the fingerprints already written. */
+/*
+ * Takes the next record kept, in input order: its fingerprint FP, output
+ * line P and --latest value Q.  --keep first writes first occurrences as
+ * they come; past the budget, it spools the rest behind markers for the
+ * fingerprints already written.  --keep last and --latest spool every
+ * record; the winners are known at the end.
+ */
 static void
-keep_first(struct sa_input *in)
+keep(struct sa_fp fp, const char *p, size_t plen, const char *q,
+    size_t qlen)
 {
-	FILE *spool = NULL, *res;
-	struct sa_record rec;
-	struct sa_spill_rec sr = { { 0, 0 }, 0, 0, NULL, NULL, 0, 0 };
-	uint64_t seq = 0;
+	struct sa_spill_rec sr = { fp, ++seq, 0, p, q, plen, qlen };
 	int isnew;
 
-	t = sa_fptab_new(0, budget);
-	for (;;) {
-		if (spool == NULL)
-			flush_if_idle(in);
-		if (sa_input_next(in, &rec) != SA_OK)
-			break;
-		if (!fingerprint(&rec, &sr.fp) || !sa_shard_keep(&shard, sr.fp))
-			continue;
-		seq++;
-		if (spool == NULL && sa_fptab_get(t, sr.fp, &isnew) == NULL) {
-			spool = sa_spill_file();
-			sa_fptab_each(t, write_marker, spool);
-			sa_fptab_free(t);
-			t = NULL;
-		}
-		if (spool != NULL) {
-			sa_buf_reset(&line);
-			sa_sink_format_val(sink, &line, rec.root);
-			sr.a = seq;
-			sr.p = line.s;
-			sr.plen = line.len;
-			sa_spill_write(spool, &sr);
-		} else if (isnew) {
-			sa_buf_reset(&line);
-			sa_sink_format_val(sink, &line, rec.root);
-			put(sr.fp, line.s, line.len);
-		} else
-			dups++;
-	}
-	sa_fptab_free(t);
-	t = NULL;
-	if (spool != NULL) {
-		res = dedup_file(spool, 0, 0);
-		fclose(spool);
-		write_spilled(res);
-		fclose(res);
-	}
-}
-
-/* --keep last and --latest: every record is spooled; the winners are
- * known at the end. */
-static void
-keep_winner(struct sa_input *in)
-{
-	FILE *spool = sa_spill_file(), *res;
-	struct sa_record rec;
-	struct sa_spill_rec sr = { { 0, 0 }, 0, 0, NULL, NULL, 0, 0 };
-	struct sa_buf buf = { 0 };
-	struct winner *w;
-	uint64_t seq = 0;
-
-	t = sa_fptab_new(winner_size(), budget);
-	while (sa_input_next(in, &rec) == SA_OK) {
-		if (!fingerprint(&rec, &sr.fp) || !sa_shard_keep(&shard, sr.fp))
-			continue;
-		sr.a = ++seq;
-		sa_buf_reset(&line);
-		sa_sink_format_val(sink, &line, rec.root);
-		sr.p = line.s;
-		sr.plen = line.len;
-		if (mode == KEEP_LATEST) {
-			latest_value(&rec, &lval);
-			sr.q = lval.s;
-			sr.qlen = lval.len;
-		}
+	if (mode != KEEP_FIRST) {
 		sa_spill_write(spool, &sr);
-		if (t != NULL && !offer(t, sr.fp, sr.a, sr.q, sr.qlen)) {
+		if (t != NULL && !offer(t, fp, seq, q, qlen)) {
 			sa_fptab_free(t);
 			sa_buf_free(&pool);
 			t = NULL;
 		}
+		return;
 	}
-	if (t == NULL) {
-		res = dedup_file(spool, 0, 0);
-		write_spilled(res);
-		fclose(res);
-	} else {
+	if (spool == NULL && sa_fptab_get(t, fp, &isnew) == NULL) {
+		spool = sa_spill_file();
+		sa_fptab_each(t, write_marker, spool);
+		sa_fptab_free(t);
+		t = NULL;
+	}
+	if (spool != NULL)
+		sa_spill_write(spool, &sr);
+	else if (isnew)
+		put(fp, p, plen);
+	else
+		dups++;
+}
+
+/* After the input pass: what was spooled, deduplicated and written. */
+static void
+finish(void)
+{
+	struct sa_spill_rec sr;
+	struct sa_buf buf = { 0 };
+	struct winner *w;
+	FILE *res;
+
+	if (t != NULL && mode != KEEP_FIRST) {
 		sa_spill_rewind(spool);
 		while (sa_spill_read(spool, &sr, &buf)) {
 			w = sa_fptab_find(t, sr.fp);
@@ -476,12 +463,97 @@ keep_winner(struct sa_input *in)
 			else
 				dups++;
 		}
-		sa_fptab_free(t);
-		t = NULL;
 		sa_buf_free(&pool);
+	} else if (spool != NULL) {
+		res = dedup_file(spool, 0, 0);
+		write_spilled(res);
+		fclose(res);
 	}
-	fclose(spool);
+	sa_fptab_free(t);
+	t = NULL;
+	if (spool != NULL)
+		fclose(spool);
+	spool = NULL;
 	sa_buf_free(&buf);
+}
+
+/* In a worker: good record REC as an item in chunk C, unless it is
+ * rejected or in another shard. */
+static void
+record(void *w, struct sa_chunk *c, const struct sa_record *rec)
+{
+	struct sa_buf *b;
+	struct item it;
+	size_t off;
+
+	(void)w;
+	if (!fingerprint(c, rec, &it.fp) || !sa_shard_keep(&shard, it.fp))
+		return;
+	b = sa_chunk_buf(c, 0);
+	off = b->len;
+	sa_buf_grow(b, sizeof(it));
+	b->len += sizeof(it);
+	sa_sink_format_val(sink, b, rec->root);
+	it.plen = b->len - off - sizeof(it);
+	if (mode == KEEP_LATEST)
+		latest_value(rec, b);
+	it.qlen = b->len - off - sizeof(it) - it.plen;
+	memcpy(b->s + off, &it, sizeof(it));
+}
+
+/* In the main thread: the items of a chunk, in input order. */
+static void
+take(int tag, const char *s, size_t len)
+{
+	struct item it;
+	const char *p;
+
+	(void)tag;
+	while (len > 0) {
+		memcpy(&it, s, sizeof(it));
+		p = s + sizeof(it);
+		keep(it.fp, p, it.plen, p + it.plen, it.qlen);
+		s = p + it.plen + it.qlen;
+		len -= sizeof(it) + it.plen + it.qlen;
+	}
+	flush_if_idle();
+}
+
+static void *
+worker_new(void)
+{
+	return NULL;
+}
+
+static void
+worker_free(void *w)
+{
+	(void)w;
+	sa_buf_free(&scratch);
+	sa_buf_free(&msg);
+	free(vals);
+	vals = NULL;
+	sa_sink_thread_done();
+}
+
+static const struct sa_chunk_ops ops = {
+	worker_new, worker_free, record, take
+};
+
+/* --threads 1, and input that is not line-delimited. */
+static void
+one_thread(struct sa_input *in, void *arg)
+{
+	struct sa_chunk *c = sa_chunk_new();
+	struct sa_record rec;
+
+	(void)arg;
+	flush_if_idle();
+	while (sa_input_next(in, &rec) == SA_OK) {
+		record(NULL, c, &rec);
+		sa_chunk_flush(c, &ops);
+	}
+	sa_chunk_free(c);
 }
 
 /* --shard-dir: the files of the one-pass split.  A TSV file begins with
@@ -515,6 +587,7 @@ main(int argc, char **argv)
 		{ "shard", required_argument, NULL, OPT_SHARD },
 		{ "shards", required_argument, NULL, OPT_SHARDS },
 		{ "shard-dir", required_argument, NULL, OPT_SHARD_DIR },
+		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "tsv", no_argument, NULL, 't' },
 		{ "ndjson", no_argument, NULL, 'j' },
 		{ "json", no_argument, NULL, 'j' },
@@ -527,7 +600,7 @@ main(int argc, char **argv)
 	size_t ncols = 0, memory = 256 << 20;
 	static char extra[64];
 	const char *shard_dir = NULL;
-	unsigned nshards = 0;
+	unsigned nshards = 0, threads = sa_threads_default();
 	int c, keep_set = 0;
 
 	sa_setprog(argv[0]);
@@ -566,6 +639,9 @@ main(int argc, char **argv)
 				    "is empty");
 			shard_dir = optarg;
 			break;
+		case OPT_THREADS:
+			threads = sa_threads_parse("--threads", optarg);
+			break;
 		case 't':
 			ofmt = SA_FMT_TSV;
 			break;
@@ -603,16 +679,22 @@ main(int argc, char **argv)
 		sa_out.len = 0;
 		open_shard_files(shard_dir, nshards, ofmt, cols, ncols);
 	}
+	input = &in;
 	if (mode == KEEP_FIRST)
-		keep_first(&in);
-	else
-		keep_winner(&in);
+		t = sa_fptab_new(0, budget);
+	else {
+		spool = sa_spill_file();
+		t = sa_fptab_new(winner_size(), budget);
+	}
+	sa_chunks_run(&in, threads, &ops, one_thread, NULL);
+	finish();
 	sa_input_close(&in);
 	/* A bad record ended the run (its status is in.status) unless
 	 * --rejects took it: then the files are not named. */
 	if (shard_files != NULL && in.status == 0)
 		sa_shard_files_commit(shard_files);
 	sa_sink_finish(sink);
+	worker_free(NULL);
 	snprintf(extra, sizeof(extra), "\"duplicates\":%ju", dups);
 	sa_stats_extra(extra);
 	return in.status;

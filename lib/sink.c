@@ -20,9 +20,12 @@ struct sa_sink {
 	size_t ncols, capcols;
 	struct name *map;	/* open addressing over column names */
 	size_t mapsize;
-	const struct sa_field **row;
-	struct sa_fields fs;
 };
+
+/* A thread's scratch for formatting rows: sa-dedup formats in workers. */
+static __thread const struct sa_field **row;
+static __thread size_t rowcap;
+static __thread struct sa_fields fs;
 
 static size_t
 name_hash(const char *s, size_t len)
@@ -70,7 +73,6 @@ add_column(struct sa_sink *k, const char *s, size_t len)
 	if (k->ncols == k->capcols) {
 		k->capcols = k->capcols ? 2 * k->capcols : 32;
 		k->cols = xrealloc(k->cols, k->capcols * sizeof(*k->cols));
-		k->row = xrealloc(k->row, k->capcols * sizeof(*k->row));
 	}
 	k->cols[k->ncols] = xstrndup(s, len);
 	if ((k->ncols + 1) * 2 > k->mapsize) {
@@ -152,8 +154,12 @@ sa_sink_format(struct sa_sink *k, struct sa_buf *b, const struct sa_field *f,
 		sa_buf_add(b, "}\n", 2);
 		return;
 	}
+	if (rowcap < k->ncols) {
+		rowcap = k->ncols;
+		row = xrealloc(row, rowcap * sizeof(*row));
+	}
 	for (i = 0; i < k->ncols; i++)
-		k->row[i] = NULL;
+		row[i] = NULL;
 	for (i = 0; i < n; i++) {
 		/* Fields usually come in the columns' order. */
 		if (i < k->ncols && f[i].namelen == strlen(k->cols[i]) &&
@@ -161,13 +167,13 @@ sa_sink_format(struct sa_sink *k, struct sa_buf *b, const struct sa_field *f,
 			j = (long)i;
 		else
 			j = name_find(k, f[i].name, f[i].namelen);
-		if (j >= 0 && k->row[j] == NULL)
-			k->row[j] = &f[i];
+		if (j >= 0 && row[j] == NULL)
+			row[j] = &f[i];
 	}
 	for (i = 0; i < k->ncols; i++) {
 		if (i > 0)
 			sa_buf_addc(b, '\t');
-		tsv_field(b, k->row[i]);
+		tsv_field(b, row[i]);
 	}
 	sa_buf_addc(b, '\n');
 }
@@ -181,8 +187,17 @@ sa_sink_format_val(struct sa_sink *k, struct sa_buf *b,
 		sa_buf_addc(b, '\n');
 		return;
 	}
-	sa_fields_of(&k->fs, o);
-	sa_sink_format(k, b, k->fs.f, k->fs.n);
+	sa_fields_of(&fs, o);
+	sa_sink_format(k, b, fs.f, fs.n);
+}
+
+void
+sa_sink_thread_done(void)
+{
+	free(row);
+	row = NULL;
+	rowcap = 0;
+	sa_fields_free(&fs);
 }
 
 int
@@ -243,8 +258,8 @@ sa_sink_finish(struct sa_sink *k)
 		while ((st = sa_reader_next(r, &rec)) != SA_EOF) {
 			if (st != SA_OK)
 				continue;
-			sa_fields_of(&k->fs, rec.root);
-			sa_sink_format(k, &sa_out, k->fs.f, k->fs.n);
+			sa_fields_of(&fs, rec.root);
+			sa_sink_format(k, &sa_out, fs.f, fs.n);
 			sa_out_line_done();
 		}
 		sa_reader_close(r);

@@ -109,9 +109,11 @@ struct sa_sink *sa_sink_new(enum sa_format fmt, const char *const *cols,
 /* Appends the line for a row to B (a whole line, LF included). */
 void sa_sink_format(struct sa_sink *, struct sa_buf *b,
     const struct sa_field *, size_t n);
-/* Like sa_sink_format, from an object. */
+/* Like sa_sink_format, from an object.  Both may run in several threads
+ * at once: each has scratch of its own, freed by sa_sink_thread_done(). */
 void sa_sink_format_val(struct sa_sink *, struct sa_buf *b,
     const struct sa_val *o);
+void sa_sink_thread_done(void);
 /* Whether rows are written as JSON (so that a caller may build a line
  * from parts with sa_field_json). */
 int sa_sink_json(const struct sa_sink *);

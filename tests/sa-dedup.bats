@@ -208,18 +208,20 @@ jq_ref() {
 	assert_output "$(printf '%s\n' '{"id":1}' 0)"
 }
 
-@test "--keep first writes a record before its input ends" {
+@test "--keep first writes a record before its input ends, with 1 or 4 threads" {
 	mkfifo "$BATS_TEST_TMPDIR/in" "$BATS_TEST_TMPDIR/out"
-	sa-dedup -k id <"$BATS_TEST_TMPDIR/in" >"$BATS_TEST_TMPDIR/out" &
-	pid=$!
-	exec 7>"$BATS_TEST_TMPDIR/in"
-	printf '%s\n' '{"id":1}' '{"id":1}' >&7
-	# The input stays open: the line must come without its end.
-	run timeout 60 head -n 1 "$BATS_TEST_TMPDIR/out"
-	exec 7>&-
-	wait $pid
-	assert_success
-	assert_output '{"id":1}'
+	for t in 1 4; do
+		sa-dedup -k id --threads "$t" <"$BATS_TEST_TMPDIR/in" >"$BATS_TEST_TMPDIR/out" &
+		pid=$!
+		exec 7>"$BATS_TEST_TMPDIR/in"
+		printf '%s\n' '{"id":1}' '{"id":1}' >&7
+		# The input stays open: the line must come without its end.
+		run timeout 60 head -n 1 "$BATS_TEST_TMPDIR/out"
+		exec 7>&-
+		wait $pid
+		assert_success
+		assert_output '{"id":1}'
+	done
 }
 
 @test "usage errors exit 64, an unopenable file 66" {

@@ -18,18 +18,30 @@ setup_file() {
 		NR == 2800 { print "garbage" }
 		{ print }
 		END { print "{\"id\":\"late\",\"late_field\":{\"x\":1}}" }' > "$IN"
+	# For sa-dedup: every third record twice, and a null key every 500
+	# lines.
+	export DUP="$BATS_FILE_TMPDIR/dup.ndjson"
+	awk 'NR % 3 == 0 { print } NR % 500 == 0 { print "{\"id\":null}" }
+		{ print }' "$IN" > "$DUP"
 }
 
 # Runs sa-explode with --threads 1 and with --threads 4 (ARGS first), and
 # checks that stdout, the rejects and the --stats counts are the same;
 # leaves the one-thread run in $BATS_TEST_TMPDIR/1.*.
 same_as_one_thread() {
-	local t
+	same_threads sa-explode "$@"
+}
+
+# The same for TOOL; sa-dedup's counts include its duplicates.
+same_threads() {
+	local t tool=$1
+	shift
 	for t in 1 4; do
-		sa-explode --threads "$t" --stats --rejects "$BATS_TEST_TMPDIR/$t.rej" \
+		"$tool" --threads "$t" --stats --rejects "$BATS_TEST_TMPDIR/$t.rej" \
 		    "$@" > "$BATS_TEST_TMPDIR/$t.out" 2> "$BATS_TEST_TMPDIR/$t.err" ||
 		    echo "status $?" >> "$BATS_TEST_TMPDIR/$t.err"
-		jq -c '[.records_in, .records_out, .records_rejected]' \
+		jq -c '[.records_in, .records_out, .records_rejected] +
+		    if has("duplicates") then [.duplicates] else [] end' \
 		    "$BATS_TEST_TMPDIR/$t.err" > "$BATS_TEST_TMPDIR/$t.stats"
 	done
 	run cmp "$BATS_TEST_TMPDIR/1.out" "$BATS_TEST_TMPDIR/4.out"
@@ -176,4 +188,97 @@ EOF
 	[ "$rss" -lt 16384 ]
 	rss=$(peak_rss_kb /dev/null sa-explode -t -p territories --rejects /dev/null "$IN")
 	[ "$rss" -lt 16384 ]
+}
+
+@test "sa-dedup: 4 threads write what 1 does in every mode, rejects at their true lines" {
+	same_threads sa-dedup -k id "$DUP"
+	run rejects_one
+	assert_output - <<'EOF'
+2 invalid JSON: parse error: after key and value, inside map, I expect ',' or '}'
+666 key "id" is null
+935 record is not a JSON object
+1334 key "id" is null
+1871 key "id" is missing
+2002 key "id" is null
+2669 key "id" is null
+2807 invalid JSON: lexical error: invalid bytes in UTF8 string.
+2808 invalid JSON: lexical error: invalid bytes in UTF8 string.
+3337 key "id" is null
+3743 invalid JSON: lexical error: invalid char in json text.
+4005 key "id" is null
+EOF
+	run cat "$BATS_TEST_TMPDIR/1.stats"
+	assert_output '[4013,3001,12,1000]'
+	run tail -n 1 "$BATS_TEST_TMPDIR/4.out"
+	assert_output '{"id":"late","late_field":{"x":1}}'
+	same_threads sa-dedup "$DUP"
+	run cat "$BATS_TEST_TMPDIR/1.stats"
+	assert_output '[4013,3003,5,1005]'
+	same_threads sa-dedup -k id --keep last "$DUP"
+	same_threads sa-dedup -k id --latest updated_at "$DUP"
+	run cat "$BATS_TEST_TMPDIR/4.stats"
+	assert_output '[4013,3001,12,1000]'
+	same_threads sa-dedup -k id -t "$DUP"
+	run head -n 1 "$BATS_TEST_TMPDIR/4.out"
+	assert_output --regexp $'^id\t.*\tlate_field$'
+}
+
+@test "sa-dedup: 4 threads write what 1 does when the fingerprints spill" {
+	awk 'BEGIN { srand(11); for (i = 1; i <= 150000; i++) {
+	    if (i % 40000 == 0) print "{\"seq\":" i "}"
+	    printf "{\"id\":%d,\"seq\":%d,\"ts\":\"2025-01-%02d\"}\n",
+	    int(rand() * 60000), i, 1 + int(rand() * 28) } }' > "$BATS_TEST_TMPDIR/in"
+	for mode in "" "-k id" "-k id --keep last" "-k id --latest ts"; do
+		same_threads sa-dedup $mode -m 1M "$BATS_TEST_TMPDIR/in"
+		sa-dedup --threads 4 $mode -m 1G --rejects /dev/null "$BATS_TEST_TMPDIR/in" > "$BATS_TEST_TMPDIR/big"
+		cmp "$BATS_TEST_TMPDIR/big" "$BATS_TEST_TMPDIR/4.out"
+	done
+	run jq -r '"\(.line) \(.error)"' "$BATS_TEST_TMPDIR/4.rej"
+	assert_output - <<'EOF'
+40000 key "id" is missing
+80001 key "id" is missing
+120002 key "id" is missing
+EOF
+}
+
+@test "sa-dedup: --shard and --shards with 4 threads write what 1 does" {
+	same_threads sa-dedup -k id --shard 2/3 "$DUP"
+	run cat "$BATS_TEST_TMPDIR/1.stats"
+	assert_output '[4013,1018,12,337]'
+	for t in 1 4; do
+		sa-dedup -k id --latest updated_at --threads "$t" --rejects /dev/null \
+		    --shards 3 --shard-dir "$BATS_TEST_TMPDIR/d$t" "$DUP"
+	done
+	run diff -r "$BATS_TEST_TMPDIR/d1" "$BATS_TEST_TMPDIR/d4"
+	assert_success
+	sa-explode -t --rejects /dev/null "$DUP" > "$BATS_TEST_TMPDIR/in.tsv"
+	same_threads sa-dedup -k id --keep last "$BATS_TEST_TMPDIR/in.tsv"
+	run cat "$BATS_TEST_TMPDIR/4.stats"
+	assert_output '[4007,3001,6,1000]'
+}
+
+@test "sa-dedup: without --rejects the first bad record stops 4 threads where it stops 1" {
+	for t in 1 4; do
+		run --separate-stderr sa-dedup -k id --threads "$t" "$DUP"
+		assert_failure 65
+		strip_abort sa-dedup 65
+		assert_equal "$stderr" "sa-dedup: $DUP:2: invalid JSON: parse error: after key and value, inside map, I expect ',' or '}'"
+		assert_output --regexp '^\{"id":100000,'
+		assert_equal "$(wc -l <<<"$output")" 1
+	done
+	tail -n +3 "$DUP" > "$BATS_TEST_TMPDIR/later"
+	run --separate-stderr sa-dedup -k id --threads 4 "$BATS_TEST_TMPDIR/later"
+	assert_failure 65
+	assert_equal "$stderr" "sa-dedup: $BATS_TEST_TMPDIR/later:664: key \"id\" is null"
+	strip_abort sa-dedup 65
+	assert_equal "$(wc -l <<<"$output")" 497
+}
+
+@test "sa-dedup --threads takes 1 to 256" {
+	for n in 0 257 x; do
+		run --separate-stderr sa-dedup --threads "$n" "$DUP"
+		assert_failure 64
+		strip_abort sa-dedup 64
+		assert_output ""
+	done
 }
