@@ -141,6 +141,31 @@ check_left_keys(void)
 	sa_buf_free(&buf);
 }
 
+/* Emits the rows of left fields LF with the right records of key K in
+ * bucket B (HOW & 1; RF is the caller's scratch), marks those records
+ * matched (HOW & 2); returns whether there were any. */
+int
+matches(struct bucket *b, const struct key *k, const struct sa_fields *lf,
+    uint64_t lseq, int how, struct sa_fields *rf)
+{
+	struct rrec *r;
+	int matched = 0;
+
+	for (r = b->first; r != NULL; r = r->next) {
+		if (r->klen != k->text.len ||
+		    memcmp(r->data, k->text.s, r->klen) != 0)
+			continue;
+		if (how & 1) {
+			sa_fields_unpack(rf, r->data + r->klen, r->flen);
+			emit(lf, rf, lseq, r->rseq);
+		}
+		if (how & 2)
+			r->matched = 1;
+		matched = 1;
+	}
+	return matched;
+}
+
 /* Joins one left record with the table. */
 void
 probe(struct table *t, const struct key *k, const struct sa_fields *lf,
@@ -148,7 +173,6 @@ probe(struct table *t, const struct key *k, const struct sa_fields *lf,
 {
 	static struct sa_fields rf;
 	struct bucket *b = NULL;
-	struct rrec *r;
 	int matched = 0;
 
 	left_gen++;
@@ -161,15 +185,7 @@ probe(struct table *t, const struct key *k, const struct sa_fields *lf,
 	if (b != NULL) {
 		b->nleft++;
 		check_fanout(b, file, line, k->text.s, k->text.len);
-		for (r = b->first; r != NULL; r = r->next) {
-			if (r->klen != k->text.len ||
-			    memcmp(r->data, k->text.s, r->klen) != 0)
-				continue;
-			sa_fields_unpack(&rf, r->data + r->klen, r->flen);
-			emit(lf, &rf, lseq, r->rseq);
-			r->matched = 1;
-			matched = 1;
-		}
+		matched = matches(b, k, lf, lseq, 3, &rf);
 	}
 	if (!matched && (type == LEFT || type == FULL))
 		emit(lf, NULL, lseq, 0);
@@ -190,22 +206,117 @@ table_rest(struct table *t)
 		}
 }
 
+/* The hash join's state, the main thread's. */
+static struct table rtab;		/* RIGHT, while it fits */
+static struct sa_parts *rp, *lp;	/* both sides, once it does not */
+static uint64_t lseq;
+static enum sa_format out_fmt;
+static int both_tsv;
+
+/* For workers: the right records of key K, or NULL; and whether RIGHT
+ * spilled (then the grace join does the joining). */
+struct bucket *
+right_bucket(const struct key *k)
+{
+	return rp == NULL ? sa_fptab_find(rtab.idx, k->fp) : NULL;
+}
+
+int
+right_spilled(void)
+{
+	return rp != NULL;
+}
+
+/* Makes the left columns of FIRST, LEFT's first good record (or of its
+ * TSV header, or none), and the sink: once. */
+void
+left_schema(struct sa_input *lin, const struct sa_val *first)
+{
+	size_t i;
+
+	if (sink != NULL)
+		return;
+	schema_of(lin, first, &lschema, &nlschema);
+	for (i = 0; i < nlschema; i++)
+		nameset_add(&lnames, lschema[i], strlen(lschema[i]));
+	open_sink(out_fmt, both_tsv);
+}
+
+/* A left record with key K and fields FS at LINE of FILE, in input order:
+ * joined with the table, or spilled past the budget. */
+void
+left_fields(const struct key *k, const struct sa_fields *fs, const char *file,
+    uintmax_t line)
+{
+	static struct sa_buf packed;
+
+	lseq++;
+	if (rp == NULL) {
+		probe(&rtab, k, fs, lseq, file, line);
+		return;
+	}
+	if (lp == NULL)
+		lp = sa_parts_new(0);
+	sa_buf_reset(&packed);
+	sa_fields_pack(&packed, fs->f, fs->n);
+	spill_row(lp, k, lseq, line, &packed);
+}
+
+/* --threads: a left record a worker joined, into NROWS rows of LEN bytes
+ * at ROWS; what probe() does besides, in input order. */
+void
+left_joined(const struct key *k, struct bucket *b, const char *rows,
+    size_t len, uint32_t nrows, uintmax_t line)
+{
+	lseq++;
+	if (!k->null && (lseen != NULL || lspill != NULL))
+		see_left_key(k, lname, line);
+	if (b != NULL) {
+		b->nleft++;
+		check_fanout(b, lname, line, k->text.s, k->text.len);
+		if (type == RIGHT || type == FULL)
+			matches(b, k, NULL, 0, 2, NULL);
+	}
+	sa_stats.out += nrows;
+	if (len > 0)
+		sa_sink_put(sink, rows, len);
+}
+
+/* --threads 1, and LEFT that is not line-delimited. */
+static void
+left_one_thread(struct sa_input *lin, void *arg)
+{
+	static struct sa_fields fs;
+	static struct key k;
+	struct sa_record rec;
+	int st;
+
+	(void)arg;
+	while ((st = sa_input_next(lin, &rec)) == SA_OK || sink == NULL) {
+		left_schema(lin, st == SA_OK ? rec.root : NULL);
+		if (st != SA_OK)
+			break;
+		key_of(rec.root, lkeys, &k);
+		if (!key_in_shard(&k))
+			continue;
+		sa_fields_of(&fs, rec.root);
+		left_fields(&k, &fs, rec.file, rec.line);
+	}
+}
+
 /* Hash join: RIGHT in memory, spilling to partitions past the budget. */
 void
 hash_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 {
-	struct table t;
 	struct sa_record rec;
 	struct sa_fields fs = { 0 };
 	struct sa_buf packed = { 0 };
 	struct key k = { 0, { 0, 0 }, { 0 } };
-	struct sa_parts *rp = NULL, *lp = NULL;
 	enum sa_format rfmt, lfmt;
-	uint64_t rseq = 0, lseq = 0;
-	int first = 1, st;
-	size_t i;
+	uint64_t rseq = 0;
+	int first = 1;
 
-	table_init(&t, budget);
+	table_init(&rtab, budget);
 	/* A TSV header is taken now: the reader is gone after the last row. */
 	if ((rfmt = sa_input_format(rin)) == SA_FMT_TSV)
 		schema_of(rin, NULL, &rschema, &nrschema);
@@ -221,14 +332,14 @@ hash_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 		sa_buf_reset(&packed);
 		sa_fields_pack(&packed, fs.f, fs.n);
 		rseq++;
-		if (rp == NULL && table_add(&t, &k, rseq, rec.line, packed.s,
-		    packed.len))
+		if (rp == NULL && table_add(&rtab, &k, rseq, rec.line,
+		    packed.s, packed.len))
 			continue;
 		if (rp == NULL) {
 			/* Past the budget: what is in memory goes first. */
 			rp = sa_parts_new(0);
-			spill_table(&t, rp);
-			table_free(&t);
+			spill_table(&rtab, rp);
+			table_free(&rtab);
 		}
 		if (k.null && (type == INNER || type == LEFT))
 			continue;
@@ -241,47 +352,20 @@ hash_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 
 	if ((lfmt = sa_input_format(lin)) == SA_FMT_TSV)
 		schema_of(lin, NULL, &lschema, &nlschema);
-	if (ofmt == SA_FMT_UNKNOWN)
-		ofmt = output_format(lfmt, rfmt);
-	first = 1;
+	out_fmt = ofmt != SA_FMT_UNKNOWN ? ofmt : output_format(lfmt, rfmt);
+	both_tsv = lfmt == SA_FMT_TSV && rfmt == SA_FMT_TSV;
 	if (unique_left && rp == NULL) {
-		size_t used = sa_arena_used(t.a) + sa_fptab_bytes(t.idx);
+		size_t used = sa_arena_used(rtab.a) + sa_fptab_bytes(rtab.idx);
 
 		lseen = sa_fptab_new(0, budget > used + (1 << 20) ?
 		    budget - used : 1 << 20);
 	}
-	while ((st = sa_input_next(lin, &rec)) == SA_OK || first) {
-		if (first) {
-			schema_of(lin, st == SA_OK ? rec.root : NULL,
-			    &lschema, &nlschema);
-			for (i = 0; i < nlschema; i++)
-				nameset_add(&lnames, lschema[i],
-				    strlen(lschema[i]));
-			open_sink(ofmt, lfmt == SA_FMT_TSV &&
-			    rfmt == SA_FMT_TSV);
-			first = 0;
-			if (st != SA_OK)
-				break;
-		}
-		key_of(rec.root, lkeys, &k);
-		if (!key_in_shard(&k))
-			continue;
-		sa_fields_of(&fs, rec.root);
-		lseq++;
-		if (rp == NULL) {
-			probe(&t, &k, &fs, lseq, rec.file, rec.line);
-			continue;
-		}
-		if (lp == NULL)
-			lp = sa_parts_new(0);
-		sa_buf_reset(&packed);
-		sa_fields_pack(&packed, fs.f, fs.n);
-		spill_row(lp, &k, lseq, rec.line, &packed);
-	}
+	probe_left(lin, left_one_thread);
+	left_schema(lin, NULL);
 	if (rp == NULL) {
 		check_left_keys();
-		table_rest(&t);
-		table_free(&t);
+		table_rest(&rtab);
+		table_free(&rtab);
 	} else {
 		sa_fptab_free(lseen);
 		lseen = NULL;

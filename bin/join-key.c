@@ -1,13 +1,15 @@
 /* join-key.c: the key of a record, its description in messages, and the
  * checks on keys (--validate, --max-fanout). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "join.h"
 
+static __thread struct sa_val **vals;	/* each thread's: workers read keys */
+
 void
 key_of(const struct sa_val *o, char **names, struct key *k)
 {
-	static struct sa_val **vals;
 	size_t i;
 
 	if (vals == NULL)
@@ -19,6 +21,13 @@ key_of(const struct sa_val *o, char **names, struct key *k)
 		k->fp.lo = k->fp.hi = 0;
 		sa_buf_reset(&k->text);
 	}
+}
+
+void
+key_thread_done(void)
+{
+	free(vals);
+	vals = NULL;
 }
 
 /* --shard: whether key K is in the shard.  A null or missing key never

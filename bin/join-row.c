@@ -10,7 +10,10 @@ char **lschema, **rschema;
 size_t nlschema, nrschema;
 
 FILE *emit_to;		/* spill file of output rows, or NULL */
-static struct sa_buf line;
+/* What emit() makes is each thread's own: workers of --threads emit too. */
+static __thread struct sa_buf line;
+__thread struct sa_buf *emit_rows;	/* a worker's rows go here */
+__thread uint32_t emit_nrows;
 
 /* Names: a small set of strings, for the left columns. */
 
@@ -58,10 +61,10 @@ struct nameset lnames;	/* of the left schema */
 
 /* The current left record: bumped whenever its fields change, so that
  * what emit() made of them can be reused for its other matches. */
-uint64_t left_gen;
-static uint64_t cached_gen = UINT64_MAX;
-static int lf_extra;		/* it has columns beyond the left schema */
-static struct sa_buf prefix;	/* its JSON, without the closing brace */
+__thread uint64_t left_gen;
+static __thread uint64_t cached_gen = UINT64_MAX;
+static __thread int lf_extra;	/* it has columns beyond the left schema */
+static __thread struct sa_buf prefix;	/* its JSON, without the closing brace */
 
 /* Whether right column S clashes with the left columns of this row. */
 static int
@@ -79,13 +82,14 @@ clashes(const char *s, size_t len, const struct sa_fields *lf)
 	return 0;
 }
 
-/* The right column name S with the suffix, kept for the run. */
+/* Right column names with the suffix, kept for the run (each thread's). */
+static __thread struct suffixed { char *from, *to; size_t len; } *cache;
+static __thread size_t ncache;
+
 static const char *
 suffixed(const char *s, size_t len, size_t *outlen)
 {
-	static struct { char *from, *to; size_t len; } *cache;
-	static size_t n;
-	size_t i, sl = strlen(suffix), tlen;
+	size_t i, n = ncache, sl = strlen(suffix), tlen;
 	char *t;
 
 	for (i = 0; i < n; i++)
@@ -108,14 +112,35 @@ suffixed(const char *s, size_t len, size_t *outlen)
 	cache[n].from = xstrndup(s, len);
 	cache[n].to = t;
 	cache[n].len = tlen;
-	n++;
+	ncache = n + 1;
 	*outlen = tlen;
 	return t;
 }
 
 /* Output rows. */
 
-static struct sa_fields row;
+static __thread struct sa_fields row;
+
+/* Frees what emit() and key_of() kept for the calling thread. */
+void
+join_thread_done(void)
+{
+	size_t i;
+
+	for (i = 0; i < ncache; i++) {
+		free(cache[i].from);
+		free(cache[i].to);
+	}
+	free(cache);
+	cache = NULL;
+	ncache = 0;
+	sa_buf_free(&line);
+	sa_buf_free(&prefix);
+	sa_fields_free(&row);
+	cached_gen = UINT64_MAX;
+	key_thread_done();
+	sa_sink_thread_done();
+}
 
 static void
 add_right(const struct sa_field *f, const struct sa_fields *lf)
@@ -208,6 +233,12 @@ emit(const struct sa_fields *lf, const struct sa_fields *rf, uint64_t lseq,
 		sa_buf_add(&line, "}\n", 2);
 	} else
 		sa_sink_format(sink, &line, row.f, row.n);
+	if (emit_rows != NULL) {
+		/* A worker's: the main thread counts and writes it. */
+		sa_buf_add(emit_rows, line.s, line.len);
+		emit_nrows++;
+		return;
+	}
 	sa_stats.out++;
 	if (emit_to == NULL) {
 		sa_sink_put(sink, line.s, line.len);

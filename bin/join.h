@@ -68,6 +68,7 @@ extern unsigned long long max_fanout;
 extern size_t budget;			/* for RIGHT in memory */
 extern struct sa_shard shard;		/* --shard, n 0 when off */
 extern const char *rname, *lname;	/* the operands, for messages */
+extern unsigned threads;		/* --threads, for LEFT */
 
 /* join-key.c: key values, their descriptions and the checks on them. */
 void key_of(const struct sa_val *o, char **names, struct key *k);
@@ -79,6 +80,7 @@ void check_fanout(struct bucket *b, const char *file, uintmax_t line,
     const char *key, size_t klen);
 int is_right_key(const char *s, size_t len);
 int is_left_key(const char *s, size_t len, size_t *which);
+void key_thread_done(void);
 
 /* join-row.c: column names, schemas and output rows. */
 extern struct sa_sink *sink;
@@ -87,7 +89,9 @@ extern char **lschema, **rschema;
 extern size_t nlschema, nrschema;
 extern struct nameset lnames;	/* of the left schema */
 extern FILE *emit_to;		/* spill file of output rows, or NULL */
-extern uint64_t left_gen;	/* bumped when the left record changes */
+extern __thread struct sa_buf *emit_rows;	/* or a worker's rows */
+extern __thread uint32_t emit_nrows;		/* and how many */
+extern __thread uint64_t left_gen;	/* bumped when the left record changes */
 int nameset_has(const struct nameset *ns, const char *s, size_t len);
 void nameset_add(struct nameset *ns, const char *s, size_t len);
 void emit(const struct sa_fields *lf, const struct sa_fields *rf,
@@ -96,6 +100,7 @@ void schema_of(struct sa_input *in, const struct sa_val *first,
     char ***names, size_t *n);
 void open_sink(enum sa_format ofmt, int both_tsv);
 enum sa_format output_format(enum sa_format lfmt, enum sa_format rfmt);
+void join_thread_done(void);
 
 /* join-hash.c: the in-memory hash join, which hands the partitions to
  * the grace join when RIGHT outgrows the budget. */
@@ -106,6 +111,15 @@ int table_add(struct table *t, const struct key *k, uint64_t rseq,
     uintmax_t line, const char *fields, size_t flen);
 void probe(struct table *t, const struct key *k, const struct sa_fields *lf,
     uint64_t lseq, const char *file, uintmax_t line);
+int matches(struct bucket *b, const struct key *k, const struct sa_fields *lf,
+    uint64_t lseq, int how, struct sa_fields *rf);
+struct bucket *right_bucket(const struct key *k);
+int right_spilled(void);
+void left_schema(struct sa_input *lin, const struct sa_val *first);
+void left_fields(const struct key *k, const struct sa_fields *fs,
+    const char *file, uintmax_t line);
+void left_joined(const struct key *k, struct bucket *b, const char *rows,
+    size_t len, uint32_t nrows, uintmax_t line);
 void table_rest(struct table *t);
 void hash_join(struct sa_input *rin, struct sa_input *lin,
     enum sa_format ofmt);
@@ -117,6 +131,10 @@ void spill_row(struct sa_parts *parts, const struct key *k, uint64_t seq,
 void join_files(FILE *rf, FILE *lf, unsigned level, FILE *out);
 void spill_table(struct table *t, struct sa_parts *rp);
 void grace_join(struct sa_parts *rp, struct sa_parts *lp);
+
+/* join-threads.c: --threads, the probe side on worker threads. */
+void probe_left(struct sa_input *lin,
+    void (*left_one_thread)(struct sa_input *, void *));
 
 /* join-merge.c: the merge join of sorted inputs. */
 void sorted_join(struct sa_input *rin, struct sa_input *lin,

@@ -20,7 +20,7 @@
 #include "join.h"
 
 enum { OPT_TYPE = 0x2000, OPT_SUFFIX, OPT_VALIDATE, OPT_MAX_FANOUT,
-	OPT_SORTED, OPT_SHARD };
+	OPT_SORTED, OPT_SHARD, OPT_THREADS };
 
 int type = INNER;
 char **lkeys, **rkeys;
@@ -38,7 +38,8 @@ usage(void)
 {
 	printf("usage: sa-join -k KEY[,KEY...] [--type inner|left|right|full] "
 	    "[--suffix S] [--validate 1:1|1:m|m:1] [--max-fanout N] "
-	    "[-m SIZE] [--sorted] [--shard I/N] [-tj] [--rejects FILE] "
+	    "[-m SIZE] [--sorted] [--shard I/N] [--threads N] [-tj] "
+	    "[--rejects FILE] "
 	    "[--stats] [--quiet] "
 	    "[--metrics FILE] [--metrics-label NAME=VALUE] RIGHT [LEFT]\n"
 	    "\n"
@@ -59,6 +60,10 @@ usage(void)
 	    "join\n"
 	    "      --shard I/N         only the keys of shard I of N, each side "
 	    "by its own key\n"
+	    "      --threads N         read LEFT with N threads (default: the "
+	    "online CPUs;\n"
+	    "                          --sorted and a spilled RIGHT join on one "
+	    "thread)\n"
 	    "  -t, --tsv               write TSV (PostgreSQL COPY text)\n"
 	    "  -j, --ndjson            write NDJSON (also --json)\n"
 	    "      --rejects FILE      write bad records to FILE and go on\n"
@@ -116,6 +121,7 @@ main(int argc, char **argv)
 		{ "memory", required_argument, NULL, 'm' },
 		{ "sorted", no_argument, NULL, OPT_SORTED },
 		{ "shard", required_argument, NULL, OPT_SHARD },
+		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "tsv", no_argument, NULL, 't' },
 		{ "ndjson", no_argument, NULL, 'j' },
 		{ "json", no_argument, NULL, 'j' },
@@ -130,6 +136,7 @@ main(int argc, char **argv)
 
 	sa_setprog(argv[0]);
 	sa_out_init();
+	threads = sa_threads_default();
 	while ((c = getopt_long(argc, argv, "hk:m:tj", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k':
@@ -175,6 +182,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_SHARD:
 			sa_shard_parse(&shard, "--shard", optarg);
+			break;
+		case OPT_THREADS:
+			threads = sa_threads_parse("--threads", optarg);
 			break;
 		case 't':
 			ofmt = SA_FMT_TSV;

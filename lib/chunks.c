@@ -135,6 +135,15 @@ write_upto(struct sa_chunk *c, const struct sa_chunk_ops *ops, size_t *seg,
 	}
 }
 
+size_t sa_chunk_size = SA_CHUNK;
+static uintmax_t flushing_base;	/* of the chunk being written */
+
+uintmax_t
+sa_chunk_base(void)
+{
+	return flushing_base;
+}
+
 /* Writes C's output and rejects in their order, and counts them. */
 void
 sa_chunk_flush(struct sa_chunk *c, const struct sa_chunk_ops *ops)
@@ -142,6 +151,7 @@ sa_chunk_flush(struct sa_chunk *c, const struct sa_chunk_ops *ops)
 	uintmax_t in = 0, out = 0;
 	size_t i, seg = 0, pos = 0;
 
+	flushing_base = c->base;
 	/* The counters go first, as one thread counts a row before it is
 	 * written: a closed pipe ends the run in write_upto(). */
 	for (i = 0; i < c->nrej; i++) {
@@ -278,8 +288,8 @@ ready(int fd)
 
 /* Fills slot S with HEADER (a TSV file's, or nothing) and the next chunk
  * of FD after CARRY, the bytes read past the last chunk's end; returns 0
- * if nothing is left.  A chunk and its header take SA_CHUNK bytes, unless
- * a line is longer. */
+ * if nothing is left.  A chunk and its header take sa_chunk_size bytes,
+ * unless a line is longer. */
 static int
 cut_chunk(struct slot *s, int fd, const char *name, const struct sa_buf *header,
     struct sa_buf *carry, int *eof)
@@ -288,7 +298,7 @@ cut_chunk(struct slot *s, int fd, const char *name, const struct sa_buf *header,
 	size_t data;
 
 	sa_buf_reset(&s->text);
-	sa_buf_grow(&s->text, SA_CHUNK - 1);
+	sa_buf_grow(&s->text, sa_chunk_size - 1);
 	if (header->len > 0)
 		sa_buf_add(&s->text, header->s, header->len);
 	s->head = data = header->len;
@@ -297,15 +307,15 @@ cut_chunk(struct slot *s, int fd, const char *name, const struct sa_buf *header,
 	sa_buf_reset(carry);
 	/* Input that comes slowly (a pipe from a stage that waits on the
 	 * network) goes on as soon as it holds a whole line. */
-	while (!*eof && s->text.len + 1 < SA_CHUNK &&
+	while (!*eof && s->text.len + 1 < sa_chunk_size &&
 	    (s->text.len == data || ready(fd) ||
 	    memchr(s->text.s + data, '\n', s->text.len - data) == NULL))
 		*eof = !read_more(fd, name, &s->text,
-		    SA_CHUNK - 1 - s->text.len);
+		    sa_chunk_size - 1 - s->text.len);
 	/* A chunk ends at a line's end: a long line makes a long chunk. */
 	while ((nl = memrchr(s->text.s + data, '\n', s->text.len - data)) ==
 	    NULL && !*eof)
-		*eof = !read_more(fd, name, &s->text, SA_CHUNK);
+		*eof = !read_more(fd, name, &s->text, sa_chunk_size);
 	if (nl != NULL && !*eof) {
 		sa_buf_add(carry, nl + 1, s->text.s + s->text.len - (nl + 1));
 		s->text.len = nl + 1 - s->text.s;
@@ -379,9 +389,8 @@ give_back(struct engine *e, struct sa_input *in, struct sa_buf *carry)
 	sa_buf_free(&rest);
 }
 
-/* True if the JSON text at P starts with '[' (a top-level array). */
-static int
-array_first(const char *p, size_t n)
+int
+sa_array_first(const char *p, size_t n)
 {
 	size_t i = n >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
 
@@ -404,7 +413,7 @@ run_file(struct engine *e, struct sa_input *in, enum sa_format fmt)
 	int eof = 0, fd = sa_reader_fd(in->r), first = 1;
 
 	text = sa_reader_buffered(in->r, &len, &head);
-	if (fmt == SA_FMT_JSON && array_first(text, len))
+	if (fmt == SA_FMT_JSON && sa_array_first(text, len))
 		return 0;
 	sa_stats.bytes += sa_reader_bytes(in->r) - in->counted;
 	in->counted = sa_reader_bytes(in->r);

@@ -395,6 +395,9 @@ int sa_common_option(int c, const char *arg, void (*usage)(void));
  * its input and its output (about 3 * SA_CHUNK for flattening).
  */
 #define SA_CHUNK (512 * 1024)
+/* The bytes of input per chunk: SA_CHUNK, unless a tool whose output is
+ * larger than its input sets less before sa_chunks_run(). */
+extern size_t sa_chunk_size;
 struct sa_chunk;
 struct sa_chunk_ops {
 	/* A worker's own state, made in its thread. */
@@ -424,6 +427,11 @@ void sa_chunk_free(struct sa_chunk *c);
 void sa_chunks_run(struct sa_input *in, unsigned threads,
     const struct sa_chunk_ops *ops,
     void (*one_thread)(struct sa_input *, void *), void *arg);
+/* In ops->write: the lines before the chunk being written (a record's
+ * line in a worker counts from its chunk's start). */
+uintmax_t sa_chunk_base(void);
+/* True if the JSON text at P starts with '[' (a top-level array). */
+int sa_array_first(const char *p, size_t n);
 /* --threads N: parses N (1 to 256); the default is the number of online
  * CPUs. */
 unsigned sa_threads_parse(const char *opt, const char *arg);

@@ -282,3 +282,123 @@ EOF
 		assert_output ""
 	done
 }
+
+# sa-join: RIGHT is the territories of $IN (several per account id), LEFT
+# is $IN with its bad lines.
+right_territories() {
+	sa-explode -p territories --rejects /dev/null "$IN" > "$BATS_TEST_TMPDIR/right"
+}
+
+@test "sa-join: 4 threads write what 1 does for every join type, rejects at their true lines" {
+	right_territories
+	for type in inner left right full; do
+		same_threads sa-join --type "$type" -k id "$BATS_TEST_TMPDIR/right" "$IN"
+	done
+	run rejects_one
+	assert_output - <<'EOF2'
+2 invalid JSON: parse error: after key and value, inside map, I expect ',' or '}'
+701 record is not a JSON object
+2103 invalid JSON: lexical error: invalid bytes in UTF8 string.
+2804 invalid JSON: lexical error: invalid char in json text.
+EOF2
+	# 5882 right records, 3000 left and 5 bad; full: 596 accounts with no
+	# territory.
+	run cat "$BATS_TEST_TMPDIR/4.stats"
+	assert_output "[8887,6478,4]"
+	run tail -n 1 "$BATS_TEST_TMPDIR/4.out"
+	assert_output --regexp '^\{"id":"late","late_field":\{"x":1\},"territories_idx":null,'
+	same_threads sa-join -t --type left -k id "$BATS_TEST_TMPDIR/right" "$IN"
+	run head -n 1 "$BATS_TEST_TMPDIR/4.out"
+	assert_output --regexp $'^id\tname\t.*\tterritories_tags\t.*\tlate_field$'
+	sa-explode -t --rejects /dev/null "$IN" > "$BATS_TEST_TMPDIR/in.tsv"
+	same_threads sa-join --type full -k id "$BATS_TEST_TMPDIR/right" "$BATS_TEST_TMPDIR/in.tsv"
+	same_threads sa-join -t --type full -k id "$BATS_TEST_TMPDIR/right" "$BATS_TEST_TMPDIR/in.tsv"
+}
+
+@test "sa-join: keys with many right records, and a spilled RIGHT, with 4 threads write what 1 does" {
+	# Key 100000 has 300 right records, more than a worker joins itself.
+	awk 'BEGIN { for (i = 0; i < 300; i++) print "{\"id\":100000,\"n\":" i "}"
+	    for (i = 0; i < 3000; i++) print "{\"id\":" 100000 + i ",\"m\":" i "}" }' > "$BATS_TEST_TMPDIR/right"
+	{ cat "$IN"; head -n 1 "$IN"; } > "$BATS_TEST_TMPDIR/left"
+	for type in inner full; do
+		same_threads sa-join --type "$type" -k id "$BATS_TEST_TMPDIR/right" "$BATS_TEST_TMPDIR/left"
+		run grep -c '^{"id":100000,' "$BATS_TEST_TMPDIR/4.out"
+		assert_output 602
+	done
+	right_territories
+	same_threads sa-join --type full -m 1M -k id "$BATS_TEST_TMPDIR/right" "$BATS_TEST_TMPDIR/left"
+	sa-join --type full -k id --rejects /dev/null "$BATS_TEST_TMPDIR/right" "$BATS_TEST_TMPDIR/left" > "$BATS_TEST_TMPDIR/inmem"
+	run cmp "$BATS_TEST_TMPDIR/inmem" "$BATS_TEST_TMPDIR/4.out"
+	assert_success
+}
+
+@test "sa-join: --validate and --max-fanout stop 4 threads where they stop 1" {
+	right_territories
+	# Account 102990 (4 territories) a second time, 496 lines before its
+	# first time.
+	{ head -n 2500 "$IN"; grep '"id": 102990,' "$IN"; tail -n +2501 "$IN"; } > "$BATS_TEST_TMPDIR/left"
+	for t in 1 4; do
+		run --separate-stderr sa-join --threads "$t" --rejects /dev/null --validate 1:m -k id "$BATS_TEST_TMPDIR/right" "$BATS_TEST_TMPDIR/left"
+		assert_failure 65
+		assert_equal "$stderr" "sa-join: $BATS_TEST_TMPDIR/left:2997: key id=\"102990\" is not unique in LEFT (--validate 1:m)"
+		strip_abort sa-join 65
+		echo "$output" > "$BATS_TEST_TMPDIR/v$t"
+		run --separate-stderr sa-join --threads "$t" --rejects /dev/null --max-fanout 4 -k id "$BATS_TEST_TMPDIR/right" "$BATS_TEST_TMPDIR/left"
+		assert_failure 65
+		assert_equal "$stderr" "sa-join: $BATS_TEST_TMPDIR/left:2997: key id=\"102990\" would produce more than 4 rows (--max-fanout)"
+		strip_abort sa-join 65
+		echo "$output" > "$BATS_TEST_TMPDIR/f$t"
+	done
+	run cmp "$BATS_TEST_TMPDIR/v1" "$BATS_TEST_TMPDIR/v4"
+	assert_success
+	run cmp "$BATS_TEST_TMPDIR/f1" "$BATS_TEST_TMPDIR/f4"
+	assert_success
+	assert_equal "$(wc -l < "$BATS_TEST_TMPDIR/f4")" 5869
+}
+
+@test "sa-join: LEFT's columns come from its first good record, also when it comes late down a pipe" {
+	right_territories
+	{ echo '{"id":}'; echo 42; tail -n +3 "$IN"; } > "$BATS_TEST_TMPDIR/left"
+	sa-join --threads 1 --rejects "$BATS_TEST_TMPDIR/rej1" --type left -k id "$BATS_TEST_TMPDIR/right" - < "$BATS_TEST_TMPDIR/left" > "$BATS_TEST_TMPDIR/one"
+	run head -c 20 "$BATS_TEST_TMPDIR/one"
+	assert_output '{"id":100001,"name":'
+	{ head -c 5 "$BATS_TEST_TMPDIR/left"; sleep 0.3; head -c 200 "$BATS_TEST_TMPDIR/left" | tail -c +6; sleep 0.3; tail -c +201 "$BATS_TEST_TMPDIR/left"; } |
+	    sa-join --threads 4 --rejects "$BATS_TEST_TMPDIR/rej" --type left -k id "$BATS_TEST_TMPDIR/right" > "$BATS_TEST_TMPDIR/four"
+	run cmp "$BATS_TEST_TMPDIR/one" "$BATS_TEST_TMPDIR/four"
+	assert_success
+	run cmp "$BATS_TEST_TMPDIR/rej1" "$BATS_TEST_TMPDIR/rej"
+	assert_success
+	run jq -r '"\(.file):\(.line)"' "$BATS_TEST_TMPDIR/rej"
+	assert_output - <<'EOF2'
+stdin:1
+stdin:2
+stdin:701
+stdin:2103
+stdin:2804
+EOF2
+}
+
+@test "sa-join: an abort line in LEFT stops 4 threads where it stops 1" {
+	right_territories
+	{ head -n 2000 "$IN"; printf '\\.\0sa-fetch failed (exit 69)\n'; tail -n +2001 "$IN"; } > "$BATS_TEST_TMPDIR/aborted"
+	for t in 1 4; do
+		run --separate-stderr sa-join --threads "$t" --rejects "$BATS_TEST_TMPDIR/r$t" -k id "$BATS_TEST_TMPDIR/right" "$BATS_TEST_TMPDIR/aborted"
+		assert_failure 69
+		assert_equal "$stderr" "sa-join: $BATS_TEST_TMPDIR/aborted:2001: sa-fetch failed (exit 69)"
+		strip_abort sa-join 69
+		echo "$output" > "$BATS_TEST_TMPDIR/o$t"
+	done
+	run cmp "$BATS_TEST_TMPDIR/o1" "$BATS_TEST_TMPDIR/o4"
+	assert_success
+	run cmp "$BATS_TEST_TMPDIR/r1" "$BATS_TEST_TMPDIR/r4"
+	assert_success
+}
+
+@test "sa-join --threads takes 1 to 256" {
+	for n in 0 257 x; do
+		run --separate-stderr sa-join --threads "$n" -k id "$IN" "$IN"
+		assert_failure 64
+		strip_abort sa-join 64
+		assert_output ""
+	done
+}

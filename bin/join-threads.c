@@ -1,0 +1,269 @@
+/*
+ * join-threads.c: --threads, the probe side of the hash join on worker
+ * threads.
+ *
+ * The right side is in the table before a left record is read, and the
+ * table does not change while workers read it.  A worker takes a chunk
+ * of LEFT: it parses each record, finds its key's right records and
+ * makes its output rows; the main thread takes the records in input
+ * order and does what one thread would do with the rest: the counts of
+ * --max-fanout, the left keys of --validate, the right records matched
+ * (for right and full joins), the rows written.  A key with many right
+ * records, and every left record once RIGHT has spilled, is handed to
+ * the main thread unjoined (its fields, packed here), so a chunk's output
+ * stays small and the grace join sees its rows in order.
+ *
+ * The left columns come from the first good record, which the workers
+ * need before any of them joins: it is found first, in the text read
+ * ahead (reading on if need be); when it cannot be, LEFT is read by one
+ * thread.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "join.h"
+
+/* The most right records of one key a worker joins itself. */
+#define JOIN_AT 64
+/* The most LEFT read ahead to find its first record. */
+#define SCAN_MAX (16u << 20)
+
+unsigned threads = 1;
+
+/* What a worker hands the main thread for a left record: the item, the
+ * key text, then LEN bytes, its rows (JOINED) or its fields. */
+struct item {
+	uintmax_t line;		/* in its chunk */
+	struct sa_fp fp;
+	struct bucket *b;	/* the key's right records, or NULL */
+	size_t klen, len;
+	uint32_t nrows;
+	unsigned char null, joined;
+};
+
+/* Fields in a worker's own packing (sa_fields_pack() interns names in a
+ * table of the process, which is the main thread's). */
+static void
+put_fields(struct sa_buf *b, const struct sa_fields *fs)
+{
+	size_t i;
+
+	sa_buf_add(b, &fs->n, sizeof(fs->n));
+	for (i = 0; i < fs->n; i++) {
+		const struct sa_field *f = &fs->f[i];
+
+		sa_buf_add(b, &f->namelen, sizeof(f->namelen));
+		sa_buf_add(b, f->name, f->namelen);
+		sa_buf_addc(b, (char)f->type);
+		sa_buf_add(b, &f->len, sizeof(f->len));
+		if (f->len > 0)
+			sa_buf_add(b, f->s, f->len);
+	}
+}
+
+static void
+get_fields(struct sa_fields *fs, const char *p)
+{
+	size_t n, namelen, len;
+	const char *name;
+	int type;
+
+	fs->n = 0;
+	memcpy(&n, p, sizeof(n));
+	p += sizeof(n);
+	while (n-- > 0) {
+		memcpy(&namelen, p, sizeof(namelen));
+		name = p += sizeof(namelen);
+		p += namelen;
+		type = (unsigned char)*p++;
+		memcpy(&len, p, sizeof(len));
+		p += sizeof(len);
+		sa_fields_add(fs, name, namelen, type, p, len);
+		p += len;
+	}
+}
+
+/* Each worker's. */
+static __thread struct key wk;
+static __thread struct sa_fields wfs, wrf;
+
+/* In a worker: good left record REC as an item of chunk C. */
+static void
+record(void *w, struct sa_chunk *c, const struct sa_record *rec)
+{
+	struct item it;
+	struct sa_buf *b;
+	size_t off;
+
+	(void)w;
+	key_of(rec->root, lkeys, &wk);
+	if (!key_in_shard(&wk))
+		return;
+	sa_fields_of(&wfs, rec->root);
+	memset(&it, 0, sizeof(it));
+	it.line = rec->line;
+	it.fp = wk.fp;
+	it.null = wk.null;
+	it.klen = wk.text.len;
+	it.b = wk.null ? NULL : right_bucket(&wk);
+	it.joined = !right_spilled() && (it.b == NULL ||
+	    (it.b->nright <= JOIN_AT &&
+	    (max_fanout == 0 || it.b->nright <= max_fanout)));
+	b = sa_chunk_buf(c, 0);
+	off = b->len;
+	sa_buf_grow(b, sizeof(it));
+	b->len += sizeof(it);
+	if (it.klen > 0)
+		sa_buf_add(b, wk.text.s, it.klen);
+	if (it.joined) {
+		emit_rows = b;
+		emit_nrows = 0;
+		left_gen++;
+		if (it.b == NULL || !matches(it.b, &wk, &wfs, 0, 1, &wrf))
+			if (type == LEFT || type == FULL)
+				emit(&wfs, NULL, 0, 0);
+		emit_rows = NULL;
+		it.nrows = emit_nrows;
+	} else
+		put_fields(b, &wfs);
+	it.len = b->len - off - sizeof(it) - it.klen;
+	memcpy(b->s + off, &it, sizeof(it));
+}
+
+/* In the main thread: the items of a chunk, in input order. */
+static void
+take(int tag, const char *s, size_t len)
+{
+	static struct key k;
+	static struct sa_fields fs;
+	uintmax_t base = sa_chunk_base();
+	struct item it;
+	const char *p;
+
+	(void)tag;
+	while (len > 0) {
+		memcpy(&it, s, sizeof(it));
+		p = s + sizeof(it);
+		k.null = it.null;
+		k.fp = it.fp;
+		sa_buf_reset(&k.text);
+		if (it.klen > 0)
+			sa_buf_add(&k.text, p, it.klen);
+		p += it.klen;
+		if (it.joined)
+			left_joined(&k, it.b, p, it.len, it.nrows,
+			    base + it.line);
+		else {
+			get_fields(&fs, p);
+			left_fields(&k, &fs, lname, base + it.line);
+		}
+		s = p + it.len;
+		len -= sizeof(it) + it.klen + it.len;
+	}
+}
+
+static void *
+worker_new(void)
+{
+	return NULL;
+}
+
+static void
+worker_free(void *w)
+{
+	(void)w;
+	sa_buf_free(&wk.text);
+	sa_fields_free(&wfs);
+	sa_fields_free(&wrf);
+	join_thread_done();
+}
+
+static const struct sa_chunk_ops ops = {
+	worker_new, worker_free, record, take
+};
+
+/*
+ * Finds the first good record of LEFT and makes the left columns of it;
+ * returns 0 if it is not in the first SCAN_MAX bytes (or LEFT is not
+ * line-delimited, or ends in an abort line first), when one thread reads
+ * LEFT.  What is read to find it is handed back to LEFT's reader.
+ */
+static int
+left_first(struct sa_input *lin)
+{
+	struct sa_buf text = { 0 };
+	struct sa_reader *r;
+	struct sa_record rec;
+	const char *buf, *nl, *abort_text;
+	size_t len, head, abort_len;
+	uintmax_t lines, abort_line;
+	ssize_t got;
+	int st, found = 0, fd, eof = 0, more = 0;
+
+	switch (sa_input_format(lin)) {
+	case SA_FMT_TSV:
+		left_schema(lin, NULL);		/* the header's */
+		return 1;
+	case SA_FMT_JSON:
+		break;
+	default:
+		return 1;			/* nothing, or blanks */
+	}
+	buf = sa_reader_buffered(lin->r, &len, &head);
+	if (sa_array_first(buf, len))
+		return 0;
+	fd = sa_reader_fd(lin->r);
+	sa_buf_add(&text, buf, len);
+	for (;;) {
+		nl = text.len > 0 ? memrchr(text.s, '\n', text.len) : NULL;
+		if (nl != NULL) {
+			r = sa_reader_chunk(text.s, nl + 1 - text.s,
+			    sa_reader_name(lin->r), SA_FMT_UNKNOWN, 0);
+			while ((st = sa_reader_next(r, &rec)) != SA_EOF)
+				if (st == SA_OK) {
+					left_schema(lin, rec.root);
+					found = 1;
+					break;
+				}
+			sa_reader_chunk_state(r, &lines, &abort_text,
+			    &abort_len, &abort_line);
+			sa_reader_close(r);
+			if (found || abort_text != NULL)
+				break;
+		}
+		if (eof || text.len >= SCAN_MAX)
+			break;
+		sa_buf_grow(&text, 64 * 1024);
+		do
+			got = read(fd, text.s + text.len, 64 * 1024);
+		while (got < 0 && errno == EINTR);
+		if (got < 0)
+			sa_die_errno(EX_IOERR, "%s", lname);
+		text.len += got;
+		sa_stats.bytes += got;
+		eof = got == 0;
+		more = 1;
+	}
+	if (more)
+		sa_reader_resume(lin->r, text.s != NULL ? text.s : "",
+		    text.len, 0, 1);
+	sa_buf_free(&text);
+	return found;
+}
+
+/* Reads LEFT, probing the table: with the workers when there are any
+ * and LEFT's first record can be found, else with LEFT_ONE_THREAD. */
+void
+probe_left(struct sa_input *lin,
+    void (*left_one_thread)(struct sa_input *, void *))
+{
+	unsigned n = threads;
+
+	if (n > 1 && !left_first(lin))
+		n = 1;
+	/* A chunk's rows are about twice its bytes of LEFT, or more. */
+	sa_chunk_size = SA_CHUNK / 2;
+	sa_chunks_run(lin, n, &ops, left_one_thread, NULL);
+}
