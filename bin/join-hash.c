@@ -209,7 +209,7 @@ table_rest(struct table *t)
 /* The hash join's state, the main thread's. */
 static struct table rtab;		/* RIGHT, while it fits */
 static struct sa_parts *rp, *lp;	/* both sides, once it does not */
-static uint64_t lseq;
+static uint64_t rseq, lseq;
 static enum sa_format out_fmt;
 static int both_tsv;
 
@@ -282,6 +282,58 @@ left_joined(const struct key *k, struct bucket *b, const char *rows,
 		sa_sink_put(sink, rows, len);
 }
 
+/* The columns of RIGHT: of FIRST, its first good record, or of its TSV
+ * header (or none). */
+void
+right_schema(struct sa_input *rin, const struct sa_val *first)
+{
+	schema_of(rin, first, &rschema, &nrschema);
+}
+
+/* A right record with key K and fields FS at LINE, in input order: into
+ * the table while it fits, then to partitions. */
+void
+right_fields(const struct key *k, const struct sa_fields *fs, uintmax_t line)
+{
+	static struct sa_buf packed;
+
+	sa_buf_reset(&packed);
+	sa_fields_pack(&packed, fs->f, fs->n);
+	rseq++;
+	if (rp == NULL && table_add(&rtab, k, rseq, line, packed.s,
+	    packed.len))
+		return;
+	if (rp == NULL) {
+		/* Past the budget: what is in memory goes first. */
+		rp = sa_parts_new(0);
+		spill_table(&rtab, rp);
+		table_free(&rtab);
+	}
+	if (k->null && (type == INNER || type == LEFT))
+		return;
+	spill_row(rp, k, rseq, line, &packed);
+}
+
+/* --threads 1, and RIGHT that is not line-delimited. */
+static void
+right_one_thread(struct sa_input *rin, void *arg)
+{
+	static struct sa_fields fs;
+	static struct key k;
+	struct sa_record rec;
+
+	(void)arg;
+	while (sa_input_next(rin, &rec) == SA_OK) {
+		if (rschema == NULL)
+			right_schema(rin, rec.root);
+		key_of(rec.root, rkeys, &k);
+		if (!key_in_shard(&k))
+			continue;
+		sa_fields_of(&fs, rec.root);
+		right_fields(&k, &fs, rec.line);
+	}
+}
+
 /* --threads 1, and LEFT that is not line-delimited. */
 static void
 left_one_thread(struct sa_input *lin, void *arg)
@@ -308,45 +360,14 @@ left_one_thread(struct sa_input *lin, void *arg)
 void
 hash_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 {
-	struct sa_record rec;
-	struct sa_fields fs = { 0 };
-	struct sa_buf packed = { 0 };
-	struct key k = { 0, { 0, 0 }, { 0 } };
 	enum sa_format rfmt, lfmt;
-	uint64_t rseq = 0;
-	int first = 1;
 
 	table_init(&rtab, budget);
 	/* A TSV header is taken now: the reader is gone after the last row. */
 	if ((rfmt = sa_input_format(rin)) == SA_FMT_TSV)
 		schema_of(rin, NULL, &rschema, &nrschema);
-	while (sa_input_next(rin, &rec) == SA_OK) {
-		if (first) {
-			schema_of(rin, rec.root, &rschema, &nrschema);
-			first = 0;
-		}
-		key_of(rec.root, rkeys, &k);
-		if (!key_in_shard(&k))
-			continue;
-		sa_fields_of(&fs, rec.root);
-		sa_buf_reset(&packed);
-		sa_fields_pack(&packed, fs.f, fs.n);
-		rseq++;
-		if (rp == NULL && table_add(&rtab, &k, rseq, rec.line,
-		    packed.s, packed.len))
-			continue;
-		if (rp == NULL) {
-			/* Past the budget: what is in memory goes first. */
-			rp = sa_parts_new(0);
-			spill_table(&rtab, rp);
-			table_free(&rtab);
-		}
-		if (k.null && (type == INNER || type == LEFT))
-			continue;
-		spill_row(rp, &k, rseq, rec.line, &packed);
-	}
-	if (first)
-		schema_of(rin, NULL, &rschema, &nrschema);
+	build_right(rin, right_one_thread);
+	schema_of(rin, NULL, &rschema, &nrschema);
 	if (rin->status != 0 && rin->status > lin->status)
 		lin->status = rin->status;
 
@@ -372,7 +393,4 @@ hash_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 		grace_join(rp, lp);
 	}
 	sa_fptab_free(lseen);
-	sa_fields_free(&fs);
-	sa_buf_free(&packed);
-	sa_buf_free(&k.text);
 }

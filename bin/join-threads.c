@@ -17,6 +17,10 @@
  * need before any of them joins: it is found first, in the text read
  * ahead (reading on if need be); when it cannot be, LEFT is read by one
  * thread.
+ *
+ * RIGHT is read by the workers too: they parse its records and hand the
+ * main thread each one's key and fields, which it puts in the table (or
+ * spills) in input order.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -185,13 +189,15 @@ static const struct sa_chunk_ops ops = {
 };
 
 /*
- * Finds the first good record of LEFT and makes the left columns of it;
- * returns 0 if it is not in the first SCAN_MAX bytes (or LEFT is not
- * line-delimited, or ends in an abort line first), when one thread reads
- * LEFT.  What is read to find it is handed back to LEFT's reader.
+ * Finds the first good record of IN and hands it to FOUND (NULL for TSV,
+ * whose header names the columns); returns 0 if it is not in the first
+ * SCAN_MAX bytes (or IN is not line-delimited, or ends in an abort line
+ * first), when one thread reads IN.  What is read to find it is handed
+ * back to IN's reader.
  */
 static int
-left_first(struct sa_input *lin)
+first_record(struct sa_input *in,
+    void (*found)(struct sa_input *, const struct sa_val *))
 {
 	struct sa_buf text = { 0 };
 	struct sa_reader *r;
@@ -199,58 +205,58 @@ left_first(struct sa_input *lin)
 	const char *buf, *nl, *abort_text;
 	size_t len, head, abort_len;
 	uintmax_t lines, abort_line;
-	ssize_t got;
-	int st, found = 0, fd, eof = 0, more = 0;
+	ssize_t n;
+	int st, got = 0, fd, eof = 0, more = 0;
 
-	switch (sa_input_format(lin)) {
+	switch (sa_input_format(in)) {
 	case SA_FMT_TSV:
-		left_schema(lin, NULL);		/* the header's */
+		found(in, NULL);		/* the header's */
 		return 1;
 	case SA_FMT_JSON:
 		break;
 	default:
 		return 1;			/* nothing, or blanks */
 	}
-	buf = sa_reader_buffered(lin->r, &len, &head);
+	buf = sa_reader_buffered(in->r, &len, &head);
 	if (sa_array_first(buf, len))
 		return 0;
-	fd = sa_reader_fd(lin->r);
+	fd = sa_reader_fd(in->r);
 	sa_buf_add(&text, buf, len);
 	for (;;) {
 		nl = text.len > 0 ? memrchr(text.s, '\n', text.len) : NULL;
 		if (nl != NULL) {
 			r = sa_reader_chunk(text.s, nl + 1 - text.s,
-			    sa_reader_name(lin->r), SA_FMT_UNKNOWN, 0);
+			    sa_reader_name(in->r), SA_FMT_UNKNOWN, 0);
 			while ((st = sa_reader_next(r, &rec)) != SA_EOF)
 				if (st == SA_OK) {
-					left_schema(lin, rec.root);
-					found = 1;
+					found(in, rec.root);
+					got = 1;
 					break;
 				}
 			sa_reader_chunk_state(r, &lines, &abort_text,
 			    &abort_len, &abort_line);
 			sa_reader_close(r);
-			if (found || abort_text != NULL)
+			if (got || abort_text != NULL)
 				break;
 		}
 		if (eof || text.len >= SCAN_MAX)
 			break;
 		sa_buf_grow(&text, 64 * 1024);
 		do
-			got = read(fd, text.s + text.len, 64 * 1024);
-		while (got < 0 && errno == EINTR);
-		if (got < 0)
-			sa_die_errno(EX_IOERR, "%s", lname);
-		text.len += got;
-		sa_stats.bytes += got;
-		eof = got == 0;
+			n = read(fd, text.s + text.len, 64 * 1024);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			sa_die_errno(EX_IOERR, "%s", sa_reader_name(in->r));
+		text.len += n;
+		sa_stats.bytes += n;
+		eof = n == 0;
 		more = 1;
 	}
 	if (more)
-		sa_reader_resume(lin->r, text.s != NULL ? text.s : "",
+		sa_reader_resume(in->r, text.s != NULL ? text.s : "",
 		    text.len, 0, 1);
 	sa_buf_free(&text);
-	return found;
+	return got;
 }
 
 /* Reads LEFT, probing the table: with the workers when there are any
@@ -261,9 +267,85 @@ probe_left(struct sa_input *lin,
 {
 	unsigned n = threads;
 
-	if (n > 1 && !left_first(lin))
+	if (n > 1 && !first_record(lin, left_schema))
 		n = 1;
 	/* A chunk's rows are about twice its bytes of LEFT, or more. */
 	sa_chunk_size = SA_CHUNK / 2;
 	sa_chunks_run(lin, n, &ops, left_one_thread, NULL);
+}
+
+/* In a worker: good right record REC as an item of chunk C, its key and
+ * its fields. */
+static void
+right_record(void *w, struct sa_chunk *c, const struct sa_record *rec)
+{
+	struct item it;
+	struct sa_buf *b;
+	size_t off;
+
+	(void)w;
+	key_of(rec->root, rkeys, &wk);
+	if (!key_in_shard(&wk))
+		return;
+	sa_fields_of(&wfs, rec->root);
+	memset(&it, 0, sizeof(it));
+	it.line = rec->line;
+	it.fp = wk.fp;
+	it.null = wk.null;
+	it.klen = wk.text.len;
+	b = sa_chunk_buf(c, 0);
+	off = b->len;
+	sa_buf_grow(b, sizeof(it));
+	b->len += sizeof(it);
+	if (it.klen > 0)
+		sa_buf_add(b, wk.text.s, it.klen);
+	put_fields(b, &wfs);
+	it.len = b->len - off - sizeof(it) - it.klen;
+	memcpy(b->s + off, &it, sizeof(it));
+}
+
+/* In the main thread: the right records of a chunk, in input order, into
+ * the table. */
+static void
+take_right(int tag, const char *s, size_t len)
+{
+	static struct key k;
+	static struct sa_fields fs;
+	uintmax_t base = sa_chunk_base();
+	struct item it;
+	const char *p;
+
+	(void)tag;
+	while (len > 0) {
+		memcpy(&it, s, sizeof(it));
+		p = s + sizeof(it);
+		k.null = it.null;
+		k.fp = it.fp;
+		sa_buf_reset(&k.text);
+		if (it.klen > 0)
+			sa_buf_add(&k.text, p, it.klen);
+		p += it.klen;
+		get_fields(&fs, p);
+		right_fields(&k, &fs, base + it.line);
+		s = p + it.len;
+		len -= sizeof(it) + it.klen + it.len;
+	}
+}
+
+static const struct sa_chunk_ops right_ops = {
+	worker_new, worker_free, right_record, take_right
+};
+
+/* Reads RIGHT into the table: with the workers when there are any and
+ * its first record can be found, else with RIGHT_ONE_THREAD. */
+void
+build_right(struct sa_input *rin,
+    void (*right_one_thread)(struct sa_input *, void *))
+{
+	unsigned n = threads;
+
+	if (n > 1 && !first_record(rin, right_schema))
+		n = 1;
+	sa_chunk_size = SA_CHUNK;
+	sa_chunks_run(rin, n, &right_ops, right_one_thread, NULL);
 }

@@ -116,6 +116,9 @@ int matches(struct bucket *b, const struct key *k, const struct sa_fields *lf,
 struct bucket *right_bucket(const struct key *k);
 int right_spilled(void);
 void left_schema(struct sa_input *lin, const struct sa_val *first);
+void right_schema(struct sa_input *rin, const struct sa_val *first);
+void right_fields(const struct key *k, const struct sa_fields *fs,
+    uintmax_t line);
 void left_fields(const struct key *k, const struct sa_fields *fs,
     const char *file, uintmax_t line);
 void left_joined(const struct key *k, struct bucket *b, const char *rows,
@@ -135,6 +138,8 @@ void grace_join(struct sa_parts *rp, struct sa_parts *lp);
 /* join-threads.c: --threads, the probe side on worker threads. */
 void probe_left(struct sa_input *lin,
     void (*left_one_thread)(struct sa_input *, void *));
+void build_right(struct sa_input *rin,
+    void (*right_one_thread)(struct sa_input *, void *));
 
 /* join-merge.c: the merge join of sorted inputs. */
 void sorted_join(struct sa_input *rin, struct sa_input *lin,

@@ -402,3 +402,26 @@ EOF2
 		assert_output ""
 	done
 }
+
+@test "sa-join: RIGHT read by 4 threads: the same rows, rejects at their true lines, --validate on RIGHT" {
+	right_territories
+	mv "$BATS_TEST_TMPDIR/right" "$BATS_TEST_TMPDIR/left"
+	same_threads sa-join --type full -k id "$IN" "$BATS_TEST_TMPDIR/left"
+	run rejects_one
+	assert_output - <<'EOF2'
+2 invalid JSON: parse error: after key and value, inside map, I expect ',' or '}'
+701 record is not a JSON object
+2103 invalid JSON: lexical error: invalid bytes in UTF8 string.
+2804 invalid JSON: lexical error: invalid char in json text.
+EOF2
+	run cat "$BATS_TEST_TMPDIR/4.stats"
+	assert_output "[8887,6478,4]"
+	{ head -n 2500 "$IN"; grep '"id": 102990,' "$IN"; tail -n +2501 "$IN"; } > "$BATS_TEST_TMPDIR/right"
+	for t in 1 4; do
+		run --separate-stderr sa-join --threads "$t" --rejects /dev/null --validate m:1 -k id "$BATS_TEST_TMPDIR/right" "$BATS_TEST_TMPDIR/left"
+		assert_failure 65
+		assert_equal "$stderr" "sa-join: $BATS_TEST_TMPDIR/right:2997: key id=\"102990\" is not unique in RIGHT (--validate m:1)"
+		strip_abort sa-join 65
+		assert_output ""
+	done
+}
