@@ -10,8 +10,9 @@
  * --max-fanout, the left keys of --validate, the right records matched
  * (for right and full joins), the rows written.  A key with many right
  * records, and every left record once RIGHT has spilled, is handed to
- * the main thread unjoined (its fields, packed here), so a chunk's output
- * stays small and the grace join sees its rows in order.
+ * the main thread unjoined (its fields, packed here), and so are the
+ * last records of a chunk whose rows pass JOIN_OUT: a chunk's output
+ * stays small, and the grace join sees its rows in order.
  *
  * The left columns come from the first good record, which the workers
  * need before any of them joins: it is found first, in the text read
@@ -29,8 +30,12 @@
 
 #include "join.h"
 
-/* The most right records of one key a worker joins itself. */
+/* The most right records of one key a worker joins itself, and the most
+ * output of a chunk before it hands the rest of its records on unjoined:
+ * a chunk of LEFT_CHUNK bytes then holds under 1 MiB. */
 #define JOIN_AT 64
+#define JOIN_OUT (640 * 1024)
+#define LEFT_CHUNK (128 * 1024)
 /* The most LEFT read ahead to find its first record. */
 #define SCAN_MAX (16u << 20)
 
@@ -112,11 +117,11 @@ record(void *w, struct sa_chunk *c, const struct sa_record *rec)
 	it.null = wk.null;
 	it.klen = wk.text.len;
 	it.b = wk.null ? NULL : right_bucket(&wk);
-	it.joined = !right_spilled() && (it.b == NULL ||
-	    (it.b->nright <= JOIN_AT &&
-	    (max_fanout == 0 || it.b->nright <= max_fanout)));
 	b = sa_chunk_buf(c, 0);
 	off = b->len;
+	it.joined = !right_spilled() && off < JOIN_OUT && (it.b == NULL ||
+	    (it.b->nright <= JOIN_AT &&
+	    (max_fanout == 0 || it.b->nright <= max_fanout)));
 	sa_buf_grow(b, sizeof(it));
 	b->len += sizeof(it);
 	if (it.klen > 0)
@@ -269,8 +274,8 @@ probe_left(struct sa_input *lin,
 
 	if (n > 1 && !first_record(lin, left_schema))
 		n = 1;
-	/* A chunk's rows are about twice its bytes of LEFT, or more. */
-	sa_chunk_size = SA_CHUNK / 2;
+	/* A chunk's rows are a few times its bytes of LEFT. */
+	sa_chunk_size = LEFT_CHUNK;
 	sa_chunks_run(lin, n, &ops, left_one_thread, NULL);
 }
 

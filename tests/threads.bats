@@ -325,6 +325,13 @@ EOF2
 		run grep -c '^{"id":100000,' "$BATS_TEST_TMPDIR/4.out"
 		assert_output 602
 	done
+	# 60 right records of 1 KiB for each of the first 500 accounts: a
+	# chunk's rows pass 640 KiB after a dozen left records.
+	awk 'BEGIN { pad = sprintf("%1000s", ""); for (i = 0; i < 500; i++)
+	    for (j = 0; j < 60; j++) print "{\"id\":" 100000 + i ",\"j\":" j ",\"pad\":\"" pad "\"}" }' > "$BATS_TEST_TMPDIR/right"
+	same_threads sa-join --type left -k id "$BATS_TEST_TMPDIR/right" "$BATS_TEST_TMPDIR/left"
+	run cat "$BATS_TEST_TMPDIR/4.stats"
+	assert_output '[33006,32502,4]'
 	right_territories
 	same_threads sa-join --type full -m 1M -k id "$BATS_TEST_TMPDIR/right" "$BATS_TEST_TMPDIR/left"
 	sa-join --type full -k id --rejects /dev/null "$BATS_TEST_TMPDIR/right" "$BATS_TEST_TMPDIR/left" > "$BATS_TEST_TMPDIR/inmem"
