@@ -1,5 +1,6 @@
 /* sink.c: the output sinks of sa-dedup and sa-join: rows written as
- * NDJSON or as COPY text, with a header once every column is known. */
+ * NDJSON or as COPY text, with a header once every column is known (the
+ * rows spooled, encoded, until then). */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -135,6 +136,71 @@ tsv_field(struct sa_buf *b, const struct sa_field *f)
 	}
 }
 
+/*
+ * A deferred sink's rows, in the spool: the row's length, its number of
+ * fields, then each field's name length, name, type, value length and
+ * value.  Made in any thread; read back without parsing JSON.
+ */
+static void
+put32(struct sa_buf *b, size_t v)
+{
+	uint32_t u = (uint32_t)v;
+
+	sa_buf_add(b, &u, sizeof(u));
+}
+
+static size_t
+get32(const char **p)
+{
+	uint32_t u;
+
+	memcpy(&u, *p, sizeof(u));
+	*p += sizeof(u);
+	return u;
+}
+
+static void
+encode_row(struct sa_buf *b, const struct sa_field *f, size_t n)
+{
+	size_t i, start = b->len;
+	uint32_t len;
+
+	put32(b, 0);
+	put32(b, n);
+	for (i = 0; i < n; i++) {
+		put32(b, f[i].namelen);
+		sa_buf_add(b, f[i].name, f[i].namelen);
+		sa_buf_addc(b, (char)f[i].type);
+		put32(b, f[i].len);
+		if (f[i].len > 0)
+			sa_buf_add(b, f[i].s, f[i].len);
+	}
+	len = (uint32_t)(b->len - start);
+	memcpy(b->s + start, &len, sizeof(len));
+}
+
+/* The fields of the encoded row at P (names and values point into it). */
+static void
+decode_row(struct sa_fields *out, const char *p)
+{
+	size_t n, namelen, len;
+	const char *name;
+	int type;
+
+	out->n = 0;
+	p += sizeof(uint32_t);
+	n = get32(&p);
+	while (n-- > 0) {
+		namelen = get32(&p);
+		name = p;
+		p += namelen;
+		type = (unsigned char)*p++;
+		len = get32(&p);
+		sa_fields_add(out, name, namelen, type, p, len);
+		p += len;
+	}
+}
+
 void
 sa_sink_format(struct sa_sink *k, struct sa_buf *b, const struct sa_field *f,
     size_t n)
@@ -142,7 +208,11 @@ sa_sink_format(struct sa_sink *k, struct sa_buf *b, const struct sa_field *f,
 	size_t i;
 	long j;
 
-	if (k->fmt == SA_FMT_JSON || k->deferred) {
+	if (k->deferred) {
+		encode_row(b, f, n);
+		return;
+	}
+	if (k->fmt == SA_FMT_JSON) {
 		sa_buf_addc(b, '{');
 		for (i = 0; i < n; i++) {
 			if (i > 0)
@@ -182,7 +252,7 @@ void
 sa_sink_format_val(struct sa_sink *k, struct sa_buf *b,
     const struct sa_val *o)
 {
-	if (k->fmt == SA_FMT_JSON || k->deferred) {
+	if (k->fmt == SA_FMT_JSON) {
 		sa_json_append(b, o);
 		sa_buf_addc(b, '\n');
 		return;
@@ -203,7 +273,7 @@ sa_sink_thread_done(void)
 int
 sa_sink_json(const struct sa_sink *k)
 {
-	return k->fmt == SA_FMT_JSON || k->deferred;
+	return k->fmt == SA_FMT_JSON;
 }
 
 void
@@ -217,7 +287,25 @@ sa_field_json(struct sa_buf *b, const struct sa_field *f)
 void
 sa_sink_put(struct sa_sink *k, const char *line, size_t len)
 {
+	const char *p, *end = line + len;
+	size_t n, namelen;
+
 	if (k->deferred) {
+		/* The columns, in the order they first appear. */
+		for (p = line; p < end; ) {
+			const char *q = p + sizeof(uint32_t);
+			size_t rowlen;
+
+			rowlen = get32(&p);
+			n = get32(&q);
+			while (n-- > 0) {
+				namelen = get32(&q);
+				add_column(k, q, namelen);
+				q += namelen + 1;
+				q += get32(&q);
+			}
+			p += rowlen - sizeof(uint32_t);
+		}
 		if (fwrite(line, 1, len, k->spool) != len)
 			sa_spill_write_error();
 		return;
@@ -226,47 +314,51 @@ sa_sink_put(struct sa_sink *k, const char *line, size_t len)
 	sa_out_line_done();
 }
 
+/* Reads the next row of spool F into B; returns 0 at its end. */
+static int
+read_row(FILE *f, struct sa_buf *b)
+{
+	uint32_t len;
+
+	if (fread(&len, sizeof(len), 1, f) != 1) {
+		if (ferror(f))
+			sa_die_errno(EX_IOERR, "temporary file");
+		return 0;
+	}
+	sa_buf_reset(b);
+	sa_buf_grow(b, len);
+	memcpy(b->s, &len, sizeof(len));
+	if (fread(b->s + sizeof(len), 1, len - sizeof(len), f) !=
+	    len - sizeof(len))
+		sa_die(EX_IOERR, "temporary file: cut short");
+	b->len = len;
+	return 1;
+}
+
 void
 sa_sink_finish(struct sa_sink *k)
 {
-	struct sa_reader *r;
-	struct sa_record rec;
-	struct sa_val *m;
-	uintmax_t bytes = sa_stats.bytes;
-	int st;
+	struct sa_buf b = { 0 };
 
 	if (k->deferred) {
-		/* The spool is our own NDJSON: a row read before the sink was
-		 * made may hold a NUL, which sa_copy_escape() then refuses. */
+		/* The spool holds what was read before the sink was made, too:
+		 * a NUL there is refused by sa_copy_escape(). */
 		sa_copy_text = 0;
 		sa_spill_rewind(k->spool);
-		if (lseek(fileno(k->spool), 0, SEEK_SET) < 0)
-			sa_die_errno(EX_IOERR, "temporary file");
-		r = sa_reader_fdopen(fileno(k->spool), "temporary file");
-		while ((st = sa_reader_next(r, &rec)) != SA_EOF)
-			if (st == SA_OK)
-				for (m = rec.root->child; m != NULL;
-				    m = m->next)
-					add_column(k, m->key, m->keylen);
 		k->deferred = 0;
 		if (k->ncols > 0) {
 			sa_write_tsv_header(&sa_out,
 			    (const char *const *)k->cols, k->ncols);
 			sa_out_line_done();
 		}
-		sa_reader_rewind(r);
-		while ((st = sa_reader_next(r, &rec)) != SA_EOF) {
-			if (st != SA_OK)
-				continue;
-			sa_fields_of(&fs, rec.root);
+		while (read_row(k->spool, &b)) {
+			decode_row(&fs, b.s);
 			sa_sink_format(k, &sa_out, fs.f, fs.n);
 			sa_out_line_done();
 		}
-		sa_reader_close(r);
+		sa_buf_free(&b);
 		fclose(k->spool);
 		k->spool = NULL;
-		/* The spool is not input. */
-		sa_stats.bytes = bytes;
 	}
 	sa_out_flush();
 }

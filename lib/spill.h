@@ -99,14 +99,15 @@ void sa_fields_free(struct sa_fields *);
 
 /* Output sinks: rows as NDJSON, or as TSV with a header.  When a TSV
  * stream's columns are not known in advance (JSON in, -t out), the rows
- * are spooled as NDJSON and written at the end under the union of their
- * columns, in the order they first appear. */
+ * are spooled, encoded (not JSON), and written at the end under the union
+ * of their columns, in the order they first appear. */
 struct sa_sink;
 /* FMT is SA_FMT_JSON or SA_FMT_TSV; COLS (TSV only) are the columns, or
  * NULL to learn them from the rows. */
 struct sa_sink *sa_sink_new(enum sa_format fmt, const char *const *cols,
     size_t ncols);
-/* Appends the line for a row to B (a whole line, LF included). */
+/* Appends the line for a row to B (a whole line, LF included; for a sink
+ * that spools, the row encoded: bytes only sa_sink_put() reads). */
 void sa_sink_format(struct sa_sink *, struct sa_buf *b,
     const struct sa_field *, size_t n);
 /* Like sa_sink_format, from an object.  Both may run in several threads
