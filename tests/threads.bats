@@ -307,6 +307,9 @@ EOF2
 	assert_output "[8887,6478,4]"
 	run tail -n 1 "$BATS_TEST_TMPDIR/4.out"
 	assert_output --regexp '^\{"id":"late","late_field":\{"x":1\},"territories_idx":null,'
+	same_threads sa-join --shard 2/3 --type full -k id "$BATS_TEST_TMPDIR/right" "$IN"
+	run cat "$BATS_TEST_TMPDIR/4.stats"
+	assert_output "[8887,2173,4]"
 	same_threads sa-join -t --type left -k id "$BATS_TEST_TMPDIR/right" "$IN"
 	run head -n 1 "$BATS_TEST_TMPDIR/4.out"
 	assert_output --regexp $'^id\tname\t.*\tterritories_tags\t.*\tlate_field$'
