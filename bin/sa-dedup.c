@@ -662,7 +662,7 @@ main(int argc, char **argv)
 	if (nshards > 0 && shard.n > 0)
 		sa_usage_error("--shard and --shard-dir cannot be combined");
 	/* What the tables may use; the rest is for buffers. */
-	budget = memory - (memory / 2 < (16 << 20) ? memory / 2 : 16 << 20);
+	budget = sa_memory_budget(memory, threads);
 
 	sa_input_init(&in, argc - optind, argv + optind);
 	ifmt = sa_input_format(&in);

@@ -212,7 +212,7 @@ main(int argc, char **argv)
 		lname = "stdin";
 	if (strcmp(rname, "-") == 0)
 		rname = "stdin";
-	budget = memory - (memory / 2 < (16 << 20) ? memory / 2 : 16 << 20);
+	budget = sa_memory_budget(memory, threads);
 
 	lfiles[0] = argc > 1 ? argv[1] : "-";
 	/* Without one side the join is wrong, not short: nothing is

@@ -542,3 +542,11 @@ sa_threads_parse(const char *opt, const char *arg)
 {
 	return (unsigned)sa_parse_int(opt, arg, 1, 256);
 }
+
+size_t
+sa_memory_budget(size_t memory, unsigned threads)
+{
+	size_t keep = ((size_t)16 << 20) + ((size_t)4 << 20) * (threads - 1);
+
+	return memory - (keep < memory / 2 ? keep : memory / 2);
+}

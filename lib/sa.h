@@ -436,6 +436,9 @@ int sa_array_first(const char *p, size_t n);
  * CPUs. */
 unsigned sa_threads_parse(const char *opt, const char *arg);
 unsigned sa_threads_default(void);
+/* Of -m MEMORY, what a tool's table may take: the rest is kept for its
+ * buffers, 16 MiB and 4 MiB per thread past the first, at most half. */
+size_t sa_memory_budget(size_t memory, unsigned threads);
 
 /* reader.c, for chunks.c: a reader over one chunk, what it found at its
  * end (returns 1 if a record ran on past it), and the one-thread way on
