@@ -95,6 +95,14 @@ table() {
 	: > "$work/table"
 }
 
+# legend: what the columns of table mean.
+legend() {
+	echo "(MB/s of input by elapsed and by CPU time, user + sys of every process;"
+	echo " ours x: how many times faster ours, the first sa row, is; RSS/ours:"
+	echo " peak RSS over ours; 1 thr x: speed over the row's --threads 1 run;"
+	echo " lines out: TSV's include a header)"
+}
+
 # compare A B [EXTRA]: after table, row B's output lines and time against
 # row A's, on one line (nothing if either is missing); B's output should
 # have EXTRA lines more than A's (default 0; a header is 1).
