@@ -45,7 +45,7 @@ has_threads() {
 # 10 s), and adds a row to the table: the best elapsed and CPU (user +
 # sys of every process) seconds, the largest peak RSS, the output lines.
 measure() {
-	local name=$1 bytes=$2 i=0
+	local name="$1" bytes="$2" i=0
 	shift 2
 	: > "$work/runs"
 	while [ "$i" -lt "${REPEAT:-1}" ]; do
@@ -123,7 +123,7 @@ compare() {
 # first use, which it says on stderr); returns 1, saying why, where it
 # cannot (no node or npm, no network, a package that does not run).
 duckdb_setup() {
-	local cache=${XDG_CACHE_HOME:-$HOME/.cache}/sa-bench/duckdb
+	local cache="${XDG_CACHE_HOME:-$HOME/.cache}/sa-bench/duckdb"
 	if ! command -v node >/dev/null; then
 		echo "bench: no node: the DuckDB rows are skipped" >&2
 		return 1
