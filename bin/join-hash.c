@@ -217,7 +217,7 @@ hash_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 		key_of(rec.root, rkeys, &k);
 		if (!key_in_shard(&k))
 			continue;
-		sa_fields_of(&fs, rec.root);
+		right_fields_of(&fs, rec.root);
 		sa_buf_reset(&packed);
 		sa_fields_pack(&packed, fs.f, fs.n);
 		rseq++;

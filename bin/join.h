@@ -80,6 +80,12 @@ void check_fanout(struct bucket *b, const char *file, uintmax_t line,
 int is_right_key(const char *s, size_t len);
 int is_left_key(const char *s, size_t len, size_t *which);
 
+/* join-cols.c: --right-columns, the right columns kept. */
+void right_columns_parse(const char *arg);
+int right_column_kept(const char *name, size_t len);
+void right_fields_of(struct sa_fields *fs, const struct sa_val *o);
+void right_schema_cut(void);
+
 /* join-row.c: column names, schemas and output rows. */
 extern struct sa_sink *sink;
 /* Column names of each side: the TSV header, or the first record's. */
