@@ -5,7 +5,9 @@
  * - The options are set by main() in sa-join.c and only read after it.
  * - The schemas, the left names, the sink and emit_to belong to
  *   join-row.c; the join strategies set them through schema_of(),
- *   open_sink() and emit_to, and free nothing of them.
+ *   open_sink() and emit_to, and free nothing of them.  open_sink()
+ *   cuts the right schema to --right-columns (join-cols.c), freeing the
+ *   names it leaves out.
  * - A struct table owns its right records (in its arena) and its index;
  *   table_free() releases both.  A struct key owns its text buffer.
  * - Fields handed to emit() are read, never kept: emit() copies what it
