@@ -329,7 +329,7 @@ right_one_thread(struct sa_input *rin, void *arg)
 		key_of(rec.root, rkeys, &k);
 		if (!key_in_shard(&k))
 			continue;
-		sa_fields_of(&fs, rec.root);
+		right_fields_of(&fs, rec.root);
 		right_fields(&k, &fs, rec.line);
 	}
 }

@@ -204,7 +204,7 @@ sorted_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 		/* Right records with a null key never match. */
 		while (rok && R.k.null) {
 			if (type == RIGHT || type == FULL) {
-				sa_fields_of(&rf, R.rec.root);
+				right_fields_of(&rf, R.rec.root);
 				emit(NULL, &rf, 0, 0);
 			}
 			rok = side_next(&R);
@@ -216,7 +216,7 @@ sorted_join(struct sa_input *rin, struct sa_input *lin, enum sa_format ofmt)
 				if (g.n > 0 && unique_right)
 					not_unique(R.rec.file, R.rec.line,
 					    g.key.s, g.key.len, "RIGHT");
-				sa_fields_of(&tmp, R.rec.root);
+				right_fields_of(&tmp, R.rec.root);
 				group_add(&g, &tmp);
 				rok = side_next(&R);
 			} while (rok && !R.k.null && key_cmp(R.k.text.s,

@@ -284,6 +284,7 @@ open_sink(enum sa_format ofmt, int both_tsv)
 	size_t i, n = 0, len;
 	const char *name;
 
+	right_schema_cut();
 	if (ofmt != SA_FMT_TSV || !both_tsv) {
 		sink = sa_sink_new(ofmt, NULL, 0);
 		return;

@@ -292,7 +292,7 @@ right_record(void *w, struct sa_chunk *c, const struct sa_record *rec)
 	key_of(rec->root, rkeys, &wk);
 	if (!key_in_shard(&wk))
 		return;
-	sa_fields_of(&wfs, rec->root);
+	right_fields_of(&wfs, rec->root);
 	memset(&it, 0, sizeof(it));
 	it.line = rec->line;
 	it.fp = wk.fp;

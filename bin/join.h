@@ -5,7 +5,9 @@
  * - The options are set by main() in sa-join.c and only read after it.
  * - The schemas, the left names, the sink and emit_to belong to
  *   join-row.c; the join strategies set them through schema_of(),
- *   open_sink() and emit_to, and free nothing of them.
+ *   open_sink() and emit_to, and free nothing of them.  open_sink()
+ *   cuts the right schema to --right-columns (join-cols.c), freeing the
+ *   names it leaves out.
  * - A struct table owns its right records (in its arena) and its index;
  *   table_free() releases both.  A struct key owns its text buffer.
  * - Fields handed to emit() are read, never kept: emit() copies what it
@@ -81,6 +83,12 @@ void check_fanout(struct bucket *b, const char *file, uintmax_t line,
 int is_right_key(const char *s, size_t len);
 int is_left_key(const char *s, size_t len, size_t *which);
 void key_thread_done(void);
+
+/* join-cols.c: --right-columns, the right columns kept. */
+void right_columns_parse(const char *arg);
+int right_column_kept(const char *name, size_t len);
+void right_fields_of(struct sa_fields *fs, const struct sa_val *o);
+void right_schema_cut(void);
 
 /* join-row.c: column names, schemas and output rows. */
 extern struct sa_sink *sink;

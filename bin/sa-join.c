@@ -21,6 +21,7 @@
 
 enum { OPT_TYPE = 0x2000, OPT_SUFFIX, OPT_VALIDATE, OPT_MAX_FANOUT,
 	OPT_SORTED, OPT_SHARD, OPT_THREADS };
+enum { OPT_RIGHT_COLUMNS = 0x2100 };
 
 int type = INNER;
 char **lkeys, **rkeys;
@@ -37,6 +38,7 @@ static void
 usage(void)
 {
 	printf("usage: sa-join -k KEY[,KEY...] [--type inner|left|right|full] "
+	    "[--right-columns COL[,COL...]] "
 	    "[--suffix S] [--validate 1:1|1:m|m:1] [--max-fanout N] "
 	    "[-m SIZE] [--sorted] [--shard I/N] [--threads N] [-tj] "
 	    "[--rejects FILE] "
@@ -48,6 +50,8 @@ usage(void)
 	    "  -k, --key KEY[,KEY...]  join columns; LEFTNAME=RIGHTNAME when "
 	    "names differ\n"
 	    "      --type TYPE         inner (default), left, right or full\n"
+	    "      --right-columns COL[,COL...]  keep only the right columns "
+	    "named (GLOBs)\n"
 	    "      --suffix S          for right columns whose names clash "
 	    "(default _right)\n"
 	    "      --validate REL      1:1, 1:m or m:1: stop if a side declared "
@@ -114,6 +118,8 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "key", required_argument, NULL, 'k' },
 		{ "type", required_argument, NULL, OPT_TYPE },
+		{ "right-columns", required_argument, NULL,
+		    OPT_RIGHT_COLUMNS },
 		{ "suffix", required_argument, NULL, OPT_SUFFIX },
 		{ "validate", required_argument, NULL, OPT_VALIDATE },
 		{ "max-fanout", required_argument, NULL, OPT_MAX_FANOUT },
@@ -153,6 +159,9 @@ main(int argc, char **argv)
 			else
 				sa_usage_error("--type: expected inner, left, "
 				    "right or full, not '%s'", optarg);
+			break;
+		case OPT_RIGHT_COLUMNS:
+			right_columns_parse(optarg);
 			break;
 		case OPT_SUFFIX:
 			suffix = optarg;

@@ -435,12 +435,21 @@ sa_fields_add(struct sa_fields *fs, const char *name, size_t namelen,
 void
 sa_fields_of(struct sa_fields *fs, const struct sa_val *o)
 {
+	sa_fields_of_some(fs, o, NULL);
+}
+
+void
+sa_fields_of_some(struct sa_fields *fs, const struct sa_val *o,
+    int (*keep)(const char *name, size_t len))
+{
 	const struct sa_val *m;
 	size_t i, off;
 
 	fs->n = 0;
 	sa_buf_reset(&fs->json);
 	for (m = o->child; m != NULL; m = m->next) {
+		if (keep != NULL && !keep(m->key, m->keylen))
+			continue;
 		if (m->type == SA_OBJECT || m->type == SA_ARRAY) {
 			off = fs->json.len;
 			sa_json_append(&fs->json, m);

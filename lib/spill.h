@@ -89,6 +89,10 @@ struct sa_fields {
 };
 /* Sets FS to the members of object O. */
 void sa_fields_of(struct sa_fields *fs, const struct sa_val *o);
+/* The same, leaving out the members whose name KEEP (if not NULL) turns
+ * down: they are not even serialised. */
+void sa_fields_of_some(struct sa_fields *fs, const struct sa_val *o,
+    int (*keep)(const char *name, size_t len));
 void sa_fields_add(struct sa_fields *fs, const char *name, size_t namelen,
     int type, const char *s, size_t len);
 /* Packs fields into bytes, and back (values point into P, names into a

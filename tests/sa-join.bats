@@ -126,6 +126,132 @@ gen_left() {
 	assert_output '{"a":1,"b":"y","l":2,"r":1}'
 }
 
+@test "--right-columns: inner, left and full joins keep only the right columns named" {
+	local inner
+	inner=$(printf '%s\n' \
+	    '{"id":1,"name":"a","v":10,"w":"y"}' \
+	    '{"id":2,"name":"b","v":20,"w":"x"}' \
+	    '{"id":2,"name":"b","v":20,"w":"z"}' \
+	    '{"id":2,"name":"b2","v":21,"w":"x"}' \
+	    '{"id":2,"name":"b2","v":21,"w":"z"}')
+	run --separate-stderr sa-join -k id --right-columns w "$F/right.ndjson" "$F/left.ndjson"
+	assert_success
+	assert_output "$inner"
+	assert_equal "$stderr" ""
+	run --separate-stderr sa-join -k id --type left --right-columns w \
+	    "$F/right.ndjson" "$F/left.ndjson"
+	assert_success
+	assert_output "$inner
+$(printf '%s\n' \
+	    '{"id":null,"name":"n","v":0,"w":null}' \
+	    '{"id":4,"name":"d","v":40,"w":null}' \
+	    '{"id":"01","name":"z","v":5,"w":null}' \
+	    '{"name":"nokey","v":50,"w":null}')"
+	# A right-only row still carries its key in the left key column.
+	run --separate-stderr sa-join -k id --type full --right-columns name \
+	    "$F/right.ndjson" "$F/left.ndjson"
+	assert_success
+	assert_output "$(printf '%s\n' \
+	    '{"id":1,"name":"a","v":10,"name_right":"R1"}' \
+	    '{"id":2,"name":"b","v":20,"name_right":"R2"}' \
+	    '{"id":2,"name":"b","v":20,"name_right":"R2b"}' \
+	    '{"id":2,"name":"b2","v":21,"name_right":"R2"}' \
+	    '{"id":2,"name":"b2","v":21,"name_right":"R2b"}' \
+	    '{"id":null,"name":"n","v":0,"name_right":null}' \
+	    '{"id":4,"name":"d","v":40,"name_right":null}' \
+	    '{"id":"01","name":"z","v":5,"name_right":null}' \
+	    '{"name":"nokey","v":50,"name_right":null}' \
+	    '{"id":3,"name":null,"v":null,"name_right":"R3"}' \
+	    '{"id":null,"name":null,"v":null,"name_right":"Rn"}' \
+	    '{"id":3,"name":null,"v":null,"name_right":"R3b"}')"
+	# The key under another name on the right is still the key.
+	printf '%s\n' '{"rid":2,"name":"two","x":true}' '{"rid":9,"name":"nine","x":false}' \
+	    >"$BATS_TEST_TMPDIR/r"
+	run --separate-stderr sa-join -k id=rid --type right --right-columns x -j \
+	    "$BATS_TEST_TMPDIR/r" "$F/left.tsv"
+	assert_success
+	assert_output "$(printf '%s\n' \
+	    '{"id":"2","name":"b","v":"20","x":true}' \
+	    '{"id":"2","name":"b2","v":"21","x":true}' \
+	    '{"id":9,"name":null,"v":null,"x":false}')"
+}
+
+@test "--right-columns: GLOBs, repeated, and a name that no right column has" {
+	printf '%s\n' '{"id":1,"owner_id":7,"owner_name":"o","note":"long","zip":"01"}' \
+	    '{"id":2,"owner_id":8,"note":"longer","zip":"02","late":true}' >"$BATS_TEST_TMPDIR/r"
+	printf '%s\n' '{"id":1}' '{"id":2}' '{"id":3}' >"$BATS_TEST_TMPDIR/l"
+	run --separate-stderr sa-join -k id --type left --right-columns 'owner_*,la[st]e' \
+	    --right-columns 'zi?,missing' "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/l"
+	assert_success
+	assert_output "$(printf '%s\n' \
+	    '{"id":1,"owner_id":7,"owner_name":"o","zip":"01"}' \
+	    '{"id":2,"owner_id":8,"zip":"02","late":true}' \
+	    '{"id":3,"owner_id":null,"owner_name":null,"zip":null}')"
+	assert_equal "$stderr" ""
+	# A backslash quotes, as in sa-explode --drop: \* is a star.
+	printf '%s\n' '{"id":1,"a*":1,"ab":2}' >"$BATS_TEST_TMPDIR/r"
+	run sa-join -k id --right-columns 'a\*' "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/l"
+	assert_success
+	assert_output '{"id":1,"a*":1}'
+	# Naming no right column at all leaves only the left ones.
+	run sa-join -k id --right-columns nothing "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/l"
+	assert_success
+	assert_output '{"id":1}'
+	assert_empty_item sa-join --right-columns 'a,,b' -k id "$BATS_TEST_TMPDIR/r"
+}
+
+@test "--right-columns: the TSV header, TSV inputs or JSON ones (-t)" {
+	run sa-join -k id --type full --right-columns w "$F/right.tsv" "$F/left.tsv"
+	assert_success
+	assert_line --index 0 "$(printf 'id\tname\tv\tw')"
+	assert_equal "${#lines[@]}" 13
+	assert_line --index 1 "$(printf '1\ta\t10\ty')"
+	assert_line --index 10 "$(printf '3\t\\N\t\\N\tq')"
+	run sa-join -t -k id --type full --right-columns 'n*' "$F/right.ndjson" "$F/left.ndjson"
+	assert_success
+	assert_line --index 0 "$(printf 'id\tname\tv\tname_right')"
+	assert_line --index 1 "$(printf '1\ta\t10\tR1')"
+	assert_line --index 12 "$(printf '3\t\\N\t\\N\tR3b')"
+	assert_equal "${#lines[@]}" 13
+}
+
+@test "--right-columns with --sorted: exact output" {
+	printf '%s\n' '{"id":1,"a":"r1","b":1}' '{"id":3,"a":"r3","b":3}' \
+	    '{"id":3,"a":"r3b","b":4}' '{"id":5,"a":"r5","b":5}' >"$BATS_TEST_TMPDIR/r"
+	printf '%s\n' '{"id":1,"l":1}' '{"id":2,"l":2}' '{"id":3,"l":3}' >"$BATS_TEST_TMPDIR/l"
+	run --separate-stderr sa-join --sorted -k id --type full --right-columns b \
+	    "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/l"
+	assert_success
+	assert_output "$(printf '%s\n' \
+	    '{"id":1,"l":1,"b":1}' \
+	    '{"id":2,"l":2,"b":null}' \
+	    '{"id":3,"l":3,"b":3}' \
+	    '{"id":3,"l":3,"b":4}' \
+	    '{"id":5,"l":null,"b":5}')"
+	# The TSV header of sorted TSV inputs.
+	printf 'id\ta\tb\n1\tr1\t1\n3\tr3\t3\n' >"$BATS_TEST_TMPDIR/r.tsv"
+	printf 'id\tl\n1\t1\n2\t2\n' >"$BATS_TEST_TMPDIR/l.tsv"
+	run --separate-stderr sa-join --sorted -k id --type full --right-columns a \
+	    "$BATS_TEST_TMPDIR/r.tsv" "$BATS_TEST_TMPDIR/l.tsv"
+	assert_success
+	assert_output $'id\tl\ta\n1\t1\tr1\n2\t2\t\\N\n3\t\\N\tr3'
+}
+
+@test "--right-columns: the columns left out take no memory (RIGHT fits -m 1M only without them)" {
+	awk 'BEGIN { for (i = 1; i <= 1000; i++)
+	    printf "{\"id\":%d,\"name\":\"r%d\",\"pad\":\"%01000d\"}\n", i, i, i }' >"$BATS_TEST_TMPDIR/r"
+	printf '{"id":%d}\n' 1 500 1000 >"$BATS_TEST_TMPDIR/l"
+	# No directory for temporary files: spilling would fail.
+	TMPDIR="$BATS_TEST_TMPDIR/none" run --separate-stderr sa-join -k id -m 1M \
+	    "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/l"
+	assert_failure 73
+	TMPDIR="$BATS_TEST_TMPDIR/none" run --separate-stderr sa-join -k id -m 1M \
+	    --right-columns name "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/l"
+	assert_success
+	assert_output "$(printf '%s\n' '{"id":1,"name":"r1"}' '{"id":500,"name":"r500"}' \
+	    '{"id":1000,"name":"r1000"}')"
+}
+
 # NDJSON sides in $BATS_TEST_TMPDIR/r and /l, too big for -m 1M.
 gen_json_sides() {
 	awk 'BEGIN { srand(5); for (i = 1; i <= 60000; i++)
@@ -151,6 +277,21 @@ same_as_in_memory() {
 	done
 	# A full join has at least a row for every left record.
 	[ "$(wc -l <"$BATS_TEST_TMPDIR/small")" -gt 100000 ]
+}
+
+@test "--right-columns: the grace join (-m 1M) writes the rows of the join in memory" {
+	gen_json_sides
+	for t in inner left full; do
+		same_as_in_memory -k id --type $t --right-columns r "$BATS_TEST_TMPDIR/r" \
+		    "$BATS_TEST_TMPDIR/l"
+		# They are the rows of the whole join without the other columns.
+		sa-join -k id --type $t "$BATS_TEST_TMPDIR/r" "$BATS_TEST_TMPDIR/l" |
+		    jq -c 'del(.name_right)' >"$BATS_TEST_TMPDIR/all"
+		cmp "$BATS_TEST_TMPDIR/small" "$BATS_TEST_TMPDIR/all"
+	done
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/small")" -gt 100000 ]
+	run grep -c name_right "$BATS_TEST_TMPDIR/small"
+	assert_output 0
 }
 
 @test "the grace join holds a few descriptors whatever its partitions (ulimit -n 32)" {
