@@ -20,8 +20,7 @@
 #include "join.h"
 
 enum { OPT_TYPE = 0x2000, OPT_SUFFIX, OPT_VALIDATE, OPT_MAX_FANOUT,
-	OPT_SORTED, OPT_SHARD, OPT_THREADS };
-enum { OPT_RIGHT_COLUMNS = 0x2100 };
+	OPT_SORTED, OPT_SHARD, OPT_THREADS, OPT_RIGHT_COLUMNS };
 
 int type = INNER;
 char **lkeys, **rkeys;

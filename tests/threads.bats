@@ -310,6 +310,9 @@ EOF2
 	same_threads sa-join --shard 2/3 --type full -k id "$BATS_TEST_TMPDIR/right" "$IN"
 	run cat "$BATS_TEST_TMPDIR/4.stats"
 	assert_output "[8887,2173,4]"
+	same_threads sa-join --right-columns 'name,own*' -k id "$IN" "$BATS_TEST_TMPDIR/right"
+	run head -n 1 "$BATS_TEST_TMPDIR/4.out"
+	assert_output --regexp '"territories_tags":\[.*\],"name":"[^"]*","owner":\{"id":[0-9]+,"email":"[^"]*","team":\{[^}]*\}\}\}$'
 	same_threads sa-join -t --type left -k id "$BATS_TEST_TMPDIR/right" "$IN"
 	run head -n 1 "$BATS_TEST_TMPDIR/4.out"
 	assert_output --regexp $'^id\tname\t.*\tterritories_tags\t.*\tlate_field$'
