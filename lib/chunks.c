@@ -135,12 +135,16 @@ write_upto(struct sa_chunk *c, const struct sa_chunk_ops *ops, size_t *seg,
 	}
 }
 
+uintmax_t sa_chunk_base;
+
 /* Writes C's output and rejects in their order, and counts them. */
 void
 sa_chunk_flush(struct sa_chunk *c, const struct sa_chunk_ops *ops)
 {
 	uintmax_t in = 0, out = 0;
 	size_t i, seg = 0, pos = 0;
+
+	sa_chunk_base = c->base;
 
 	/* The counters go first, as one thread counts a row before it is
 	 * written: a closed pipe ends the run in write_upto(). */

@@ -408,6 +408,9 @@ struct sa_chunk_ops {
 };
 /* The buffer that output for TAG goes to next. */
 struct sa_buf *sa_chunk_buf(struct sa_chunk *c, int tag);
+/* Lines of the input before the chunk being written: ops->write adds
+ * them to the lines its records had in their worker (0 on one thread). */
+extern uintmax_t sa_chunk_base;
 /* Counts N rows out (sa_stats.out), given to the writer in order. */
 void sa_chunk_count(struct sa_chunk *c, size_t n);
 /* REC is bad: RAW (or REC's JSON if RAW is NULL) goes to the rejects. */
