@@ -147,39 +147,58 @@ give_up:
  * What pack() makes of a record for take(): this header; the row as
  * LD.ROW holds it, but for its file and line and the column index of
  * each field; then, for each field of the record in order, a struct
- * field, its name and a NUL, and with --no-evolve the start of its JSON.
+ * field, its name and a NUL (unless it is the name of the previous
+ * item's field at that place, in the same chunk), and with --no-evolve
+ * the start of its JSON.
  */
 struct item {
 	uint64_t line;		/* in its chunk; in its file on one thread */
+	uint64_t keyhash;	/* --mode upsert: key_hash() */
 	uint32_t size;		/* of the whole item */
 	uint32_t row;		/* bytes of the row */
-	uint32_t json, jsonlen;	/* the record as JSON in the row (--rejects) */
+	uint32_t json;		/* where the record's JSON is in the row */
 	uint32_t nfields;
 	int32_t key;		/* the first -k key missing or null, or -1 */
-	int key_null;		/* it is null */
-	uint64_t keyhash;	/* --mode upsert: key_hash() */
+	int32_t key_null;	/* it is null */
+};
+
+enum {
+	F_SAME = 1,		/* the name is the previous item's */
+	F_BADNAME = 2,		/* the name is empty or holds a NUL */
+	F_NUL = 4		/* the value holds a NUL, and is not in the row */
 };
 
 struct field {
 	uint32_t keylen;
-	uint32_t at;		/* where its value is in the row */
-	uint32_t textlen;	/* --no-evolve: bytes of JSON (at most 41) */
 	unsigned char type;	/* of its value (enum ld_type), LD_NONE if null */
-	unsigned char badname;	/* its name is empty or holds a NUL */
-	unsigned char nul;	/* its value holds a NUL (and is not in the row) */
+	unsigned char flags;
+	unsigned char textlen;	/* --no-evolve: bytes of JSON (at most 41) */
 };
 
-/* Appends record REC, read from TSV if TSV, to B as an item.  Touches
- * nothing shared: runs in the workers. */
+/* A worker's: where the names of the previous item's fields are in its
+ * chunk's buffer. */
+static __thread size_t *names;
+static __thread uint32_t *namelens;
+static __thread size_t nnames, namecap;
+#define IN_META ((size_t)1 << 63)	/* (an offset in META, for now) */
+
+/* Appends record REC, read from TSV if TSV, to B as an item; CHAIN says
+ * that B is a chunk's, whose items may share names with the one before.
+ * Touches nothing shared: runs in the workers. */
 static void
-pack(struct sa_buf *b, const struct sa_record *rec, int tsv)
+pack(struct sa_buf *b, const struct sa_record *rec, int tsv, int chain)
 {
 	struct item it = { .line = rec->line, .key = -1 };
 	struct field f;
 	const struct sa_val *m, *kv;
-	size_t off = b->len, row, at, i;
+	size_t off = b->len, row, at, i, prev = chain && off > 0 ? nnames : 0;
 	uint32_t len, whole = RECORD;
 
+	if (rec->root->len > namecap) {
+		namecap = rec->root->len * 2;
+		names = xrealloc(names, namecap * sizeof(*names));
+		namelens = xrealloc(namelens, namecap * sizeof(*namelens));
+	}
 	sa_buf_grow(b, sizeof(it) + 16);
 	b->len += sizeof(it);
 	row = b->len;
@@ -188,17 +207,20 @@ pack(struct sa_buf *b, const struct sa_record *rec, int tsv)
 	for (m = rec->root->child; m != NULL; m = m->next, it.nfields++) {
 		memset(&f, 0, sizeof(f));
 		f.keylen = m->keylen;
-		f.badname = m->keylen == 0 ||
-		    memchr(m->key, '\0', m->keylen) != NULL;
+		if (it.nfields < prev && namelens[it.nfields] == m->keylen &&
+		    memcmp(b->s + names[it.nfields], m->key, m->keylen) == 0)
+			f.flags = F_SAME;
+		if (m->keylen == 0 || memchr(m->key, '\0', m->keylen) != NULL)
+			f.flags |= F_BADNAME;
 		f.type = m->type == SA_NULL ? LD_NONE : type_of(m, tsv);
-		f.nul = (m->type == SA_STRING || m->type == SA_OBJECT ||
-		    m->type == SA_ARRAY) && has_nul(m);
-		if (f.type != LD_NONE && !f.nul) {
+		if ((m->type == SA_STRING || m->type == SA_OBJECT ||
+		    m->type == SA_ARRAY) && has_nul(m))
+			f.flags |= F_NUL;
+		sa_buf_reset(&text);
+		if (f.type != LD_NONE && !(f.flags & F_NUL)) {
 			at = b->len;
-			f.at = at - row;
 			sa_buf_grow(b, 8);
 			b->len += 8;
-			sa_buf_reset(&text);
 			if (m->type == SA_OBJECT || m->type == SA_ARRAY) {
 				/* As sa_copy_field does, without a buffer per
 				 * value. */
@@ -215,8 +237,12 @@ pack(struct sa_buf *b, const struct sa_record *rec, int tsv)
 			}
 		}
 		sa_buf_add(&meta, &f, sizeof(f));
-		sa_buf_add(&meta, m->key, m->keylen);
-		sa_buf_addc(&meta, '\0');
+		if (!(f.flags & F_SAME)) {
+			names[it.nfields] = meta.len | IN_META;
+			namelens[it.nfields] = m->keylen;
+			sa_buf_add(&meta, m->key, m->keylen);
+			sa_buf_addc(&meta, '\0');
+		}
 		if (f.textlen > 0)
 			sa_buf_add(&meta, text.s, f.textlen);
 	}
@@ -236,15 +262,50 @@ pack(struct sa_buf *b, const struct sa_record *rec, int tsv)
 		b->len += 8;
 		it.json = b->len - row;
 		sa_json_append(b, rec->root);
-		it.jsonlen = b->len - row - it.json;
-		memcpy(b->s + row + it.json - 4, &it.jsonlen, 4);
+		len = b->len - row - it.json;
+		memcpy(b->s + row + it.json - 4, &len, 4);
 	}
 	it.row = b->len - row;
 	len = it.row - 4;
 	memcpy(b->s + row, &len, 4);
+	for (i = 0; i < it.nfields; i++)
+		if (names[i] & IN_META)
+			names[i] = (names[i] & ~IN_META) + b->len;
+	nnames = it.nfields;
 	sa_buf_add(b, meta.s, meta.len);
 	it.size = b->len - off;
 	memcpy(b->s + off, &it, sizeof(it));
+}
+
+/* The main thread's: the fields of the item being taken, their names
+ * (those of the item before, for names it shares) and JSON. */
+static struct taken {
+	struct field f;
+	const char *key, *text;
+} *tf;
+static size_t tfcap;
+
+/* Reads the fields of the item at P (header IT) into TF. */
+static void
+take_fields(const char *p, const struct item *it)
+{
+	const char *q = p + sizeof(*it) + it->row;
+	size_t pos;
+
+	if (it->nfields > tfcap) {
+		tfcap = it->nfields * 2;
+		tf = xrealloc(tf, tfcap * sizeof(*tf));
+	}
+	for (pos = 0; pos < it->nfields; pos++) {
+		memcpy(&tf[pos].f, q, sizeof(tf[pos].f));
+		q += sizeof(tf[pos].f);
+		if (!(tf[pos].f.flags & F_SAME)) {
+			tf[pos].key = q;
+			q += tf[pos].f.keylen + 1;
+		}
+		tf[pos].text = q;
+		q += tf[pos].f.textlen;
+	}
 }
 
 /* The item at P into ROW, for a record of FILE at BASE lines more than
@@ -255,16 +316,17 @@ take(const char *file, uintmax_t base, const char *p,
     const struct sa_record *rec)
 {
 	struct item it;
-	struct field f;
-	const char *q, *key, *json;
-	uint32_t fi, *tmp;
+	const struct field *f;
+	const char *key, *json;
+	uint32_t fi, len, jlen, *tmp;
 	uint64_t line;
-	size_t i, pos;
+	size_t i, pos, at = 16;
 	enum ld_type t;
 	int ci;
 	unsigned h;
 
 	memcpy(&it, p, sizeof(it));
+	take_fields(p, &it);
 	line = base + it.line;
 	sa_buf_reset(&ld.row);
 	sa_buf_add(&ld.row, p + sizeof(it), it.row);
@@ -272,6 +334,7 @@ take(const char *file, uintmax_t base, const char *p,
 	memcpy(ld.row.s + 4, &fi, 4);
 	memcpy(ld.row.s + 8, &line, 8);
 	json = ld.row.s + it.json;
+	jlen = it.json > 0 ? it.row - it.json : 0;
 	ld.nrf = 0;
 	if (it.nfields > ld.seqcap) {
 		ld.seqcap = it.nfields * 2;
@@ -282,64 +345,65 @@ take(const char *file, uintmax_t base, const char *p,
 		ld.rfcap = it.nfields * 2;
 		ld.rf = xrealloc(ld.rf, ld.rfcap * sizeof(*ld.rf));
 	}
-	q = p + sizeof(it) + it.row;
 	for (pos = 0; pos < it.nfields; pos++) {
-		memcpy(&f, q, sizeof(f));
-		key = q + sizeof(f);
-		q = key + f.keylen + 1 + f.textlen;
+		f = &tf[pos].f;
+		key = tf[pos].key;
 		/* Rows usually repeat the previous row's fields. */
-		if (pos < ld.nprev && ld.cols[ld.prev[pos]].keylen == f.keylen &&
-		    memcmp(ld.cols[ld.prev[pos]].key, key, f.keylen) == 0)
+		if (pos < ld.nprev && ((f->flags & F_SAME) ||
+		    (ld.cols[ld.prev[pos]].keylen == f->keylen &&
+		    memcmp(ld.cols[ld.prev[pos]].key, key, f->keylen) == 0)))
 			ci = ld.prev[pos];
 		else {
-			if (f.badname) {
-				sa_reject(file, line, json, it.jsonlen, NULL,
+			if (f->flags & F_BADNAME) {
+				sa_reject(file, line, json, jlen, NULL,
 				    "a field name is empty or holds a NUL "
 				    "character");
 				goto bad;
 			}
-			h = hash(key, f.keylen);
-			ci = find_column(key, f.keylen, h);
+			h = hash(key, f->keylen);
+			ci = find_column(key, f->keylen, h);
 			if (ci < 0) {
 				if (ld.opt.no_evolve && ld.table_exists &&
-				    !in_table(key, f.keylen)) {
-					sa_reject(file, line, json, it.jsonlen,
-					    NULL, "field \"%s\" is not a column "
-					    "of %s (--no-evolve)", key,
+				    !in_table(key, f->keylen)) {
+					sa_reject(file, line, json, jlen, NULL,
+					    "field \"%s\" is not a column of "
+					    "%s (--no-evolve)", key,
 					    ld.shown.s);
 					goto bad;
 				}
-				ci = new_column(key, f.keylen, h);
+				ci = new_column(key, f->keylen, h);
 			}
 		}
 		ld.seq[pos] = ci;
 		/* Text holds anything: the type of the value is moot. */
-		t = f.type == LD_NONE ? LD_NONE : ld.cols[ci].data == LD_TEXT ?
-		    LD_TEXT : f.type;
+		t = f->type == LD_NONE ? LD_NONE :
+		    ld.cols[ci].data == LD_TEXT ? LD_TEXT : f->type;
 		ld.rf[ld.nrf].col = ci;
 		ld.rf[ld.nrf++].type = t;
 		if (t == LD_NONE)
 			continue;
-		if (f.nul) {
-			sa_reject(file, line, json, it.jsonlen, NULL, "field "
-			    "\"%s\" holds a NUL character, which PostgreSQL "
-			    "cannot store", key);
+		if (f->flags & F_NUL) {
+			sa_reject(file, line, json, jlen, NULL, "field \"%s\" "
+			    "holds a NUL character, which PostgreSQL cannot "
+			    "store", key);
 			goto bad;
 		}
 		if (ld.opt.no_evolve && ld.cols[ci].intable &&
 		    ld_join(ld.cols[ci].table, t) != ld.cols[ci].table) {
-			sa_reject(file, line, json, it.jsonlen, NULL,
+			sa_reject(file, line, json, jlen, NULL,
 			    "%.*s%s does not fit column \"%s\" (%s) of %s "
-			    "(--no-evolve)", f.textlen > 40 ? 40 :
-			    (int)f.textlen, key + f.keylen + 1,
-			    f.textlen > 40 ? "..." : "", ld.cols[ci].name,
+			    "(--no-evolve)", f->textlen > 40 ? 40 :
+			    (int)f->textlen, tf[pos].text,
+			    f->textlen > 40 ? "..." : "", ld.cols[ci].name,
 			    ld.cols[ci].tabletype, ld.shown.s);
 			goto bad;
 		}
-		memcpy(ld.row.s + f.at, &ci, 4);
+		memcpy(ld.row.s + at, &ci, 4);
+		memcpy(&len, ld.row.s + at + 4, 4);
+		at += 8 + len;
 	}
 	if (it.key >= 0) {
-		sa_reject(file, line, json, it.jsonlen, NULL, "key \"%s\" is %s",
+		sa_reject(file, line, json, jlen, NULL, "key \"%s\" is %s",
 		    ld.opt.keys[it.key], it.key_null ? "null" : "missing");
 		goto bad;
 	}
@@ -369,7 +433,7 @@ encode(const struct sa_record *rec)
 	static struct sa_buf item;
 
 	sa_buf_reset(&item);
-	pack(&item, rec, sa_input_format(&ld.in) == SA_FMT_TSV);
+	pack(&item, rec, sa_input_format(&ld.in) == SA_FMT_TSV, 0);
 	return take(rec->file, 0, item.s, rec);
 }
 
@@ -380,7 +444,7 @@ record(void *w, struct sa_chunk *c, const struct sa_record *rec)
 {
 	(void)w;
 	pack(sa_chunk_buf(c, 0), rec,
-	    sa_reader_format(ld.in.r) == SA_FMT_TSV);
+	    sa_reader_format(ld.in.r) == SA_FMT_TSV, 1);
 }
 
 /* In the main thread: the items of a chunk, in input order. */
@@ -412,6 +476,11 @@ worker_free(void *w)
 	sa_buf_free(&scratch);
 	sa_buf_free(&text);
 	sa_buf_free(&meta);
+	free(names);
+	free(namelens);
+	names = NULL;
+	namelens = NULL;
+	nnames = namecap = 0;
 }
 
 static const struct sa_chunk_ops ops = {
