@@ -12,7 +12,8 @@
  * (and, for an upsert, 8 bytes per key), never the input.
  *
  * With --threads, workers parse the records and encode their values
- * (load-row.c); the main thread takes the rows in input order and does
+ * (load-row.c), two chunks of input and their rows per thread in memory;
+ * the main thread takes the rows in input order (take_row()) and does
  * the rest, as on one thread.
  *
  * This file reads the options and takes a load through its steps in
