@@ -272,7 +272,8 @@ pack(struct sa_buf *b, const struct sa_record *rec, int tsv, int chain)
 		if (names[i] & IN_META)
 			names[i] = (names[i] & ~IN_META) + b->len;
 	nnames = it.nfields;
-	sa_buf_add(b, meta.s, meta.len);
+	if (meta.len > 0)	/* a record of no field has none */
+		sa_buf_add(b, meta.s, meta.len);
 	it.size = b->len - off;
 	memcpy(b->s + off, &it, sizeof(it));
 }
