@@ -443,8 +443,8 @@ restart(void)
 	send_spool();
 }
 
-/* Sends the spooled rows, then the rest of the input as it is read,
- * changing the table (or the staging table) whenever a row needs it. */
+/* Sends the spooled rows; the rest of the input follows as it is read
+ * (send_row()). */
 void
 send_rows(void)
 {
@@ -459,30 +459,32 @@ send_rows(void)
 		fclose(ld.spool);
 		ld.spool = NULL;
 	}
-	while (next_row()) {
-		if (ld.opt.mode == UPSERT && !ld.staging && ld.dup_keys)
+}
+
+/* Sends the row just read, changing the table (or the staging table)
+ * if it needs it. */
+void
+send_row(void)
+{
+	if (ld.opt.mode == UPSERT && !ld.staging && ld.dup_keys)
+		to_stage();
+	if (!fits()) {
+		/* An upsert straight into a table others see moves its rows
+		 * to the staging table, which blocks no one when it
+		 * changes. */
+		if (ld.opt.mode == UPSERT && !ld.staging && !ld.created)
 			to_stage();
-		if (!fits()) {
-			/* An upsert straight into a table others see moves
-			 * its rows to the staging table, which blocks no
-			 * one when it changes. */
-			if (ld.opt.mode == UPSERT && !ld.staging && !ld.created)
-				to_stage();
-			if (ld.staging || ld.created) {
-				if (ld.copying)
-					copy_end();
-				if (ld.staging)
-					stage_columns(1);
-				else
-					evolve(1);
-			} else
-				restart();
-		}
-		emit(ld.row.s + 4, ld.row.len - 4);
-		if (ld.keep && fwrite(ld.row.s, 1, ld.row.len, ld.spool) !=
-		    ld.row.len)
-			sa_die_errno(EX_IOERR, "temporary file");
+		if (ld.staging || ld.created) {
+			if (ld.copying)
+				copy_end();
+			if (ld.staging)
+				stage_columns(1);
+			else
+				evolve(1);
+		} else
+			restart();
 	}
-	if (ld.copying)
-		copy_end();
+	emit(ld.row.s + 4, ld.row.len - 4);
+	if (ld.keep && fwrite(ld.row.s, 1, ld.row.len, ld.spool) != ld.row.len)
+		sa_die_errno(EX_IOERR, "temporary file");
 }

@@ -3,7 +3,8 @@
  * sa-load.c reads the options and takes a load through its steps in order;
  * load-db.c holds the connection, load-schema.c the table and its DDL,
  * load-part.c what a partitioned or foreign table allows,
- * load-row.c reads and encodes the rows, load-copy.c sends them with COPY
+ * load-row.c reads and encodes the rows (with --threads, in workers and
+ * the main thread), load-copy.c sends them with COPY
  * and load-upsert.c moves them from a staging table with ON CONFLICT;
  * load-replace.c deletes the rows of the keys in scope for replace-keys.
  *
@@ -13,8 +14,8 @@
  * - A column owns its KEY and NAME; its TABLETYPE and TYPNAME point into
  *   LD.TCOLS, which read_table() frees and reads again: they stay valid
  *   until the next read_table(), which sets them anew.
- * - LD.ROW holds the row just read, encoded (below); next_row()
- *   overwrites it.  Encoded rows point to their file by its index in
+ * - LD.ROW holds the row just read, encoded (below), for take_row(); the
+ *   next row overwrites it.  Encoded rows point to their file by its index in
  *   LD.FILES, which only grows.
  * - A PGresult belongs to whoever ran the statement and is cleared there;
  *   db_fail() clears the one it is given, closes the connection and exits.
@@ -98,6 +99,7 @@ struct load {
 		char *inserted_at;
 		long long batch_rows;
 		size_t batch_bytes;
+		unsigned threads;
 	} opt;
 
 	/* The target and the connection. */
@@ -138,6 +140,7 @@ struct load {
 	struct sa_input in;
 	FILE *spool;		/* the first rows; with KEEP, every row sent */
 	int keep;		/* the rows may have to be sent again */
+	int sending;		/* the table is ready: rows go as they come */
 	char **files;		/* names of the input files, for messages */
 	size_t nfiles;
 	uintmax_t rows_loaded, rows_inserted, rows_updated;
@@ -229,15 +232,19 @@ void check_parts(void);
 void check_change(const char *name, const char *from, const char *to);
 void part_plan(struct sa_buf *b);
 
+/* sa-load.c: takes the good row just read, in LD.ROW. */
+void take_row(void);
+
 /* load-row.c */
-/* Reads the next good row into LD.ROW; returns 0 at the end of the input. */
-int next_row(void);
+/* Reads the input, each good row into LD.ROW for take_row(), in order. */
+void read_rows(unsigned threads);
 void check_input(void);
 
 /* load-copy.c */
 void begin_rows(void);
 void delete_rows(void);
 void send_rows(void);
+void send_row(void);
 void copy_end(void);
 
 /* load-upsert.c */

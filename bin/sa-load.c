@@ -11,6 +11,11 @@
  * (load.h says how).  Memory holds one record and the list of columns
  * (and, for an upsert, 8 bytes per key), never the input.
  *
+ * With --threads, workers parse the records and encode their values
+ * (load-row.c), two chunks of input and their rows per thread in memory;
+ * the main thread takes the rows in input order (take_row()) and does
+ * the rest, as on one thread.
+ *
  * This file reads the options and takes a load through its steps in
  * order; the steps are in the load-*.c files, which load.h lists.
  */
@@ -57,6 +62,9 @@ usage(void)
 	    "100000)\n"
 	    "      --batch-bytes SIZE  bytes per COPY statement (default 64M)\n"
 	    "      --dry-run           print the DDL and change nothing\n"
+	    "      --threads N         read line-delimited input with N threads "
+	    "(default:\n"
+	    "                          online CPUs; replace-keys reads on one)\n"
 	    "      --rejects FILE      write bad records to FILE and go on\n"
 	    "      --stats             print a JSON line of counters at exit\n"
 	    "      --quiet             no progress line, warnings or summary\n"
@@ -102,12 +110,61 @@ parse_keys(const char *arg)
 				    ld.opt.keys[i]);
 }
 
+/* The first rows are spooled until LIMIT rows or SAMPLE_BYTES; DIRECT
+ * says an upsert may go straight into the table, which is empty. */
+static uintmax_t limit = SAMPLE_ROWS, spooled;
+static int direct;
+
+/* The first rows are read: the table is made ready for them and they are
+ * sent, and so will be the rows that follow. */
+static void
+start_rows(void)
+{
+	name_keys();
+	/* A table made for an upsert gets its primary key once the rows
+	 * are in: building the index at once is cheaper than growing it
+	 * row by row. */
+	ld.key_later = direct && !ld.table_exists;
+	/* Rows sent into a table others see may have to be sent again,
+	 * should it change mid-stream. */
+	ld.keep = ld.table_exists && !ld.opt.no_evolve &&
+	    ld.opt.mode != UPSERT;
+	if (ld.opt.mode == UPSERT && (!direct || ld.dup_keys)) {
+		run_ok("BEGIN");
+		create_stage();
+	} else {
+		begin_rows();
+		ld.copy_target = ld.target.s;
+	}
+	if (ld.opt.mode == REPLACE_KEYS)
+		replace_keys();
+	send_rows();
+	ld.sending = 1;
+}
+
+/* Takes the good row just read, in input order: spooled while the types
+ * are being inferred, sent once the table is ready. */
+void
+take_row(void)
+{
+	if (ld.sending) {
+		send_row();
+		return;
+	}
+	if (ld.opt.dry_run)
+		return;
+	if (fwrite(ld.row.s, 1, ld.row.len, ld.spool) != ld.row.len)
+		sa_die_errno(EX_IOERR, "temporary file");
+	spooled += ld.row.len;
+	if (ld.rows_loaded >= limit ||
+	    (spooled >= SAMPLE_BYTES && limit != UINTMAX_MAX))
+		start_rows();
+}
+
 static void
 load(int nargs, char **args)
 {
 	struct sa_buf sql = { 0 };
-	uintmax_t limit = SAMPLE_ROWS, spooled = 0;
-	int direct = 0;
 
 	/* A load that may change the table takes the lock first; one that
 	 * cannot (--no-evolve on a table that is there) runs alongside.  An
@@ -138,21 +195,12 @@ load(int nargs, char **args)
 		setvbuf(ld.batchf, NULL, _IOFBF, 1 << 20);
 	}
 	sa_input_init(&ld.in, nargs, args);
-	while (ld.rows_loaded < limit &&
-	    (spooled < SAMPLE_BYTES || limit == UINTMAX_MAX) && next_row()) {
-		if (ld.opt.dry_run)
-			continue;
-		if (fwrite(ld.row.s, 1, ld.row.len, ld.spool) != ld.row.len)
-			sa_die_errno(EX_IOERR, "temporary file");
-		spooled += ld.row.len;
-	}
+	read_rows(ld.opt.threads);
 	name_keys();
 
 	if (ld.opt.dry_run) {
 		struct sa_buf ddl = { 0 };
 
-		while (next_row())
-			;
 		check_input();
 		if (ld.opt.mode == UPSERT && ld.table_exists &&
 		    !has_unique_key())
@@ -172,25 +220,12 @@ load(int nargs, char **args)
 		sa_buf_free(&ddl);
 		return;
 	}
-	if (ld.rows_loaded > 0) {
-		/* A table made for an upsert gets its primary key once the
-		 * rows are in: building the index at once is cheaper than
-		 * growing it row by row. */
-		ld.key_later = direct && !ld.table_exists;
-		/* Rows sent into a table others see may have to be sent
-		 * again, should it change mid-stream. */
-		ld.keep = ld.table_exists && !ld.opt.no_evolve &&
-		    ld.opt.mode != UPSERT;
-		if (ld.opt.mode == UPSERT && (!direct || ld.dup_keys)) {
-			run_ok("BEGIN");
-			create_stage();
-		} else {
-			begin_rows();
-			ld.copy_target = ld.target.s;
-		}
-		if (ld.opt.mode == REPLACE_KEYS)
-			replace_keys();
-		send_rows();
+	/* All the input fitted in the first rows. */
+	if (!ld.sending && ld.rows_loaded > 0)
+		start_rows();
+	if (ld.sending) {
+		if (ld.copying)
+			copy_end();
 		check_input();
 		if (ld.staging) {
 			stage_columns(0);
@@ -289,7 +324,7 @@ main(int argc, char **argv)
 	enum {
 		OPT_MODE = 0x2000, OPT_NO_CREATE, OPT_NO_EVOLVE,
 		OPT_INSERTED_AT, OPT_BATCH_ROWS, OPT_BATCH_BYTES, OPT_DRY_RUN,
-		OPT_SCOPE_KEY, OPT_SCOPE
+		OPT_SCOPE_KEY, OPT_SCOPE, OPT_THREADS
 	};
 	static const struct option longopts[] = {
 		{ "dbname", required_argument, NULL, 'd' },
@@ -303,6 +338,7 @@ main(int argc, char **argv)
 		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 		{ "scope-key", required_argument, NULL, OPT_SCOPE_KEY },
 		{ "scope", required_argument, NULL, OPT_SCOPE },
+		{ "threads", required_argument, NULL, OPT_THREADS },
 		SA_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -311,6 +347,7 @@ main(int argc, char **argv)
 
 	clock_gettime(CLOCK_MONOTONIC, &ld.started);
 	sa_setprog(argv[0]);
+	ld.opt.threads = sa_threads_default();
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
@@ -366,6 +403,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_SCOPE:
 			scope_file(optarg);
+			break;
+		case OPT_THREADS:
+			ld.opt.threads = sa_threads_parse("--threads", optarg);
 			break;
 		default:
 			if (!sa_common_option(c, optarg, usage))

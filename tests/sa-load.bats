@@ -883,8 +883,18 @@ Try 'sa-load --help' for more information."
 	skip_if_sanitizers
 	gen-successapp -n 20000 --seed 6 | sa-explode >"$BATS_TEST_TMPDIR/in"
 	rss=$(peak_rss_kb /dev/null sa-load --quiet "$T" "$BATS_TEST_TMPDIR/in")
-	echo "peak RSS $rss KiB for $(stat -c %s "$BATS_TEST_TMPDIR/in") bytes" >&3
+	echo "peak RSS $rss KiB for $(stat -c %s "$BATS_TEST_TMPDIR/in") bytes, $(nproc) threads" >&3
 	[ "$rss" -lt 32768 ]
+	# A thread costs at most 4 MiB, with --rejects (which keeps each
+	# record's JSON until its row is in) or without.
+	for r in "" "--rejects=$BATS_TEST_TMPDIR/rej"; do
+		q "DROP TABLE \"$T\""
+		one=$(peak_rss_kb /dev/null sa-load --quiet --threads 1 $r "$T" "$BATS_TEST_TMPDIR/in")
+		q "DROP TABLE \"$T\""
+		four=$(peak_rss_kb /dev/null sa-load --quiet --threads 4 $r "$T" "$BATS_TEST_TMPDIR/in")
+		echo "peak RSS $one KiB with 1 thread, $four KiB with 4" >&3
+		[ "$four" -lt $((one + 4 * 4096)) ]
+	done
 }
 
 # Faults.

@@ -4,6 +4,7 @@
 # a top-level array and an abort line.
 
 load helpers/common
+load helpers/load
 
 # Generated records (about 10 chunks of 512 KiB) with bad lines at known
 # places: cut short, not an object, a column collision, not UTF-8,
@@ -23,6 +24,26 @@ setup_file() {
 	export DUP="$BATS_FILE_TMPDIR/dup.ndjson"
 	awk 'NR % 3 == 0 { print } NR % 500 == 0 { print "{\"id\":null}" }
 		{ print }' "$IN" > "$DUP"
+	# For sa-load: flat rows (7 chunks, 3.5 MB) with bad lines, a NUL, an empty
+	# field name, a null key, widenings past the first 10000 rows (the
+	# rows that make the table), a column that appears late and every
+	# 1000th id twice.
+	export LIN="$BATS_FILE_TMPDIR/load.ndjson"
+	awk 'BEGIN { for (i = 1; i <= 36000; i++) {
+		if (i == 2) print "{\"id\":"
+		if (i == 7000) print "42"
+		if (i == 12000) print "{\"id\":-1,\"name\":\"nul\\u0000\"}"
+		if (i == 13000) print "{\"id\":-2,\"\":1}"
+		if (i == 16000) print "{\"id\":null,\"name\":\"no key\"}"
+		id = i % 1000 == 0 ? i - 500 : i
+		printf "{\"id\":%d,\"name\":\"n%d\\tx\",\"score\":%s,", id, i,
+		    i == 15000 ? "1.5" : i
+		day = sprintf("2025-01-%02d", 1 + i % 28)
+		if (i == 18000) day = "2025-01-01T10:00:00Z"
+		late = i < 30000 ? "" : ",\"late\":\"l" i "\""
+		printf "\"day\":\"%s\",\"obj\":{\"a\":%d},\"flag\":%s%s}\n",
+		    day, i, i % 2 ? "true" : "false", late
+	} }' > "$LIN"
 }
 
 # Runs sa-explode with --threads 1 and with --threads 4 (ARGS first), and
@@ -437,4 +458,149 @@ EOF2
 		strip_abort sa-join 65
 		assert_output ""
 	done
+
+# same_load SETUP [OPTION...] FILE: sa-load with --threads 1 and with
+# --threads 4 into $T, made anew by the command SETUP before each, and
+# checks that the table (its columns and its rows), the rejects, the
+# messages on standard error and the --stats figures are the same;
+# leaves the one-thread run in $BATS_TEST_TMPDIR/1.*.
+same_load() {
+	local t f setup=$1
+	shift
+	for t in 1 4; do
+		q "DROP TABLE IF EXISTS \"$T\""
+		$setup
+		sa-load --threads "$t" --stats --rejects "$BATS_TEST_TMPDIR/$t.rej" \
+		    "$T" "$@" 2> "$BATS_TEST_TMPDIR/$t.err" ||
+		    echo "status $?" >> "$BATS_TEST_TMPDIR/$t.err"
+		sed -E 's/, [0-9.]+ s, [0-9]+ rows\/s$//
+		    s/,"seconds":[0-9.]+,"peak_rss_kb":[0-9]+//' \
+		    "$BATS_TEST_TMPDIR/$t.err" > "$BATS_TEST_TMPDIR/$t.msg"
+		{
+			q "SELECT attname || ' ' || format_type(atttypid, atttypmod)
+			   FROM pg_attribute WHERE attrelid = '\"$T\"'::regclass
+			   AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+			q "SELECT t::text FROM \"$T\" t ORDER BY 1"
+		} > "$BATS_TEST_TMPDIR/$t.dump"
+	done
+	for f in dump rej msg; do
+		run cmp "$BATS_TEST_TMPDIR/1.$f" "$BATS_TEST_TMPDIR/4.$f"
+		assert_success
+	done
+}
+
+# The columns of the table the one-thread run left, as "name type".
+load_columns() {
+	grep -v '^(' "$BATS_TEST_TMPDIR/1.dump"
+}
+
+no_table() {
+	:
+}
+
+@test "sa-load: 4 threads load what 1 does, new table: rejects, widenings, a late column" {
+	pg_table thr
+	same_load no_table "$LIN"
+	run rejects_one
+	assert_output - <<'EOF'
+2 invalid JSON: parse error: after key and value, inside map, I expect ',' or '}'
+7001 record is not a JSON object
+12002 a string holds \u0000, and COPY text cannot hold a NUL character
+13003 a field name is empty or holds a NUL character
+EOF
+	run load_columns
+	assert_output - <<'EOF'
+id bigint
+name text
+score numeric
+day timestamp with time zone
+obj jsonb
+flag boolean
+late text
+EOF
+	run q "SELECT count(*), count(late), sum(score), min(name) FROM \"$T\""
+	assert_output '36000|6001|648002999.5|n1	x'
+	run cat "$BATS_TEST_TMPDIR/1.msg"
+	assert_output - <<EOF
+sa-load: $T: 36004 rows read, 36000 inserted, 0 updated, 4 rejected
+{"prog":"sa-load","records_in":36004,"records_out":36000,"records_rejected":4,"bytes_in":$(stat -c %s "$LIN"),"inserted":36000,"updated":0}
+EOF
+}
+
+# A table $T made from the first row of the input, keyed by id.
+first_row() {
+	head -n 1 "$LIN" | sa-load --quiet -k id "$T"
+}
+
+@test "sa-load: 4 threads append what 1 does to a table: the same changes reported" {
+	pg_table thr
+	same_load first_row "$LIN"
+	run cat "$BATS_TEST_TMPDIR/1.msg"
+	assert_output - <<EOF
+sa-load: $T: column "score" widened from bigint to numeric
+sa-load: $T: column "day" widened from date to timestamptz
+sa-load: $T: new column "late" text
+sa-load: $T: 36004 rows read, 35962 inserted, 0 updated, 42 rejected
+{"prog":"sa-load","records_in":36004,"records_out":35962,"records_rejected":42,"bytes_in":$(stat -c %s "$LIN"),"inserted":35962,"updated":0}
+EOF
+	# The server refuses the ids the table has, and a null one.
+	run jq -r '"\(.line) \(.error)"' "$BATS_TEST_TMPDIR/1.rej"
+	assert_line --index 3 '13003 a field name is empty or holds a NUL character'
+	assert_line --index 4 "1 duplicate key value violates unique constraint \"${T}_pkey\""
+	assert_line --index 5 "1001 duplicate key value violates unique constraint \"${T}_pkey\""
+	assert_line --index 20 "16004 null value in column \"id\" of relation \"$T\" violates not-null constraint"
+	assert_equal "$(grep -c 'duplicate key' "$BATS_TEST_TMPDIR/1.rej")" 37
+	run q "SELECT count(*), count(late), sum(score) FROM \"$T\""
+	assert_output '35963|5994|647351998'
+}
+
+@test "sa-load: 4 threads upsert what 1 does, into a new table and into one with rows" {
+	pg_table thr
+	same_load no_table -k id --mode upsert "$LIN"
+	run rejects_one
+	assert_output - <<'EOF'
+2 invalid JSON: parse error: after key and value, inside map, I expect ',' or '}'
+7001 record is not a JSON object
+12002 a string holds \u0000, and COPY text cannot hold a NUL character
+13003 a field name is empty or holds a NUL character
+16004 key "id" is null
+EOF
+	run cat "$BATS_TEST_TMPDIR/1.msg"
+	assert_output - <<EOF
+sa-load: $T: 36004 rows read, 35963 inserted, 0 updated, 5 rejected
+{"prog":"sa-load","records_in":36004,"records_out":35963,"records_rejected":5,"bytes_in":$(stat -c %s "$LIN"),"inserted":35963,"updated":0}
+EOF
+	# The last row of a key wins: 500 comes again as 1000, and so on.
+	run q "SELECT count(*), min(name), max(name), sum(score) FROM \"$T\" WHERE id % 500 = 0"
+	assert_output '36|n1000	x|n9000	x|651001.5'
+	same_load first_row -k id --mode upsert "$LIN"
+	run cat "$BATS_TEST_TMPDIR/1.msg"
+	assert_output - <<EOF
+sa-load: $T: column "score" widened from bigint to numeric
+sa-load: $T: column "day" widened from date to timestamptz
+sa-load: $T: new column "late" text
+sa-load: $T: 36004 rows read, 35962 inserted, 0 updated, 5 rejected
+{"prog":"sa-load","records_in":36004,"records_out":35962,"records_rejected":5,"bytes_in":$(stat -c %s "$LIN"),"inserted":35962,"updated":0}
+EOF
+}
+
+@test "sa-load: 4 threads load TSV as 1 does" {
+	pg_table thr
+	grep -v '"":' "$LIN" | sa-explode -t --rejects /dev/null > "$BATS_TEST_TMPDIR/in.tsv"
+	same_load no_table "$BATS_TEST_TMPDIR/in.tsv" "$BATS_TEST_TMPDIR/in.tsv"
+	run load_columns
+	assert_output - <<'EOF'
+id bigint
+name text
+score numeric
+day timestamp with time zone
+obj_a bigint
+flag boolean
+late text
+EOF
+	run cat "$BATS_TEST_TMPDIR/1.msg"
+	assert_output - <<EOF
+sa-load: $T: 72000 rows read, 72000 inserted, 0 updated
+{"prog":"sa-load","records_in":72000,"records_out":72000,"records_rejected":0,"bytes_in":$(($(stat -c %s "$BATS_TEST_TMPDIR/in.tsv") * 2)),"inserted":72000,"updated":0}
+EOF
 }
