@@ -458,6 +458,7 @@ EOF2
 		strip_abort sa-join 65
 		assert_output ""
 	done
+}
 
 # same_load SETUP [OPTION...] FILE: sa-load with --threads 1 and with
 # --threads 4 into $T, made anew by the command SETUP before each, and
