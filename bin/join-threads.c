@@ -52,48 +52,6 @@ struct item {
 	unsigned char null, joined;
 };
 
-/* Fields in a worker's own packing (sa_fields_pack() interns names in a
- * table of the process, which is the main thread's). */
-static void
-put_fields(struct sa_buf *b, const struct sa_fields *fs)
-{
-	size_t i;
-
-	sa_buf_add(b, &fs->n, sizeof(fs->n));
-	for (i = 0; i < fs->n; i++) {
-		const struct sa_field *f = &fs->f[i];
-
-		sa_buf_add(b, &f->namelen, sizeof(f->namelen));
-		sa_buf_add(b, f->name, f->namelen);
-		sa_buf_addc(b, (char)f->type);
-		sa_buf_add(b, &f->len, sizeof(f->len));
-		if (f->len > 0)
-			sa_buf_add(b, f->s, f->len);
-	}
-}
-
-static void
-get_fields(struct sa_fields *fs, const char *p)
-{
-	size_t n, namelen, len;
-	const char *name;
-	int type;
-
-	fs->n = 0;
-	memcpy(&n, p, sizeof(n));
-	p += sizeof(n);
-	while (n-- > 0) {
-		memcpy(&namelen, p, sizeof(namelen));
-		name = p += sizeof(namelen);
-		p += namelen;
-		type = (unsigned char)*p++;
-		memcpy(&len, p, sizeof(len));
-		p += sizeof(len);
-		sa_fields_add(fs, name, namelen, type, p, len);
-		p += len;
-	}
-}
-
 /* Each worker's. */
 static __thread struct key wk;
 static __thread struct sa_fields wfs, wrf;
@@ -136,9 +94,24 @@ record(void *w, struct sa_chunk *c, const struct sa_record *rec)
 		emit_rows = NULL;
 		it.nrows = emit_nrows;
 	} else
-		put_fields(b, &wfs);
+		sa_fields_pack_named(b, wfs.f, wfs.n);
 	it.len = b->len - off - sizeof(it) - it.klen;
 	memcpy(b->s + off, &it, sizeof(it));
+}
+
+/* In the main thread: the item at S, its key in K; returns its LEN bytes
+ * of rows or fields. */
+static const char *
+item_at(const char *s, struct item *it, struct key *k)
+{
+	memcpy(it, s, sizeof(*it));
+	s += sizeof(*it);
+	k->null = it->null;
+	k->fp = it->fp;
+	sa_buf_reset(&k->text);
+	if (it->klen > 0)
+		sa_buf_add(&k->text, s, it->klen);
+	return s + it->klen;
 }
 
 /* In the main thread: the items of a chunk, in input order. */
@@ -153,19 +126,12 @@ take(int tag, const char *s, size_t len)
 
 	(void)tag;
 	while (len > 0) {
-		memcpy(&it, s, sizeof(it));
-		p = s + sizeof(it);
-		k.null = it.null;
-		k.fp = it.fp;
-		sa_buf_reset(&k.text);
-		if (it.klen > 0)
-			sa_buf_add(&k.text, p, it.klen);
-		p += it.klen;
+		p = item_at(s, &it, &k);
 		if (it.joined)
 			left_joined(&k, it.b, p, it.len, it.nrows,
 			    base + it.line);
 		else {
-			get_fields(&fs, p);
+			sa_fields_unpack_named(&fs, p);
 			left_fields(&k, &fs, lname, base + it.line);
 		}
 		s = p + it.len;
@@ -304,7 +270,7 @@ right_record(void *w, struct sa_chunk *c, const struct sa_record *rec)
 	b->len += sizeof(it);
 	if (it.klen > 0)
 		sa_buf_add(b, wk.text.s, it.klen);
-	put_fields(b, &wfs);
+	sa_fields_pack_named(b, wfs.f, wfs.n);
 	it.len = b->len - off - sizeof(it) - it.klen;
 	memcpy(b->s + off, &it, sizeof(it));
 }
@@ -322,15 +288,8 @@ take_right(int tag, const char *s, size_t len)
 
 	(void)tag;
 	while (len > 0) {
-		memcpy(&it, s, sizeof(it));
-		p = s + sizeof(it);
-		k.null = it.null;
-		k.fp = it.fp;
-		sa_buf_reset(&k.text);
-		if (it.klen > 0)
-			sa_buf_add(&k.text, p, it.klen);
-		p += it.klen;
-		get_fields(&fs, p);
+		p = item_at(s, &it, &k);
+		sa_fields_unpack_named(&fs, p);
 		right_fields(&k, &fs, base + it.line);
 		s = p + it.len;
 		len -= sizeof(it) + it.klen + it.len;

@@ -137,68 +137,20 @@ tsv_field(struct sa_buf *b, const struct sa_field *f)
 }
 
 /*
- * A deferred sink's rows, in the spool: the row's length, its number of
- * fields, then each field's name length, name, type, value length and
- * value.  Made in any thread; read back without parsing JSON.
+ * A deferred sink's rows, in the spool: the row's length (32 bits, itself
+ * included), then its fields with their names (sa_fields_pack_named).
+ * Made in any thread; read back without parsing JSON.
  */
-static void
-put32(struct sa_buf *b, size_t v)
-{
-	uint32_t u = (uint32_t)v;
-
-	sa_buf_add(b, &u, sizeof(u));
-}
-
-static size_t
-get32(const char **p)
-{
-	uint32_t u;
-
-	memcpy(&u, *p, sizeof(u));
-	*p += sizeof(u);
-	return u;
-}
-
 static void
 encode_row(struct sa_buf *b, const struct sa_field *f, size_t n)
 {
-	size_t i, start = b->len;
-	uint32_t len;
+	size_t start = b->len;
+	uint32_t len = 0;
 
-	put32(b, 0);
-	put32(b, n);
-	for (i = 0; i < n; i++) {
-		put32(b, f[i].namelen);
-		sa_buf_add(b, f[i].name, f[i].namelen);
-		sa_buf_addc(b, (char)f[i].type);
-		put32(b, f[i].len);
-		if (f[i].len > 0)
-			sa_buf_add(b, f[i].s, f[i].len);
-	}
+	sa_buf_add(b, &len, sizeof(len));
+	sa_fields_pack_named(b, f, n);
 	len = (uint32_t)(b->len - start);
 	memcpy(b->s + start, &len, sizeof(len));
-}
-
-/* The fields of the encoded row at P (names and values point into it). */
-static void
-decode_row(struct sa_fields *out, const char *p)
-{
-	size_t n, namelen, len;
-	const char *name;
-	int type;
-
-	out->n = 0;
-	p += sizeof(uint32_t);
-	n = get32(&p);
-	while (n-- > 0) {
-		namelen = get32(&p);
-		name = p;
-		p += namelen;
-		type = (unsigned char)*p++;
-		len = get32(&p);
-		sa_fields_add(out, name, namelen, type, p, len);
-		p += len;
-	}
 }
 
 void
@@ -288,23 +240,16 @@ void
 sa_sink_put(struct sa_sink *k, const char *line, size_t len)
 {
 	const char *p, *end = line + len;
-	size_t n, namelen;
+	uint32_t rowlen;
+	size_t i;
 
 	if (k->deferred) {
 		/* The columns, in the order they first appear. */
-		for (p = line; p < end; ) {
-			const char *q = p + sizeof(uint32_t);
-			size_t rowlen;
-
-			rowlen = get32(&p);
-			n = get32(&q);
-			while (n-- > 0) {
-				namelen = get32(&q);
-				add_column(k, q, namelen);
-				q += namelen + 1;
-				q += get32(&q);
-			}
-			p += rowlen - sizeof(uint32_t);
+		for (p = line; p < end; p += rowlen) {
+			memcpy(&rowlen, p, sizeof(rowlen));
+			sa_fields_unpack_named(&fs, p + sizeof(rowlen));
+			for (i = 0; i < fs.n; i++)
+				add_column(k, fs.f[i].name, fs.f[i].namelen);
 		}
 		if (fwrite(line, 1, len, k->spool) != len)
 			sa_spill_write_error();
@@ -352,7 +297,7 @@ sa_sink_finish(struct sa_sink *k)
 			sa_out_line_done();
 		}
 		while (read_row(k->spool, &b)) {
-			decode_row(&fs, b.s);
+			sa_fields_unpack_named(&fs, b.s + sizeof(uint32_t));
 			sa_sink_format(k, &sa_out, fs.f, fs.n);
 			sa_out_line_done();
 		}

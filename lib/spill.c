@@ -563,6 +563,43 @@ sa_fields_unpack(struct sa_fields *fs, const char *p, size_t len)
 }
 
 void
+sa_fields_pack_named(struct sa_buf *b, const struct sa_field *f, size_t n)
+{
+	size_t i;
+
+	put32(b, n);
+	for (i = 0; i < n; i++) {
+		put32(b, f[i].namelen);
+		sa_buf_add(b, f[i].name, f[i].namelen);
+		sa_buf_addc(b, (char)f[i].type);
+		put32(b, f[i].len);
+		if (f[i].len > 0)
+			sa_buf_add(b, f[i].s, f[i].len);
+	}
+}
+
+const char *
+sa_fields_unpack_named(struct sa_fields *fs, const char *p)
+{
+	size_t n, namelen, vl;
+	const char *name;
+	int type;
+
+	fs->n = 0;
+	n = get32(&p);
+	while (n-- > 0) {
+		namelen = get32(&p);
+		name = p;
+		p += namelen;
+		type = (unsigned char)*p++;
+		vl = get32(&p);
+		sa_fields_add(fs, name, namelen, type, p, vl);
+		p += vl;
+	}
+	return p;
+}
+
+void
 sa_fields_free(struct sa_fields *fs)
 {
 	free(fs->f);

@@ -99,6 +99,10 @@ void sa_fields_add(struct sa_fields *fs, const char *name, size_t namelen,
  * table of the process, so packed bytes do not outlive it). */
 void sa_fields_pack(struct sa_buf *, const struct sa_field *, size_t n);
 void sa_fields_unpack(struct sa_fields *fs, const char *p, size_t len);
+/* The same with the names in the bytes, needing no table: safe in any
+ * thread.  Unpacking returns the end of the fields at P. */
+void sa_fields_pack_named(struct sa_buf *, const struct sa_field *, size_t n);
+const char *sa_fields_unpack_named(struct sa_fields *fs, const char *p);
 void sa_fields_free(struct sa_fields *);
 
 /* Output sinks: rows as NDJSON, or as TSV with a header.  When a TSV
