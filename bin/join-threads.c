@@ -139,12 +139,6 @@ take(int tag, const char *s, size_t len)
 	}
 }
 
-static void *
-worker_new(void)
-{
-	return NULL;
-}
-
 static void
 worker_free(void *w)
 {
@@ -156,7 +150,7 @@ worker_free(void *w)
 }
 
 static const struct sa_chunk_ops ops = {
-	worker_new, worker_free, record, take
+	NULL, worker_free, record, take
 };
 
 /*
@@ -297,7 +291,7 @@ take_right(int tag, const char *s, size_t len)
 }
 
 static const struct sa_chunk_ops right_ops = {
-	worker_new, worker_free, right_record, take_right
+	NULL, worker_free, right_record, take_right
 };
 
 /* Reads RIGHT into the table: with the workers when there are any and

@@ -463,12 +463,6 @@ take_items(int tag, const char *s, size_t len)
 	}
 }
 
-static void *
-worker_new(void)
-{
-	return NULL;
-}
-
 static void
 worker_free(void *w)
 {
@@ -485,7 +479,7 @@ worker_free(void *w)
 }
 
 static const struct sa_chunk_ops ops = {
-	worker_new, worker_free, record, take_items
+	NULL, worker_free, record, take_items
 };
 
 /* --threads 1, and input that is not line-delimited. */

@@ -519,12 +519,6 @@ take(int tag, const char *s, size_t len)
 	flush_if_idle();
 }
 
-static void *
-worker_new(void)
-{
-	return NULL;
-}
-
 static void
 worker_free(void *w)
 {
@@ -537,7 +531,7 @@ worker_free(void *w)
 }
 
 static const struct sa_chunk_ops ops = {
-	worker_new, worker_free, record, take
+	NULL, worker_free, record, take
 };
 
 /* --threads 1, and input that is not line-delimited. */

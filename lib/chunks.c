@@ -236,8 +236,11 @@ static void *
 worker(void *arg)
 {
 	struct engine *e = arg;
-	void *w = e->ops->worker_new();
+	void *w = NULL;
 	struct slot *s;
+
+	if (e->ops->worker_new != NULL)
+		w = e->ops->worker_new();
 
 	pthread_mutex_lock(&e->lock);
 	for (;;) {

@@ -400,7 +400,7 @@ int sa_common_option(int c, const char *arg, void (*usage)(void));
 extern size_t sa_chunk_size;
 struct sa_chunk;
 struct sa_chunk_ops {
-	/* A worker's own state, made in its thread. */
+	/* A worker's own state, made in its thread (NULL: none). */
 	void *(*worker_new)(void);
 	void (*worker_free)(void *w);
 	/* Turns good record REC into output (sa_chunk_buf) or a reject
