@@ -84,13 +84,20 @@ locked() {
 	q "SELECT string_agg(id::text, ' ' ORDER BY id) FROM \"$1\" WHERE xmax <> 0 AND xmin <> xmax"
 }
 
+# The backends of sa-load that hold a lock on $T: this test's own, as
+# the suites beside it load through the same server.
+load_backends() {
+	echo "FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+	   WHERE a.application_name = 'sa-load' AND l.relation = '\"$T\"'::regclass"
+}
+
 # Waits until a backend of sa-load sleeps in slow_table's trigger.
 wait_for_sleep() {
-	wait_until "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'sa-load' AND wait_event = 'PgSleep'"
+	wait_until "SELECT count(*) > 0 $(load_backends) AND a.wait_event = 'PgSleep'"
 }
 
 wait_for_no_backend() {
-	wait_until "SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'sa-load'"
+	wait_until "SELECT count(*) = 0 $(load_backends)"
 }
 
 # Table $T as base_table makes it, whose trigger sleeps 2 s on the row of
@@ -930,8 +937,10 @@ restart_server() {
 	) </dev/null >/dev/null 2>&1
 }
 
+# Terminates only the backend loading this test's table: the suites
+# running beside this one load through the same server.
 terminate_load() {
-	q "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'sa-load'" >/dev/null
+	q "SELECT count(pg_terminate_backend(l.pid)) $(load_backends)" >/dev/null
 }
 
 @test "a PostgreSQL restart in the middle of a load: 69, the table as it was" {
