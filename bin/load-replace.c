@@ -105,56 +105,63 @@ scope_from_input(void)
 	return ld.opt.mode == REPLACE_KEYS && ld.scope.nfiles == 0;
 }
 
-/* Appends the scope key of record ROOT, named by NAMES, to the keys file
- * as a COPY line.  Returns the index of a key that is missing or null,
- * or -1. */
-static int
-write_key(const struct sa_val *root, char **names, int write)
+/* Appends the scope key of record ROOT, named by NAMES, to LINE as a
+ * COPY line, with SCRATCH for the text of its values.  Returns the index
+ * of a key that is missing or null (*ISNULL tells which), or -1.
+ * Touches nothing shared: runs in the workers. */
+int
+scope_key(const struct sa_val *root, char **names, struct sa_buf *line,
+    struct sa_buf *scratch, int *isnull)
 {
-	static struct sa_buf line, scratch;
 	const struct sa_val *v;
 	const char *s;
-	size_t i, len;
+	size_t i, len, start = line->len;
 
-	sa_buf_reset(&line);
 	for (i = 0; i < ld.scope.n; i++) {
 		v = sa_get(root, names[i], strlen(names[i]));
-		if (v == NULL || !sa_val_text(v, &scratch, &s, &len))
+		if (v == NULL || !sa_val_text(v, scratch, &s, &len)) {
+			*isnull = v != NULL;
+			line->len = start;
 			return i;
+		}
 		if (i > 0)
-			sa_buf_addc(&line, '\t');
-		sa_copy_escape(&line, s, len);
+			sa_buf_addc(line, '\t');
+		sa_copy_escape(line, s, len);
 	}
-	sa_buf_addc(&line, '\n');
-	if (!write)
-		return -1;
+	sa_buf_addc(line, '\n');
+	return -1;
+}
+
+/* Appends LEN bytes of key lines at S to the keys file. */
+static void
+write_keys(const char *s, size_t len)
+{
 	if (ld.scope.keys == NULL) {
 		ld.scope.keys = sa_tmpfile();
 		setvbuf(ld.scope.keys, NULL, _IOFBF, 1 << 16);
 	}
-	if (fwrite(line.s, 1, line.len, ld.scope.keys) != line.len)
+	if (fwrite(s, 1, len, ld.scope.keys) != len)
 		sa_die_errno(EX_IOERR, "temporary file");
-	return -1;
 }
 
 /* A row of the input must carry its scope key: a row without one would
- * never be in any scope, and would stay for good.  Without --scope its
- * key is in scope.  Returns 0 if the row was rejected. */
+ * never be in any scope, and would stay for good.  IDX and ISNULL are
+ * what scope_key() said of the row at LINE of FILE (its JSON, for the
+ * rejects, at JSON), KEY its key line: without --scope its key is in
+ * scope.  Returns 0 if the row was rejected. */
 int
-scope_row(const struct sa_record *rec)
+scope_take(const char *file, uintmax_t line, const char *json, size_t jlen,
+    int idx, int isnull, const char *key, size_t keylen)
 {
-	int i;
-
-	if (ld.opt.mode != REPLACE_KEYS)
-		return 1;
-	i = write_key(rec->root, ld.scope.cols, scope_from_input());
-	if (i < 0)
-		return 1;
-	sa_reject(rec->file, rec->line, NULL, 0, rec->root,
-	    "scope key \"%s\" is %s", ld.scope.cols[i],
-	    sa_get(rec->root, ld.scope.cols[i], strlen(ld.scope.cols[i])) ?
-	    "null" : "missing");
-	return 0;
+	if (idx >= 0) {
+		sa_reject(file, line, json, jlen, NULL,
+		    "scope key \"%s\" is %s", ld.scope.cols[idx],
+		    isnull ? "null" : "missing");
+		return 0;
+	}
+	if (scope_from_input())
+		write_keys(key, keylen);
+	return 1;
 }
 
 /* Reads the --scope stream into the keys file.  Its records are not the
@@ -165,15 +172,22 @@ read_scope(void)
 	struct sa_stats saved = sa_stats;
 	struct sa_input in;
 	struct sa_record rec;
-	int i;
+	struct sa_buf line = { 0 }, scratch = { 0 };
+	int i, isnull;
 
 	sa_input_init(&in, ld.scope.nfiles, ld.scope.files);
-	while (sa_input_next(&in, &rec) == SA_OK)
-		if ((i = write_key(rec.root, ld.scope.fields, 1)) >= 0)
+	while (sa_input_next(&in, &rec) == SA_OK) {
+		sa_buf_reset(&line);
+		if ((i = scope_key(rec.root, ld.scope.fields, &line, &scratch,
+		    &isnull)) >= 0)
 			sa_reject(rec.file, rec.line, NULL, 0, rec.root,
 			    "scope key \"%s\" is %s", ld.scope.fields[i],
-			    sa_get(rec.root, ld.scope.fields[i],
-			    strlen(ld.scope.fields[i])) ? "null" : "missing");
+			    isnull ? "null" : "missing");
+		else
+			write_keys(line.s, line.len);
+	}
+	sa_buf_free(&line);
+	sa_buf_free(&scratch);
 	sa_input_close(&in);
 	if (in.status != 0)
 		sa_die(in.status, "--scope: nothing was loaded");

@@ -71,10 +71,21 @@ file_index(const char *name)
 
 /*
  * An upsert sorts the staged rows by key so that the last row of a key
- * wins, unless every key is known to appear once: 8 bytes of each key's
- * fingerprint are kept for that, up to KEYSET_MAX slots (64 MiB).
+ * wins, unless every key is known to appear once; a table that
+ * replace-keys makes gets its primary key after its rows if so.  8 bytes
+ * of each key's fingerprint are kept for that, up to KEYSET_MAX slots
+ * (64 MiB).
  */
 #define KEYSET_MAX (1 << 23)
+
+/* Are the keys of the rows noted?  Read by the workers too: nothing it
+ * reads changes while replace-keys reads its rows. */
+static int
+keys_noted(void)
+{
+	return ld.opt.mode == UPSERT || (ld.opt.mode == REPLACE_KEYS &&
+	    !ld.table_exists && ld.opt.nkeys > 0);
+}
 
 /* Each thread's own. */
 static __thread struct sa_buf kb, scratch, text, meta;
@@ -160,6 +171,10 @@ struct item {
 	uint32_t nfields;
 	int32_t key;		/* the first -k key missing or null, or -1 */
 	int32_t key_null;	/* it is null */
+	int32_t scope;		/* replace-keys: the same of the scope key */
+	int32_t scope_null;
+	uint32_t scopelen;	/* the bytes of its COPY line, at the end */
+	uint32_t pad;
 };
 
 enum {
@@ -188,7 +203,7 @@ static __thread size_t nnames, namecap;
 static void
 pack(struct sa_buf *b, const struct sa_record *rec, int tsv, int chain)
 {
-	struct item it = { .line = rec->line, .key = -1 };
+	struct item it = { .line = rec->line, .key = -1, .scope = -1 };
 	struct field f;
 	const struct sa_val *m, *kv;
 	size_t off = b->len, row, at, i, prev = chain && off > 0 ? nnames : 0;
@@ -253,7 +268,7 @@ pack(struct sa_buf *b, const struct sa_record *rec, int tsv, int chain)
 			it.key_null = kv != NULL;
 		}
 	}
-	if (ld.opt.mode == UPSERT && it.key < 0)
+	if (it.key < 0 && keys_noted())
 		it.keyhash = key_hash(rec->root);
 	if (sa_rejects_enabled()) {
 		/* The record as JSON, for the rejects. */
@@ -274,6 +289,12 @@ pack(struct sa_buf *b, const struct sa_record *rec, int tsv, int chain)
 	nnames = it.nfields;
 	if (meta.len > 0)	/* a record of no field has none */
 		sa_buf_add(b, meta.s, meta.len);
+	if (ld.opt.mode == REPLACE_KEYS) {
+		at = b->len;
+		it.scope = scope_key(rec->root, ld.scope.cols, b, &scratch,
+		    &it.scope_null);
+		it.scopelen = b->len - at;
+	}
 	it.size = b->len - off;
 	memcpy(b->s + off, &it, sizeof(it));
 }
@@ -310,11 +331,9 @@ take_fields(const char *p, const struct item *it)
 }
 
 /* The item at P into ROW, for a record of FILE at BASE lines more than
- * the item says; returns 0 if it was rejected.  REC is the record on one
- * thread (replace-keys reads it), NULL with threads. */
+ * the item says; returns 0 if it was rejected. */
 static int
-take(const char *file, uintmax_t base, const char *p,
-    const struct sa_record *rec)
+take(const char *file, uintmax_t base, const char *p)
 {
 	struct item it;
 	const struct field *f;
@@ -408,7 +427,8 @@ take(const char *file, uintmax_t base, const char *p,
 		    ld.opt.keys[it.key], it.key_null ? "null" : "missing");
 		goto bad;
 	}
-	if (rec != NULL && !scope_row(rec))
+	if (ld.opt.mode == REPLACE_KEYS && !scope_take(file, line, json, jlen,
+	    it.scope, it.scope_null, p + it.size - it.scopelen, it.scopelen))
 		goto bad;
 	for (i = 0; i < ld.nrf; i++) {
 		ld.cols[ld.rf[i].col].used = 1;
@@ -416,7 +436,7 @@ take(const char *file, uintmax_t base, const char *p,
 		    ld.rf[i].type);
 	}
 	ld.rows_loaded++;
-	if (ld.opt.mode == UPSERT)
+	if (keys_noted())
 		note_key(it.keyhash);
 	tmp = ld.prev, ld.prev = ld.seq, ld.seq = tmp;
 	ld.nprev = pos;
@@ -435,7 +455,7 @@ encode(const struct sa_record *rec)
 
 	sa_buf_reset(&item);
 	pack(&item, rec, sa_input_format(&ld.in) == SA_FMT_TSV, 0);
-	return take(rec->file, 0, item.s, rec);
+	return take(rec->file, 0, item.s);
 }
 
 /* In a worker: record REC of chunk C as an item.  The file being read
@@ -458,7 +478,7 @@ take_items(int tag, const char *s, size_t len)
 	(void)tag;
 	for (; len > 0; s += it.size, len -= it.size) {
 		memcpy(&it, s, sizeof(it));
-		if (take(file, sa_chunk_base(), s, NULL))
+		if (take(file, sa_chunk_base(), s))
 			take_row();
 	}
 }
@@ -494,14 +514,12 @@ one_thread(struct sa_input *in, void *arg)
 			take_row();
 }
 
-/* Reads the input with THREADS threads (replace-keys on one, since its
- * scope keys are written as the rows are read), handing each good row
- * to take_row() in input order. */
+/* Reads the input with THREADS threads, handing each good row to
+ * take_row() in input order. */
 void
 read_rows(unsigned threads)
 {
-	sa_chunks_run(&ld.in, ld.opt.mode == REPLACE_KEYS ? 1 : threads, &ops,
-	    one_thread, NULL);
+	sa_chunks_run(&ld.in, threads, &ops, one_thread, NULL);
 }
 
 /* A file that could not be opened means nothing is loaded. */

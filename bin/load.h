@@ -260,8 +260,12 @@ void scope_keys(const char *arg);
 void scope_file(const char *arg);
 void scope_check(int nfiles, char **files);
 int scope_from_input(void);
-/* Checks the scope key of record REC; returns 0 if it was rejected. */
-int scope_row(const struct sa_record *rec);
+/* A record's scope key as a COPY line (in a worker), and the main
+ * thread's check of it; scope_take() returns 0 if it rejected the row. */
+int scope_key(const struct sa_val *root, char **names, struct sa_buf *line,
+    struct sa_buf *scratch, int *isnull);
+int scope_take(const char *file, uintmax_t line, const char *json,
+    size_t jlen, int idx, int isnull, const char *key, size_t keylen);
 void replace_keys(void);
 void replace_plan(struct sa_buf *b);
 

@@ -64,7 +64,7 @@ usage(void)
 	    "      --dry-run           print the DDL and change nothing\n"
 	    "      --threads N         read line-delimited input with N threads "
 	    "(default:\n"
-	    "                          online CPUs; replace-keys reads on one)\n"
+	    "                          online CPUs)\n"
 	    "      --rejects FILE      write bad records to FILE and go on\n"
 	    "      --stats             print a JSON line of counters at exit\n"
 	    "      --quiet             no progress line, warnings or summary\n"
@@ -121,10 +121,13 @@ static void
 start_rows(void)
 {
 	name_keys();
-	/* A table made for an upsert gets its primary key once the rows
-	 * are in: building the index at once is cheaper than growing it
-	 * row by row. */
-	ld.key_later = direct && !ld.table_exists;
+	/* A table made for an upsert, or by replace-keys (which has read
+	 * every row by now), gets its primary key once the rows are in:
+	 * building the index at once is cheaper than growing it row by
+	 * row.  A key that may appear twice is left to the server to
+	 * name, row by row. */
+	ld.key_later = !ld.table_exists && ((ld.opt.mode == UPSERT && direct) ||
+	    (ld.opt.mode == REPLACE_KEYS && ld.opt.nkeys > 0 && !ld.dup_keys));
 	/* Rows sent into a table others see may have to be sent again,
 	 * should it change mid-stream. */
 	ld.keep = ld.table_exists && !ld.opt.no_evolve &&

@@ -605,3 +605,43 @@ sa-load: $T: 72000 rows read, 72000 inserted, 0 updated
 {"prog":"sa-load","records_in":72000,"records_out":72000,"records_rejected":0,"bytes_in":$(($(stat -c %s "$BATS_TEST_TMPDIR/in.tsv") * 2)),"inserted":72000,"updated":0}
 EOF
 }
+
+@test "sa-load: 4 threads replace keys as 1 does, in new tables and in one with rows" {
+	pg_table thr
+	# Every id once: the table made gets its primary key after the rows.
+	grep -vE '^\{"id":[0-9]*500,' "$LIN" > "$BATS_TEST_TMPDIR/once.ndjson"
+	same_load no_table --mode replace-keys --scope-key id -k id "$BATS_TEST_TMPDIR/once.ndjson"
+	run rejects_one
+	assert_output - <<'EOF2'
+2 invalid JSON: parse error: after key and value, inside map, I expect ',' or '}'
+6988 record is not a JSON object
+11979 a string holds \u0000, and COPY text cannot hold a NUL character
+12978 a field name is empty or holds a NUL character
+15973 key "id" is null
+EOF2
+	run cat "$BATS_TEST_TMPDIR/1.msg"
+	assert_output - <<EOF2
+sa-load: $T: 35932 rows read, 0 deleted, 35927 inserted, 0 updated, 5 rejected
+{"prog":"sa-load","records_in":35932,"records_out":35927,"records_rejected":5,"bytes_in":$(stat -c %s "$BATS_TEST_TMPDIR/once.ndjson"),"deleted":0,"inserted":35927,"updated":0}
+EOF2
+	run q "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = '\"$T\"'::regclass"
+	assert_output 'PRIMARY KEY (id)'
+	# Ids twice: the server refuses the second row of each, at its line.
+	same_load no_table --mode replace-keys --scope-key id -k id "$LIN"
+	run cat "$BATS_TEST_TMPDIR/1.msg"
+	assert_output - <<EOF2
+sa-load: $T: 36004 rows read, 0 deleted, 35963 inserted, 0 updated, 41 rejected
+{"prog":"sa-load","records_in":36004,"records_out":35963,"records_rejected":41,"bytes_in":$(stat -c %s "$LIN"),"deleted":0,"inserted":35963,"updated":0}
+EOF2
+	run jq -r '"\(.line) \(.error)"' "$BATS_TEST_TMPDIR/1.rej"
+	assert_line --index 5 '1001 duplicate key value violates unique constraint "'"$T"'_pkey"'
+	assert_equal "$(grep -c 'duplicate key' "$BATS_TEST_TMPDIR/1.rej")" 36
+	# Into a table with rows, the scope from a file: its ids' rows go.
+	same_load first_row --mode replace-keys --scope-key id --scope "$BATS_TEST_TMPDIR/once.ndjson" "$BATS_TEST_TMPDIR/once.ndjson"
+	run cat "$BATS_TEST_TMPDIR/1.msg"
+	assert_output - <<EOF2
+sa-load: $T: new column "late" text
+sa-load: $T: 35932 rows read, 1 deleted, 35927 inserted, 0 updated, 9 rejected
+{"prog":"sa-load","records_in":35932,"records_out":35927,"records_rejected":9,"bytes_in":$(stat -c %s "$BATS_TEST_TMPDIR/once.ndjson"),"deleted":1,"inserted":35927,"updated":0}
+EOF2
+}
