@@ -461,11 +461,32 @@ send_rows(void)
 	}
 }
 
+/* Gives a table made without its primary key (key_later) the key now:
+ * once the rows are in, or before a row whose key may repeat one sent
+ * already, so that the server names the row that repeats it. */
+void
+key_now(void)
+{
+	struct sa_buf sql = { 0 };
+
+	if (ld.copying)
+		copy_end();
+	sa_buf_adds(&sql, "ALTER TABLE ");
+	sa_buf_adds(&sql, ld.target.s);
+	sa_buf_adds(&sql, " ADD ");
+	add_primary_key(&sql);
+	run_ok(sql.s);
+	sa_buf_free(&sql);
+	ld.key_later = 0;
+}
+
 /* Sends the row just read, changing the table (or the staging table)
  * if it needs it. */
 void
 send_row(void)
 {
+	if (ld.opt.mode == REPLACE_KEYS && ld.key_later && ld.dup_keys)
+		key_now();
 	if (ld.opt.mode == UPSERT && !ld.staging && ld.dup_keys)
 		to_stage();
 	if (!fits()) {

@@ -78,14 +78,6 @@ file_index(const char *name)
  */
 #define KEYSET_MAX (1 << 23)
 
-/* Are the keys of the rows noted?  Read by the workers too: nothing it
- * reads changes while replace-keys reads its rows. */
-static int
-keys_noted(void)
-{
-	return ld.opt.mode == UPSERT || (ld.opt.mode == REPLACE_KEYS &&
-	    !ld.table_exists && ld.opt.nkeys > 0);
-}
 
 /* Each thread's own. */
 static __thread struct sa_buf kb, scratch, text, meta;
@@ -268,7 +260,7 @@ pack(struct sa_buf *b, const struct sa_record *rec, int tsv, int chain)
 			it.key_null = kv != NULL;
 		}
 	}
-	if (it.key < 0 && keys_noted())
+	if (it.key < 0 && ld.note_keys)
 		it.keyhash = key_hash(rec->root);
 	if (sa_rejects_enabled()) {
 		/* The record as JSON, for the rejects. */
@@ -436,7 +428,7 @@ take(const char *file, uintmax_t base, const char *p)
 		    ld.rf[i].type);
 	}
 	ld.rows_loaded++;
-	if (keys_noted())
+	if (ld.note_keys)
 		note_key(it.keyhash);
 	tmp = ld.prev, ld.prev = ld.seq, ld.seq = tmp;
 	ld.nprev = pos;
@@ -519,6 +511,9 @@ one_thread(struct sa_input *in, void *arg)
 void
 read_rows(unsigned threads)
 {
+	/* Set before the workers start, which read it. */
+	ld.note_keys = ld.opt.mode == UPSERT || (ld.opt.mode == REPLACE_KEYS &&
+	    !ld.table_exists && ld.opt.nkeys > 0);
 	sa_chunks_run(&ld.in, threads, &ops, one_thread, NULL);
 }
 

@@ -151,6 +151,7 @@ struct load {
 	size_t nprev, seqcap;
 	uint64_t *keyset;	/* the keys seen, as note_key() keeps them */
 	size_t keycap, nkeys_seen;
+	int note_keys;		/* note_key() keeps the keys of the rows */
 	int dup_keys;		/* a key may appear more than once */
 
 	/* Sending the rows (load-copy.c). */
@@ -244,6 +245,7 @@ void check_input(void);
 void begin_rows(void);
 void delete_rows(void);
 void send_rows(void);
+void key_now(void);
 void send_row(void);
 void copy_end(void);
 

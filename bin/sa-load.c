@@ -121,11 +121,10 @@ static void
 start_rows(void)
 {
 	name_keys();
-	/* A table made for an upsert, or by replace-keys (which has read
-	 * every row by now), gets its primary key once the rows are in:
-	 * building the index at once is cheaper than growing it row by
-	 * row.  A key that may appear twice is left to the server to
-	 * name, row by row. */
+	/* A table made for an upsert or by replace-keys gets its primary
+	 * key once the rows are in: building the index at once is cheaper
+	 * than growing it row by row.  replace-keys adds it earlier should
+	 * a key repeat (send_row()), for the server to name the row. */
 	ld.key_later = !ld.table_exists && ((ld.opt.mode == UPSERT && direct) ||
 	    (ld.opt.mode == REPLACE_KEYS && ld.opt.nkeys > 0 && !ld.dup_keys));
 	/* Rows sent into a table others see may have to be sent again,
@@ -186,10 +185,11 @@ load(int nargs, char **args)
 
 	/* The first rows show the types; with --no-evolve a new table is
 	 * made for all of them, since it may not change later. */
-	/* replace-keys reads all its rows first as well: its DELETE cannot
-	 * be sent again should the table change mid-stream (load-copy.c). */
+	/* replace-keys into a table that exists reads all its rows first as
+	 * well: its DELETE cannot be sent again should the table change
+	 * mid-stream (load-copy.c).  A table it makes changes in place. */
 	if (ld.opt.dry_run || (ld.opt.no_evolve && !ld.table_exists) ||
-	    ld.opt.mode == REPLACE_KEYS)
+	    (ld.opt.mode == REPLACE_KEYS && ld.table_exists))
 		limit = UINTMAX_MAX;
 	ld.spool = sa_tmpfile();
 	setvbuf(ld.spool, NULL, _IOFBF, 1 << 20);
@@ -238,14 +238,8 @@ load(int nargs, char **args)
 				evolve(0);
 			ld.rows_inserted = ld.rows_loaded;
 		}
-		if (ld.key_later && ld.created) {
-			sa_buf_reset(&sql);
-			sa_buf_adds(&sql, "ALTER TABLE ");
-			sa_buf_adds(&sql, ld.target.s);
-			sa_buf_adds(&sql, " ADD ");
-			add_primary_key(&sql);
-			run_ok(sql.s);
-		}
+		if (ld.key_later && ld.created)
+			key_now();
 	} else {
 		run_ok("BEGIN");
 		if (ld.opt.mode == REPLACE && ld.table_exists)

@@ -252,3 +252,31 @@ DELETE FROM \"$T\" t
 	run q "SELECT count(*), count(DISTINCT id) FROM \"$T\""
 	assert_output "5000|5000"
 }
+
+@test "a table replace-keys makes gets its key after the rows; a key that repeats late is refused at its line" {
+	pg rk
+	# 30000 rows, then id 7 again past the first rows that make the table.
+	awk 'BEGIN { for (i = 1; i <= 30000; i++)
+		printf "{\"id\": %d, \"idx\": 0, \"v\": \"r%d\"}\n", i, i
+		print "{\"id\": 7, \"idx\": 0, \"v\": \"again\"}" }' > "$BATS_TEST_TMPDIR/in"
+	head -n 30000 "$BATS_TEST_TMPDIR/in" > "$BATS_TEST_TMPDIR/once"
+	run --separate-stderr sa-load --mode replace-keys --scope-key id -k id,idx "$T" "$BATS_TEST_TMPDIR/once"
+	assert_success
+	assert_equal "$(summary <<<"$stderr")" "sa-load: $T: 30000 rows read, 0 deleted, 30000 inserted, 0 updated"
+	run q "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = '\"$T\"'::regclass"
+	assert_output 'PRIMARY KEY (id, idx)'
+	q "DROP TABLE \"$T\""
+	run --separate-stderr sa-load --mode replace-keys --scope-key id -k id,idx "$T" "$BATS_TEST_TMPDIR/in"
+	[ "$status" -eq 65 ]
+	assert_equal "$stderr" "sa-load: $BATS_TEST_TMPDIR/in:30001: duplicate key value violates unique constraint \"${T}_pkey\" (Key (id, idx)=(7, 0) already exists.)"
+	run q "SELECT to_regclass('\"$T\"') IS NULL"
+	assert_output t
+	run --separate-stderr sa-load --mode replace-keys --scope-key id -k id,idx \
+	    --rejects "$BATS_TEST_TMPDIR/rej" "$T" "$BATS_TEST_TMPDIR/in"
+	assert_success
+	assert_equal "$(summary <<<"$stderr")" "sa-load: $T: 30001 rows read, 0 deleted, 30000 inserted, 0 updated, 1 rejected"
+	run jq -c '[.line, .error]' "$BATS_TEST_TMPDIR/rej"
+	assert_output "[30001,\"duplicate key value violates unique constraint \\\"${T}_pkey\\\"\"]"
+	run q "SELECT count(*), min(v), pg_get_constraintdef((SELECT oid FROM pg_constraint WHERE conrelid = '\"$T\"'::regclass)) FROM \"$T\" WHERE id = 7"
+	assert_output '1|r7|PRIMARY KEY (id, idx)'
+}

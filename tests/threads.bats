@@ -634,7 +634,7 @@ sa-load: $T: 36004 rows read, 0 deleted, 35963 inserted, 0 updated, 41 rejected
 {"prog":"sa-load","records_in":36004,"records_out":35963,"records_rejected":41,"bytes_in":$(stat -c %s "$LIN"),"deleted":0,"inserted":35963,"updated":0}
 EOF2
 	run jq -r '"\(.line) \(.error)"' "$BATS_TEST_TMPDIR/1.rej"
-	assert_line --index 5 '1001 duplicate key value violates unique constraint "'"$T"'_pkey"'
+	assert_line --index 4 '1001 duplicate key value violates unique constraint "'"$T"'_pkey"'
 	assert_equal "$(grep -c 'duplicate key' "$BATS_TEST_TMPDIR/1.rej")" 36
 	# Into a table with rows, the scope from a file: its ids' rows go.
 	same_load first_row --mode replace-keys --scope-key id --scope "$BATS_TEST_TMPDIR/once.ndjson" "$BATS_TEST_TMPDIR/once.ndjson"
