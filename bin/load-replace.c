@@ -11,6 +11,7 @@
  * old rows or the new ones.
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -166,30 +167,71 @@ scope_take(const char *file, uintmax_t line, const char *json, size_t jlen,
 	return 1;
 }
 
-/* Reads the --scope stream into the keys file.  Its records are not the
- * rows: the counters of the load are left as they were. */
+/* A worker's, for the --scope stream. */
+static __thread struct sa_buf scope_scratch;
+
+/* In a worker: the key line of --scope record REC, or its reject. */
+static void
+scope_record(void *w, struct sa_chunk *c, const struct sa_record *rec)
+{
+	char msg[320];
+	int i, isnull;
+
+	(void)w;
+	i = scope_key(rec->root, ld.scope.fields, sa_chunk_buf(c, 0),
+	    &scope_scratch, &isnull);
+	if (i >= 0) {
+		snprintf(msg, sizeof(msg), "scope key \"%.256s\" is %s",
+		    ld.scope.fields[i], isnull ? "null" : "missing");
+		sa_chunk_reject(c, rec, NULL, 0, msg);
+	}
+}
+
+static void
+scope_write(int tag, const char *s, size_t len)
+{
+	(void)tag;
+	write_keys(s, len);
+}
+
+static void
+scope_worker_free(void *w)
+{
+	(void)w;
+	sa_buf_free(&scope_scratch);
+}
+
+static const struct sa_chunk_ops scope_ops = {
+	NULL, scope_worker_free, scope_record, scope_write
+};
+
+/* --threads 1, and a stream that is not line-delimited. */
+static void
+scope_one_thread(struct sa_input *in, void *arg)
+{
+	struct sa_chunk *c = sa_chunk_new();
+	struct sa_record rec;
+
+	(void)arg;
+	while (sa_input_next(in, &rec) == SA_OK) {
+		scope_record(NULL, c, &rec);
+		sa_chunk_flush(c, &scope_ops);
+	}
+	sa_chunk_free(c);
+	scope_worker_free(NULL);
+}
+
+/* Reads the --scope stream into the keys file, with the load's threads.
+ * Its records are not the rows: the counters of the load are left as
+ * they were. */
 static void
 read_scope(void)
 {
 	struct sa_stats saved = sa_stats;
 	struct sa_input in;
-	struct sa_record rec;
-	struct sa_buf line = { 0 }, scratch = { 0 };
-	int i, isnull;
 
 	sa_input_init(&in, ld.scope.nfiles, ld.scope.files);
-	while (sa_input_next(&in, &rec) == SA_OK) {
-		sa_buf_reset(&line);
-		if ((i = scope_key(rec.root, ld.scope.fields, &line, &scratch,
-		    &isnull)) >= 0)
-			sa_reject(rec.file, rec.line, NULL, 0, rec.root,
-			    "scope key \"%s\" is %s", ld.scope.fields[i],
-			    isnull ? "null" : "missing");
-		else
-			write_keys(line.s, line.len);
-	}
-	sa_buf_free(&line);
-	sa_buf_free(&scratch);
+	sa_chunks_run(&in, ld.opt.threads, &scope_ops, scope_one_thread, NULL);
 	sa_input_close(&in);
 	if (in.status != 0)
 		sa_die(in.status, "--scope: nothing was loaded");

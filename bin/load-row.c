@@ -465,12 +465,15 @@ static void
 take_items(int tag, const char *s, size_t len)
 {
 	const char *file = sa_reader_name(ld.in.r);
+	/* Read once: take_row() may read the --scope stream with threads of
+	 * its own, whose chunks have their own base. */
+	uintmax_t base = sa_chunk_base();
 	struct item it;
 
 	(void)tag;
 	for (; len > 0; s += it.size, len -= it.size) {
 		memcpy(&it, s, sizeof(it));
-		if (take(file, sa_chunk_base(), s))
+		if (take(file, base, s))
 			take_row();
 	}
 }
