@@ -1,5 +1,6 @@
 /* explode-sink.c: where sa-explode's rows go: stdout or the files of a
  * --split model, as NDJSON, or as COPY text through a spool (-t). */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,11 +111,14 @@ sink_for(const char *rel)
 
 /*
  * -t: a worker writes a row as its count of columns, then each column's
- * name and COPY text, lengths first (host order, 4 bytes); the writer
- * numbers the names as the columns of the sink and spools the row as its
- * count, then each column's number and text.  Once the input is read, the
- * header names every column, and the spooled rows are copied out under
- * it, \N where a row has no value.
+ * name and COPY text, lengths first (host order, 4 bytes).  The writer
+ * numbers the names as the columns of the sink and spools the row as
+ * the TSV line it will be, under the columns known so far, \N where it
+ * has no value.  The spool is cut into runs of rows written under the
+ * same number of columns.  Once the input is read, the header names
+ * every column; a run written under all of them is copied out as it
+ * is, and the lines of the others get \N for the columns that came
+ * after them.
  */
 static void
 put_u32(struct sa_buf *b, size_t n)
@@ -160,6 +164,7 @@ spool_flush(struct sink *s)
 	if (s->spooled.len > 0 &&
 	    fwrite(s->spooled.s, 1, s->spooled.len, s->spool) != s->spooled.len)
 		sa_die_errno(EX_IOERR, "temporary file");
+	s->spool_bytes += s->spooled.len;
 	sa_buf_reset(&s->spooled);
 }
 
@@ -180,80 +185,111 @@ column(struct sink *s, size_t i, const char *name, uint32_t len)
 	return (uint32_t)j;
 }
 
-/* Spools the encoded rows at P for sink S. */
+/* The writer's: a row's fields, and its values in column order. */
+static struct field {
+	uint32_t col, len;
+	const char *text;
+} *fields;
+static const char **vals;
+static size_t *lens;
+static size_t nfields, nvals;
+
+/* Appends to B the \N of columns FROM to TO of a line. */
+static void
+pad(struct sa_buf *b, size_t from, size_t to)
+{
+	for (; from < to; from++) {
+		if (from > 0)
+			sa_buf_addc(b, '\t');
+		sa_buf_add(b, "\\N", 2);
+	}
+}
+
+/* Spools the encoded rows at P for sink S as TSV lines. */
 static void
 spool_rows(struct sink *s, const char *p, size_t len)
 {
-	const char *end = p + len, *name;
-	uint32_t n, i, namelen, flen;
+	const char *end = p + len;
+	struct sa_buf *b = &s->spooled;
+	uint32_t n, i, namelen;
+	size_t c, ncols;
+	int in_order;
 
 	while (p < end) {
 		n = get_u32(&p);
-		put_u32(&s->spooled, n);
+		if (n > nfields) {
+			nfields = n * 2;
+			fields = xrealloc(fields, nfields * sizeof(*fields));
+		}
+		in_order = 1;
 		for (i = 0; i < n; i++) {
 			namelen = get_u32(&p);
-			name = p;
+			fields[i].col = column(s, i, p, namelen);
 			p += namelen;
-			put_u32(&s->spooled, column(s, i, name, namelen));
-			flen = get_u32(&p);
-			put_u32(&s->spooled, flen);
-			sa_buf_add(&s->spooled, p, flen);
-			p += flen;
+			fields[i].len = get_u32(&p);
+			fields[i].text = p;
+			p += fields[i].len;
+			in_order &= fields[i].col == i;
 		}
-		if (s->spooled.len >= 1 << 16)
+		ncols = s->cols.n;
+		if (s->nruns == 0 || s->runs[s->nruns - 1].ncols != ncols) {
+			s->runs = xrealloc(s->runs, (s->nruns + 1) *
+			    sizeof(*s->runs));
+			s->runs[s->nruns].ncols = ncols;
+			s->nruns++;
+		}
+		if (in_order && n == ncols) {
+			/* The usual row: its columns, in order. */
+			for (i = 0; i < n; i++) {
+				if (i > 0)
+					sa_buf_addc(b, '\t');
+				sa_buf_add(b, fields[i].text, fields[i].len);
+			}
+		} else {
+			if (ncols > nvals) {
+				nvals = ncols * 2;
+				vals = xrealloc(vals, nvals * sizeof(*vals));
+				lens = xrealloc(lens, nvals * sizeof(*lens));
+			}
+			for (c = 0; c < ncols; c++)
+				vals[c] = NULL;
+			for (i = 0; i < n; i++) {
+				vals[fields[i].col] = fields[i].text;
+				lens[fields[i].col] = fields[i].len;
+			}
+			for (c = 0; c < ncols; c++) {
+				if (vals[c] == NULL)
+					pad(b, c, c + 1);
+				else {
+					if (c > 0)
+						sa_buf_addc(b, '\t');
+					sa_buf_add(b, vals[c], lens[c]);
+				}
+			}
+		}
+		sa_buf_addc(b, '\n');
+		s->runs[s->nruns - 1].end = s->spool_bytes + b->len;
+		if (b->len >= 1 << 16)
 			spool_flush(s);
 	}
 }
 
-/* The length of the spooled row at P if all N bytes of it are there,
- * else 0. */
-static size_t
-row_len(const char *p, size_t n)
-{
-	const char *q = p, *end = p + n;
-	uint32_t cols, i, flen;
-
-	if (n < sizeof(cols))
-		return 0;
-	cols = get_u32(&q);
-	for (i = 0; i < cols; i++) {
-		if ((size_t)(end - q) < 2 * sizeof(flen))
-			return 0;
-		q += sizeof(flen);
-		flen = get_u32(&q);
-		if ((size_t)(end - q) < flen)
-			return 0;
-		q += flen;
-	}
-	return q - p;
-}
-
-/* Copies the spooled row at P out under the header of sink S; VALS and
- * LENS have room for every column. */
+/* Copies the lines at P (LEN bytes, whole lines), spooled under NCOLS
+ * columns, out under the header of sink S. */
 static void
-unspool_row(struct sink *s, const char *p, const char **vals, size_t *lens)
+unspool(struct sink *s, const char *p, size_t len, size_t ncols)
 {
-	uint32_t n, i, k;
-	size_t c;
+	const char *nl;
 
-	for (c = 0; c < s->cols.n; c++)
-		vals[c] = NULL;
-	n = get_u32(&p);
-	for (i = 0; i < n; i++) {
-		k = get_u32(&p);
-		lens[k] = get_u32(&p);
-		vals[k] = p;
-		p += lens[k];
-	}
-	for (c = 0; c < s->cols.n; c++) {
-		if (c > 0)
-			sa_buf_addc(s->buf, '\t');
-		if (vals[c] == NULL)
-			sa_buf_add(s->buf, "\\N", 2);
-		else
-			sa_buf_add(s->buf, vals[c], lens[c]);
-	}
-	sa_buf_addc(s->buf, '\n');
+	if (ncols == s->cols.n)
+		sa_buf_add(s->buf, p, len);
+	else
+		for (; len > 0; len -= nl + 1 - p, p = nl + 1) {
+			nl = memchr(p, '\n', len);
+			sa_buf_add(s->buf, p, nl - p);
+			pad(s->buf, ncols, s->cols.n);
+			sa_buf_addc(s->buf, '\n');
+		}
 	if (s->buf->len >= 1 << 16)
 		sink_write(s);
 }
@@ -263,8 +299,9 @@ void
 tsv_finish(struct sink *s)
 {
 	struct sa_buf in = { 0 };
-	const char **vals;
-	size_t *lens, pos = 0, len, got;
+	const char *nl;
+	uint64_t at = 0;	/* of in.s in the spool */
+	size_t run = 0, pos, stop, got;
 
 	sink_open(s);
 	if (s->spool == NULL && s->spooled.len == 0)
@@ -272,32 +309,36 @@ tsv_finish(struct sink *s)
 	spool_flush(s);
 	if (fflush(s->spool) != 0 || fseek(s->spool, 0, SEEK_SET) != 0)
 		sa_die_errno(EX_IOERR, "temporary file");
-	vals = xcalloc(s->cols.n + 1, sizeof(*vals));
-	lens = xcalloc(s->cols.n + 1, sizeof(*lens));
 	sa_buf_grow(&in, 1 << 20);
-	for (;;) {
-		while ((len = row_len(in.s + pos, in.len - pos)) > 0) {
-			unspool_row(s, in.s + pos, vals, lens);
-			pos += len;
+	while (run < s->nruns) {
+		got = fread(in.s + in.len, 1, in.cap - in.len, s->spool);
+		if (got == 0)
+			sa_die(EX_IOERR, "temporary file: %s",
+			    ferror(s->spool) ? strerror(errno) : "cut short");
+		in.len += got;
+		/* The whole lines read, run by run. */
+		for (pos = 0; run < s->nruns; pos = stop, run++) {
+			stop = s->runs[run].end - at;
+			if (stop > in.len) {
+				nl = memrchr(in.s + pos, '\n', in.len - pos);
+				stop = nl == NULL ? pos : (size_t)(nl + 1 - in.s);
+				unspool(s, in.s + pos, stop - pos,
+				    s->runs[run].ncols);
+				pos = stop;
+				break;
+			}
+			unspool(s, in.s + pos, stop - pos, s->runs[run].ncols);
 		}
-		/* Keep the part of a row, and read on. */
+		/* Keep the part of a line, and read on. */
 		memmove(in.s, in.s + pos, in.len - pos);
 		in.len -= pos;
-		pos = 0;
+		at += pos;
 		if (in.cap - in.len < 1 << 19)
 			sa_buf_grow(&in, in.cap);
-		got = fread(in.s + in.len, 1, in.cap - in.len - 1, s->spool);
-		if (got == 0) {
-			if (ferror(s->spool))
-				sa_die_errno(EX_IOERR, "temporary file");
-			if (in.len > 0)
-				sa_die(EX_IOERR, "temporary file: cut short");
-			break;
-		}
-		in.len += got;
 	}
-	free(vals);
-	free(lens);
+	free(s->runs);
+	s->runs = NULL;
+	s->nruns = 0;
 	sa_buf_free(&in);
 	sa_buf_free(&s->spooled);
 	fclose(s->spool);

@@ -14,6 +14,12 @@ struct sink {
 	struct sa_row cols;	/* TSV: the columns, as rows show them */
 	FILE *spool;		/* TSV: the rows, until the header is known */
 	struct sa_buf spooled;	/* TSV: rows on their way to the spool */
+	uint64_t spool_bytes;	/* TSV: written to the spool */
+	struct run {		/* TSV: rows spooled under NCOLS columns */
+		uint64_t end;	/* where they end in the spool */
+		size_t ncols;
+	} *runs;
+	size_t nruns;
 	int opened;
 };
 
