@@ -437,6 +437,27 @@ EOF
 	assert_output "$(cat "$BATS_TEST_TMPDIR/huge")"
 }
 
+@test "-t: rows longer than the copy buffer, fields out of order and late columns come out whole" {
+	{
+		echo '{"a": 1}'
+		printf '{"a": 2, "big": "%s"}\n' "$(head -c 3000000 /dev/zero | tr '\0' x)"
+		echo '{"late": "l", "a": 3}'
+		echo '{}'
+		echo '{"b": 4, "big": "y"}'
+	} > "$BATS_TEST_TMPDIR/in"
+	run sa-explode -t "$BATS_TEST_TMPDIR/in"
+	assert_success
+	run awk -F '\t' '{ print NF, length($0), $1, substr($2, 1, 3), $3, $4 }' <<<"$output"
+	assert_output - <<'EOF'
+4 12 a big late b
+4 10 1 \N \N \N
+4 3000008 2 xxx \N \N
+4 9 3 \N l \N
+4 11 \N \N \N \N
+4 9 \N y \N 4
+EOF
+}
+
 @test "-t reads a pipe, a FIFO and /dev/stdin given as FILE twice without losing rows" {
 	run --separate-stderr sa-explode -t <(printf '{"id":1}\n{"id":2,"x":3}\n')
 	assert_success
