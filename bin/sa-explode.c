@@ -9,7 +9,7 @@
 
 #include "explode.h"
 
-static struct sa_flat_opts fo = { "_", 1, 0, NULL, 0, 0 };
+static struct sa_flat_opts fo = { "_", 1, 0, NULL, 0, 0, NULL, 0 };
 static char **keys;
 static size_t nkeys;
 static char **segs;
@@ -28,7 +28,8 @@ usage(void)
 {
 	printf("usage: sa-explode [-t] [-p PATH] [-k KEY[,KEY...]] [--keep-empty]\n"
 	    "                  [--split DIR --name NAME] [--max-depth N] [--drop GLOB]\n"
-	    "                  [--sep SEP] [--shard I/N] [--threads N]\n"
+	    "                  [--columns GLOB[,GLOB...]] [--sep SEP] [--shard I/N]\n"
+	    "                  [--threads N]\n"
 	    "                  [--rejects FILE] [--stats] [--quiet] [--metrics FILE]\n"
 	    "                  [--metrics-label NAME=VALUE] [FILE...]\n"
 	    "\n"
@@ -43,6 +44,8 @@ usage(void)
 	    "      --name NAME      base name of the --split files\n"
 	    "      --max-depth N    objects deeper than N stay whole as JSON\n"
 	    "      --drop GLOB      leave out columns matching GLOB (repeatable)\n"
+	    "      --columns GLOB[,GLOB...]\n"
+	    "                       keep only the columns matching a GLOB\n"
 	    "      --sep SEP        joins the keys of nested names (default _)\n"
 	    "      --shard I/N      only the records whose -k key is in shard I of N\n"
 	    "      --threads N      read line-delimited input with N threads (default:\n"
@@ -417,6 +420,7 @@ main(int argc, char **argv)
 		{ "name", required_argument, NULL, 'N' },
 		{ "max-depth", required_argument, NULL, 'D' },
 		{ "drop", required_argument, NULL, 'X' },
+		{ "columns", required_argument, NULL, 'C' },
 		{ "sep", required_argument, NULL, 's' },
 		{ "shard", required_argument, NULL, OPT_SHARD },
 		{ "threads", required_argument, NULL, OPT_THREADS },
@@ -462,6 +466,10 @@ main(int argc, char **argv)
 			fo.drop = xrealloc(fo.drop,
 			    (fo.ndrop + 1) * sizeof(*fo.drop));
 			fo.drop[fo.ndrop++] = optarg;
+			break;
+		case 'C':
+			sa_list_add("--columns", optarg, ',', &fo.keep,
+			    &fo.nkeep);
 			break;
 		case 's':
 			if (*optarg == '\0')

@@ -137,15 +137,19 @@ same(const struct sa_val *a, const struct sa_val *b)
 	return sa_val_equal(a, b);
 }
 
+/* Is column NAME left out: matched by --drop, or by none of --columns? */
 static int
 dropped(const struct sa_flat_opts *o, const char *name)
 {
 	size_t i;
 
-	for (i = 0; o != NULL && i < o->ndrop; i++)
+	for (i = 0; i < o->ndrop; i++)
 		if (fnmatch(o->drop[i], name, 0) == 0)
 			return 1;
-	return 0;
+	for (i = 0; i < o->nkeep; i++)
+		if (fnmatch(o->keep[i], name, 0) == 0)
+			return 0;
+	return o->nkeep > 0;
 }
 
 int
@@ -179,7 +183,7 @@ sa_row_add(struct sa_row *row, const struct sa_flat_opts *o, const char *name,
 	copy = sa_arena_alloc(row->arena, len + 1);
 	memcpy(copy, name, len);
 	copy[len] = '\0';
-	if (o != NULL && o->ndrop > 0 && dropped(o, copy))
+	if (o != NULL && (o->ndrop > 0 || o->nkeep > 0) && dropped(o, copy))
 		return 1;
 	if (row->n == row->cap) {
 		row->cap = row->cap ? row->cap * 2 : 32;

@@ -19,6 +19,8 @@ struct sa_flat_opts {
 	char **drop;		/* fnmatch(3) patterns of columns to leave out */
 	size_t ndrop;
 	int split;		/* leave arrays of objects out, for --split */
+	char **keep;		/* if any, the patterns of the only columns kept */
+	size_t nkeep;
 };
 
 struct sa_row {

@@ -139,7 +139,7 @@ check_job_metrics() {
 		want="$want successapp-$st-all.prom"
 	done
 	for i in $(seq "$n"); do
-		for st in explode results join $(printf 'load-%s ' $TABLES); do
+		for st in explode ids results join $(printf 'load-%s ' $TABLES); do
 			want="$want successapp-$st-$i.prom"
 		done
 	done
@@ -161,7 +161,7 @@ tool_of() {
 	case $1 in
 	fetch) echo sa-fetch ;;
 	split) echo sa-dedup ;;
-	explode|results) echo sa-explode ;;
+	explode|ids|results) echo sa-explode ;;
 	join) echo sa-join ;;
 	*) echo sa-load ;;
 	esac

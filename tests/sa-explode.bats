@@ -164,6 +164,33 @@ EOF
 	assert_line --index 0 '{"id":1,"name":"Acme","territories":[{"id":10,"name":"North","association":{"source_id":99,"kind":"primary"},"tags":[{"name":"a"},{"name":"b"}]},{"id":11,"name":"South","tags":[]}],"result_id":3,"result_score":1.50,"big":12345678901234567890}'
 }
 
+@test "--columns keeps only the columns matching a glob, in every file of --split, with --drop and -t" {
+	run sa-explode --columns 'id,result_*' "$A"
+	assert_success
+	assert_output - <<'EOF'
+{"id":1,"result_id":3,"result_score":1.50}
+{"id":2,"result_id":4}
+{"id":3}
+EOF
+	run sa-explode --columns id --columns name --drop name -t "$A"
+	assert_output "$(printf 'id\n1\n2\n3')"
+	run sa-explode --columns 'id,*name,*idx' --split "$BATS_TEST_TMPDIR/m" --name a "$A"
+	assert_success
+	run cat "$BATS_TEST_TMPDIR/m/a__territories.ndjson"
+	assert_output - <<'EOF'
+{"id":1,"territories_idx":0,"territories_name":"North"}
+{"id":1,"territories_idx":1,"territories_name":"South"}
+{"id":3,"territories_idx":0}
+{"id":3,"territories_idx":1}
+EOF
+	# A record that keeps no column is {}.
+	run sa-explode --columns nothing "$A"
+	assert_output "$(printf '{}\n{}\n{}')"
+	run --separate-stderr sa-explode --columns 'id,,' "$A"
+	[ "$status" -eq 64 ]
+	assert_equal "${stderr_lines[0]}" "sa-explode: --columns: empty item in 'id,,'"
+}
+
 @test "-t knows a column that first appears in the last record, also on stdin" {
 	run sa-explode -t < "$A"
 	assert_success

@@ -13,8 +13,8 @@
 #include "fuzz.h"
 
 static char *drop[] = { "*_x*" };
-static const struct sa_flat_opts plain = { "_", 1, 0, NULL, 0, 0 };
-static const struct sa_flat_opts split = { ".", 1, 2, drop, 1, 1 };
+static const struct sa_flat_opts plain = { "_", 1, 0, NULL, 0, 0, NULL, 0 };
+static const struct sa_flat_opts split = { ".", 1, 2, drop, 1, 1, NULL, 0 };
 
 static struct sa_arena *arena;
 static struct sa_buf out, scratch;
