@@ -78,7 +78,6 @@ file_index(const char *name)
  */
 #define KEYSET_MAX (1 << 23)
 
-
 /* Each thread's own. */
 static __thread struct sa_buf kb, scratch, text, meta;
 
@@ -166,7 +165,7 @@ struct item {
 	int32_t scope;		/* replace-keys: the same of the scope key */
 	int32_t scope_null;
 	uint32_t scopelen;	/* the bytes of its COPY line, at the end */
-	uint32_t pad;
+	uint32_t unused;	/* (the size stays a multiple of 8) */
 };
 
 enum {
