@@ -1,6 +1,5 @@
 /* explode-sink.c: where sa-explode's rows go: stdout or the files of a
  * --split model, as NDJSON, or as COPY text through a spool (-t). */
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,9 +311,10 @@ tsv_finish(struct sink *s)
 	sa_buf_grow(&in, 1 << 20);
 	while (run < s->nruns) {
 		got = fread(in.s + in.len, 1, in.cap - in.len, s->spool);
+		if (got == 0 && ferror(s->spool))
+			sa_die_errno(EX_IOERR, "temporary file");
 		if (got == 0)
-			sa_die(EX_IOERR, "temporary file: %s",
-			    ferror(s->spool) ? strerror(errno) : "cut short");
+			sa_die(EX_IOERR, "temporary file: cut short");
 		in.len += got;
 		/* The whole lines read, run by run. */
 		for (pos = 0; run < s->nruns; pos = stop, run++) {

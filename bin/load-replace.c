@@ -205,22 +205,6 @@ static const struct sa_chunk_ops scope_ops = {
 	NULL, scope_worker_free, scope_record, scope_write
 };
 
-/* --threads 1, and a stream that is not line-delimited. */
-static void
-scope_one_thread(struct sa_input *in, void *arg)
-{
-	struct sa_chunk *c = sa_chunk_new();
-	struct sa_record rec;
-
-	(void)arg;
-	while (sa_input_next(in, &rec) == SA_OK) {
-		scope_record(NULL, c, &rec);
-		sa_chunk_flush(c, &scope_ops);
-	}
-	sa_chunk_free(c);
-	scope_worker_free(NULL);
-}
-
 /* Reads the --scope stream into the keys file, with the load's threads.
  * Its records are not the rows: the counters of the load are left as
  * they were. */
@@ -231,7 +215,7 @@ read_scope(void)
 	struct sa_input in;
 
 	sa_input_init(&in, ld.scope.nfiles, ld.scope.files);
-	sa_chunks_run(&in, ld.opt.threads, &scope_ops, scope_one_thread, NULL);
+	sa_chunks_run(&in, ld.opt.threads, &scope_ops, NULL, NULL);
 	sa_input_close(&in);
 	if (in.status != 0)
 		sa_die(in.status, "--scope: nothing was loaded");

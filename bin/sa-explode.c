@@ -392,23 +392,6 @@ static const struct sa_chunk_ops ops = {
 	worker_new, worker_free, record, take_rows
 };
 
-/* --threads 1, and input that is not line-delimited. */
-static void
-one_thread(struct sa_input *in, void *arg)
-{
-	struct sa_chunk *c = sa_chunk_new();
-	struct sa_record rec;
-
-	(void)arg;
-	worker_new();
-	while (sa_input_next(in, &rec) == SA_OK) {
-		record(NULL, c, &rec);
-		sa_chunk_flush(c, &ops);
-	}
-	sa_chunk_free(c);
-	worker_free(NULL);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -521,7 +504,7 @@ main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	sa_input_init(&in, argc, argv);
-	sa_chunks_run(&in, threads, &ops, one_thread, NULL);
+	sa_chunks_run(&in, threads, &ops, NULL, NULL);
 	sa_input_close(&in);
 	if (tsv) {
 		if (split_dir != NULL)

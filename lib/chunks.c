@@ -462,6 +462,23 @@ run_file(struct engine *e, struct sa_input *in, enum sa_format fmt)
 	return 1;
 }
 
+/* The one-thread way of a tool that needs no other: each record through
+ * OPS in the one thread, its chunk written at once. */
+static void
+records_one_thread(struct sa_input *in, const struct sa_chunk_ops *ops)
+{
+	struct sa_chunk *c = sa_chunk_new();
+	struct sa_record rec;
+	void *w = ops->worker_new != NULL ? ops->worker_new() : NULL;
+
+	while (sa_input_next(in, &rec) == SA_OK) {
+		ops->record(w, c, &rec);
+		sa_chunk_flush(c, ops);
+	}
+	sa_chunk_free(c);
+	ops->worker_free(w);
+}
+
 void
 sa_chunks_run(struct sa_input *in, unsigned threads,
     const struct sa_chunk_ops *ops,
@@ -475,7 +492,10 @@ sa_chunks_run(struct sa_input *in, unsigned threads,
 	int err;
 
 	if (threads <= 1) {
-		one_thread(in, arg);
+		if (one_thread != NULL)
+			one_thread(in, arg);
+		else
+			records_one_thread(in, ops);
 		return;
 	}
 	memset(&e, 0, sizeof(e));
@@ -511,7 +531,10 @@ sa_chunks_run(struct sa_input *in, unsigned threads,
 		}
 		if (!run_file(&e, in, fmt)) {
 			in->one_file = 1;
-			one_thread(in, arg);
+			if (one_thread != NULL)
+				one_thread(in, arg);
+			else
+				records_one_thread(in, ops);
 			in->one_file = 0;
 		}
 	}

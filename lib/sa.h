@@ -423,7 +423,9 @@ void sa_chunk_flush(struct sa_chunk *c, const struct sa_chunk_ops *ops);
 void sa_chunk_free(struct sa_chunk *c);
 /* Reads all of IN with THREADS workers; a file, or the rest of one, that
  * is not line-delimited is read by ONE_THREAD(IN, ARG), which reads IN
- * with sa_input_next() until SA_EOF (with THREADS 1, all of it). */
+ * with sa_input_next() until SA_EOF (with THREADS 1, all of it).  A NULL
+ * ONE_THREAD hands each record to OPS in the one thread and writes its
+ * chunk at once. */
 void sa_chunks_run(struct sa_input *in, unsigned threads,
     const struct sa_chunk_ops *ops,
     void (*one_thread)(struct sa_input *, void *), void *arg);
