@@ -122,9 +122,26 @@ text_plain(const char *s, size_t n)
 size_t
 find_control(const char *s, size_t n)
 {
-	size_t i;
+	size_t i = 0;
 
-	for (i = 0; i < n; i++)
+#ifdef __SSE2__
+	const __m128i sp = _mm_set1_epi8(' '), tab = _mm_set1_epi8('\t');
+	const __m128i lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
+	/* Bytes above 0x7f, negative here, are not control characters. */
+	const __m128i zero = _mm_setzero_si128();
+
+	for (; n - i >= 16; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+		__m128i ctl = _mm_andnot_si128(_mm_or_si128(_mm_or_si128(
+		    _mm_or_si128(_mm_cmpeq_epi8(v, tab), _mm_cmpeq_epi8(v, lf)),
+		    _mm_cmpeq_epi8(v, cr)), _mm_cmplt_epi8(v, zero)),
+		    _mm_cmplt_epi8(v, sp));
+
+		if (_mm_movemask_epi8(ctl))
+			break;
+	}
+#endif
+	for (; i < n; i++)
 		if (!json_byte((unsigned char)s[i]))
 			return i;
 	return n;

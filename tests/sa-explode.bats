@@ -18,6 +18,16 @@ setup() {
 EOF
 }
 
+@test "strings are written escaped as JSON wants, at any place in a long string" {
+	# Strings are scanned 16 bytes at a time: an escape in the first
+	# block, in a later one, in the last bytes; UTF-8 passes as it is.
+	s='0123456789abcdef\"0123456789abcdef\\0123456789abcdefü\u0001x\u001füüüüüüüüüüüüü\n\t\u007f'
+	printf '{"a":"%s","b":"\\"x"}\n' "$s" >"$BATS_TEST_TMPDIR/in"
+	run sa-explode "$BATS_TEST_TMPDIR/in"
+	assert_success
+	assert_output "{\"a\":\"${s%\\u007f}"$'\x7f'"\",\"b\":\"\\\"x\"}"
+}
+
 @test "--sep changes the separator" {
 	run sa-explode --sep __ <<<'{"id":1,"owner":{"team":{"name":"x"}}}'
 	assert_success
@@ -704,6 +714,26 @@ EOF
 	run --separate-stderr sa-explode < <(printf 'a\tb\n1\tx\0y\n')
 	assert_failure 65
 	assert_equal "$stderr" "sa-explode: stdin:2: a NUL byte, which COPY text cannot hold"
+}
+
+@test "a control character is found at any place in a long line of UTF-8" {
+	# Lines that are not plain ASCII are searched 16 bytes at a time
+	# for control characters between tokens, which yajl would skip: in
+	# the first block, a later one, or the last bytes.  DEL and the bytes
+	# of UTF-8 characters are no control characters.
+	u='üüüüüüüüüüüüüüüüüüüüüüüü'
+	printf '{"id":1,"a":"%s\x7f%s"}\n{"id":2,"a":"%s%s\x1f"}\n{"id":3,\v"a":"%s"}\n{"id":4,"a":"%s",\v"b":"%s"}\n{"id":5,"a":"\x01%s"}\n' \
+	    "$u" "$u" "$u" "$u" "$u" "$u" "$u" "$u" >"$BATS_TEST_TMPDIR/a"
+	run --separate-stderr sa-explode --rejects "$BATS_TEST_TMPDIR/rej" "$BATS_TEST_TMPDIR/a"
+	assert_success
+	assert_output "{\"id\":1,\"a\":\"$u"$'\x7f'"$u\"}"
+	run jq -c '[.line, .error]' "$BATS_TEST_TMPDIR/rej"
+	assert_output - <<-'EOF'
+	[2,"invalid JSON: control character 0x1f (JSON whitespace is space, tab, LF and CR only)"]
+	[3,"invalid JSON: control character 0x0b (JSON whitespace is space, tab, LF and CR only)"]
+	[4,"invalid JSON: control character 0x0b (JSON whitespace is space, tab, LF and CR only)"]
+	[5,"invalid JSON: control character 0x01 (JSON whitespace is space, tab, LF and CR only)"]
+	EOF
 }
 
 @test "a form feed is not JSON whitespace (RFC 8259: space, tab, LF, CR)" {
