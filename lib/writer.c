@@ -1,5 +1,8 @@
 /* writer.c: rows as NDJSON or as PostgreSQL COPY text. */
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "sa.h"
 
@@ -32,7 +35,24 @@ sa_copy_escape(struct sa_buf *b, const char *s, size_t len)
 	sa_buf_grow(b, len);
 	while (s < end) {
 		run = s;
-		/* Eight bytes at a time while none is \ TAB LF CR. */
+#ifdef __SSE2__
+		/* Sixteen bytes at a time while none is \ TAB LF CR NUL. */
+		while (end - s >= 16) {
+			__m128i v = _mm_loadu_si128((const __m128i *)s);
+			__m128i bad = _mm_or_si128(_mm_or_si128(
+			    _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')),
+			    _mm_cmpeq_epi8(v, _mm_set1_epi8('\t'))),
+			    _mm_or_si128(_mm_or_si128(
+			    _mm_cmpeq_epi8(v, _mm_set1_epi8('\n')),
+			    _mm_cmpeq_epi8(v, _mm_set1_epi8('\r'))),
+			    _mm_cmpeq_epi8(v, _mm_setzero_si128())));
+
+			if (_mm_movemask_epi8(bad))
+				break;
+			s += 16;
+		}
+#endif
+		/* Eight bytes at a time while none is \ TAB LF CR NUL. */
 		while (end - s >= 8) {
 			uint64_t x, bs, tab, lf, cr;
 			const uint64_t ones = 0x0101010101010101ULL;

@@ -28,6 +28,14 @@ EOF
 	assert_output "{\"a\":\"${s%\\u007f}"$'\x7f'"\",\"b\":\"\\\"x\"}"
 }
 
+@test "-t escapes backslash, tab, LF and CR at any place in a long string" {
+	s='0123456789abcdef\t0123456789abcdef\\0123456789abcdefü\nx\rüüüüüüüüüüüüü\t'
+	printf '{"a":"%s","b":"x\\\\"}\n' "$s" >"$BATS_TEST_TMPDIR/in"
+	run sa-explode -t "$BATS_TEST_TMPDIR/in"
+	assert_success
+	assert_output "$(printf 'a\tb\n%s\tx\\\\' "$s")"
+}
+
 @test "--sep changes the separator" {
 	run sa-explode --sep __ <<<'{"id":1,"owner":{"team":{"name":"x"}}}'
 	assert_success
