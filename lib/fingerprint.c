@@ -27,6 +27,13 @@ sa_fp_bytes(const void *p, size_t n)
 	return fp;
 }
 
+/* For the hash tables of column names: short strings, on the hot path. */
+size_t
+sa_name_hash(const void *p, size_t n)
+{
+	return (size_t)XXH3_64bits(p, n);
+}
+
 static int
 cmp_key(const struct sa_val *x, const struct sa_val *y)
 {

@@ -39,17 +39,6 @@ sa_row_free(struct sa_row *row)
 	memset(row, 0, sizeof(*row));
 }
 
-static size_t
-name_hash(const char *s, size_t len)
-{
-	size_t h = 14695981039346656037ULL;
-
-	/* FNV-1a: column names are short, and this is on the hot path. */
-	while (len-- > 0)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-	return h ^ (h >> 29);
-}
-
 static void
 rehash(struct sa_row *row)
 {
@@ -64,7 +53,7 @@ rehash(struct sa_row *row)
 		row->gen = 1;
 	mask = row->hcap - 1;
 	for (i = 0; i < row->n; i++) {
-		j = name_hash(row->cols[i].name, row->cols[i].namelen) & mask;
+		j = sa_name_hash(row->cols[i].name, row->cols[i].namelen) & mask;
 		while (row->stamp[j] == row->gen)
 			j = (j + 1) & mask;
 		row->stamp[j] = row->gen;
@@ -76,7 +65,7 @@ rehash(struct sa_row *row)
 static size_t
 slot(const struct sa_row *row, const char *name, size_t len)
 {
-	size_t mask = row->hcap - 1, j = name_hash(name, len) & mask;
+	size_t mask = row->hcap - 1, j = sa_name_hash(name, len) & mask;
 	const struct sa_col *c;
 
 	while (row->stamp[j] == row->gen) {

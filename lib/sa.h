@@ -281,6 +281,8 @@ struct sa_fp {
 	uint64_t lo, hi;
 };
 struct sa_fp sa_fp_bytes(const void *, size_t);
+/* A hash of a column name, for hash tables (XXH3-64). */
+size_t sa_name_hash(const void *, size_t);
 /* Of value V, key order not mattering: equal for values that
  * sa_val_equal() finds equal.  SCRATCH holds the bytes hashed. */
 struct sa_fp sa_fp_value(const struct sa_val *v, struct sa_buf *scratch);

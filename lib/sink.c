@@ -28,12 +28,6 @@ static __thread const struct sa_field **row;
 static __thread size_t rowcap;
 static __thread struct sa_fields fs;
 
-static size_t
-name_hash(const char *s, size_t len)
-{
-	return (size_t)sa_fp_bytes(s, len).lo;
-}
-
 static long
 name_find(const struct sa_sink *k, const char *s, size_t len)
 {
@@ -41,7 +35,7 @@ name_find(const struct sa_sink *k, const char *s, size_t len)
 
 	if (k->mapsize == 0)
 		return -1;
-	for (i = name_hash(s, len) & (k->mapsize - 1); k->map[i].s != NULL;
+	for (i = sa_name_hash(s, len) & (k->mapsize - 1); k->map[i].s != NULL;
 	    i = (i + 1) & (k->mapsize - 1))
 		if (k->map[i].len == len && memcmp(k->map[i].s, s, len) == 0)
 			return (long)k->map[i].idx;
@@ -53,7 +47,7 @@ name_insert(struct sa_sink *k, const char *s, size_t len, size_t idx)
 {
 	size_t i;
 
-	for (i = name_hash(s, len) & (k->mapsize - 1); k->map[i].s != NULL;
+	for (i = sa_name_hash(s, len) & (k->mapsize - 1); k->map[i].s != NULL;
 	    i = (i + 1) & (k->mapsize - 1))
 		;
 	k->map[i].s = s;
