@@ -12,6 +12,9 @@
  * The slots of a closed stream are reused, so that the file is as large
  * as the most the streams ever held at once. */
 #define SLOT (1 << 16)
+/* Each stream's stdio buffer: a join has 64 partitions a side open at
+ * once, so that many of these count against its budget. */
+#define IOBUF (1 << 15)
 
 static struct {
 	int fd;
@@ -26,6 +29,7 @@ struct stream {
 	off_t *slot;		/* offsets of its slots in the file, in order */
 	size_t nslot;
 	off_t len, pos;
+	char *iobuf;		/* its stdio buffer (setvbuf would take 8 KiB) */
 };
 
 static off_t
@@ -136,6 +140,7 @@ stream_close(void *cookie)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	free(s->slot);
+	free(s->iobuf);
 	free(s);
 	return 0;
 }
@@ -155,6 +160,9 @@ sa_spill_stream(void)
 	if ((s->next = store.open) != NULL)
 		s->next->prev = s;
 	store.open = s;
-	setvbuf(f, NULL, _IOFBF, SLOT);
+	/* A buffer of our own: given none, glibc's is 8 KiB whatever the
+	 * size asked, and the streams go in that many bytes a system call. */
+	s->iobuf = xmalloc(IOBUF);
+	setvbuf(f, s->iobuf, _IOFBF, IOBUF);
 	return f;
 }
