@@ -159,7 +159,7 @@ static void
 spool_flush(struct sink *s)
 {
 	if (s->spool == NULL)
-		s->spool = sa_tmpfile();
+		s->spool = sa_tmpfile_buffered();
 	if (s->spooled.len > 0 &&
 	    fwrite(s->spooled.s, 1, s->spooled.len, s->spool) != s->spooled.len)
 		sa_die_errno(EX_IOERR, "temporary file");

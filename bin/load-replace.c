@@ -138,8 +138,7 @@ static void
 write_keys(const char *s, size_t len)
 {
 	if (ld.scope.keys == NULL) {
-		ld.scope.keys = sa_tmpfile();
-		setvbuf(ld.scope.keys, NULL, _IOFBF, 1 << 16);
+		ld.scope.keys = sa_tmpfile_buffered();
 	}
 	if (fwrite(s, 1, len, ld.scope.keys) != len)
 		sa_die_errno(EX_IOERR, "temporary file");

@@ -191,11 +191,14 @@ load(int nargs, char **args)
 	if (ld.opt.dry_run || (ld.opt.no_evolve && !ld.table_exists) ||
 	    (ld.opt.mode == REPLACE_KEYS && ld.table_exists))
 		limit = UINTMAX_MAX;
-	ld.spool = sa_tmpfile();
-	setvbuf(ld.spool, NULL, _IOFBF, 1 << 20);
+	ld.spool = sa_tmpfile_buffered();
 	if (sa_rejects_enabled() && !ld.opt.dry_run) {
+		/* A descriptor of its own (load-copy.c truncates it), and a
+		 * buffer: given none, setvbuf() keeps glibc's 4 KiB. */
+		static char batchbuf[1 << 16];
+
 		ld.batchf = sa_tmpfile();
-		setvbuf(ld.batchf, NULL, _IOFBF, 1 << 20);
+		setvbuf(ld.batchf, batchbuf, _IOFBF, sizeof(batchbuf));
 	}
 	sa_input_init(&ld.in, nargs, args);
 	read_rows(ld.opt.threads);

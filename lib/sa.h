@@ -318,6 +318,9 @@ void sa_shard_files_commit(struct sa_shard_files *);
 
 /* tmp.c: temporary files under $TMPDIR, unlinked at once, 0600. */
 FILE *sa_tmpfile(void);
+/* The same with a 64 KiB buffer, for spools; it has no descriptor
+ * (fileno() is -1). */
+FILE *sa_tmpfile_buffered(void);
 int sa_tmpfd(void);
 const char *sa_tmpdir(void);	/* $TMPDIR, or /tmp */
 

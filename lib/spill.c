@@ -193,10 +193,7 @@ sa_spill_write_error(void)
 FILE *
 sa_spill_file(void)
 {
-	FILE *f = sa_tmpfile();
-
-	setvbuf(f, NULL, _IOFBF, 1 << 16);
-	return f;
+	return sa_tmpfile_buffered();
 }
 
 void

@@ -1,4 +1,5 @@
 /* tmp.c: temporary files under $TMPDIR, unlinked as soon as they exist. */
+#include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -40,5 +41,83 @@ sa_tmpfile(void)
 
 	if (f == NULL)
 		sa_die_errno(EX_OSERR, "fdopen");
+	return f;
+}
+
+/* sa_tmpfile_buffered(): stdio over a descriptor of its own, with a
+ * buffer of TMPBUF bytes.  setvbuf() cannot ask that of glibc: given no
+ * buffer, it takes the file system's block size (4 KiB) whatever the
+ * size asked, and a spool goes in as many system calls. */
+#define TMPBUF (1 << 16)
+
+struct tmpcookie {
+	int fd;
+	char buf[TMPBUF];
+};
+
+static ssize_t
+tmp_read(void *cookie, char *buf, size_t n)
+{
+	struct tmpcookie *c = cookie;
+	ssize_t r;
+
+	while ((r = read(c->fd, buf, n)) < 0 && errno == EINTR)
+		;
+	return r;
+}
+
+/* All of BUF, or 0 with errno set (stdio's error). */
+static ssize_t
+tmp_write(void *cookie, const char *buf, size_t n)
+{
+	struct tmpcookie *c = cookie;
+	size_t done = 0;
+	ssize_t w;
+
+	while (done < n) {
+		if ((w = write(c->fd, buf + done, n - done)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return 0;
+		}
+		done += w;
+	}
+	return done;
+}
+
+static int
+tmp_seek(void *cookie, off64_t *off, int whence)
+{
+	struct tmpcookie *c = cookie;
+	off_t to = lseek(c->fd, *off, whence);
+
+	if (to < 0)
+		return -1;
+	*off = to;
+	return 0;
+}
+
+static int
+tmp_close(void *cookie)
+{
+	struct tmpcookie *c = cookie;
+	int r = close(c->fd);
+
+	free(c);
+	return r;
+}
+
+FILE *
+sa_tmpfile_buffered(void)
+{
+	static const cookie_io_functions_t io = { tmp_read, tmp_write,
+		tmp_seek, tmp_close };
+	struct tmpcookie *c = xmalloc(sizeof(*c));
+	FILE *f;
+
+	c->fd = sa_tmpfd();
+	if ((f = fopencookie(c, "w+", io)) == NULL)
+		sa_die_errno(EX_OSERR, "fopencookie");
+	setvbuf(f, c->buf, _IOFBF, TMPBUF);
 	return f;
 }
