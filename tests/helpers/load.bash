@@ -63,13 +63,19 @@ pg() {
 # The number of statements sa-load sends with the arguments, read from
 # the server's log.
 statements() {
-	local log size
+	local log size pids
 	log=$(pg_lsclusters --no-header 2>/dev/null | awk -v p="$PGPORT" '$3 == p { print $7 }')
 	[ -r "$log" ] || skip "the server log is not readable here"
 	size=$(stat -c %s "$log")
 	PGOPTIONS="-c log_statement=all" sa-load --quiet "$@"
 	sleep 0.2
-	tail -c +$((size + 1)) "$log" | grep -cE 'LOG: +(statement|execute)'
+	# Only the statements of the backends that named this test's table:
+	# under make -j2 check, another suite's load may log beside it.
+	tail -c +$((size + 1)) "$log" | grep -E 'LOG: +(statement|execute)' \
+	    >"$BATS_TEST_TMPDIR/statements"
+	pids=$(grep -F "\"$T\"" "$BATS_TEST_TMPDIR/statements" |
+	    sed -nE 's/^[^[]*\[([0-9]+)\].*/\1/p' | sort -u | paste -sd '|')
+	grep -cE "^[^[]*\[(${pids:-none})\]" "$BATS_TEST_TMPDIR/statements"
 }
 
 # The server programs of the newest PostgreSQL installed (Debian keeps
