@@ -35,9 +35,39 @@ add_column_list(struct sa_buf *b)
 	}
 }
 
-static void
-copy_begin(void)
+static int format_row(struct sa_buf *, const char *, size_t);
+
+/* Can the COPY about to begin be binary?  Sets each column's kind. */
+static int
+binary_columns(void)
 {
+	const struct column *c;
+	size_t i;
+	int k;
+
+	if (ld.text_only || ld.part.nforeign > 0)
+		return 0;
+	for (i = 0; i < ld.nactive; i++) {
+		c = &ld.cols[ld.active[i]];
+		k = ld.staging ? bin_kind_of(c->stype) : bin_kind(c->typname);
+		if (k == BIN_NONE)
+			return 0;
+		ld.bkind[i] = k;
+	}
+	if (ld.stamp != NULL && !ld.staging) {
+		k = find_tcol(ld.opt.inserted_at);
+		if (k < 0 || strcmp(ld.tcols[k].typname, "timestamptz") != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* Begins a COPY, binary if its columns and its first row R of LEN bytes
+ * (or NULL) allow it. */
+static void
+copy_begin(const char *r, size_t len)
+{
+	static struct sa_buf trial;
 	struct sa_buf sql = { 0 };
 	PGresult *res;
 	size_t i;
@@ -46,6 +76,7 @@ copy_begin(void)
 	ld.active = xrealloc(ld.active, (ld.ncols + 1) * sizeof(*ld.active));
 	ld.slot = xrealloc(ld.slot, (ld.ncols + 1) * sizeof(*ld.slot));
 	ld.slotlen = xrealloc(ld.slotlen, (ld.ncols + 1) * sizeof(*ld.slotlen));
+	ld.bkind = xrealloc(ld.bkind, ld.ncols + 1);
 	for (i = 0; i < ld.ncols; i++) {
 		ld.cols[i].active = ld.staging ?
 		    ld.cols[i].staged && ld.cols[i].used :
@@ -60,6 +91,7 @@ copy_begin(void)
 	 * their number at the end. */
 	if (ld.nactive == 0 && (ld.stamp == NULL || ld.staging)) {
 		ld.counting = 1;
+		ld.binary = 0;
 		return;
 	}
 	if (ld.batchf != NULL && !ld.replaying) {
@@ -73,12 +105,23 @@ copy_begin(void)
 	sa_buf_adds(&sql, ld.copy_target);
 	sa_buf_adds(&sql, " (");
 	add_column_list(&sql);
-	sa_buf_adds(&sql, ") FROM STDIN");
+	/* A batch sent again goes as it went the first time. */
+	if (!ld.replaying) {
+		ld.binary = binary_columns();
+		sa_buf_reset(&trial);
+		if (ld.binary && r != NULL && !format_row(&trial, r, len))
+			ld.binary = 0, ld.text_only = 1;
+		ld.nstaged -= ld.binary && r != NULL && ld.staging;
+	}
+	sa_buf_adds(&sql, ld.binary ? ") FROM STDIN (FORMAT binary)" :
+	    ") FROM STDIN");
 	res = PQexec(ld.conn, sql.s);
 	if (PQresultStatus(res) != PGRES_COPY_IN)
 		db_fail(res, ld.shown.s);
 	PQclear(res);
 	sa_buf_free(&sql);
+	if (ld.binary)
+		bin_header(&ld.out);
 }
 
 static void
@@ -92,7 +135,6 @@ copy_send(void)
 }
 
 static void replay(void);
-static void format_row(const char *, size_t);
 
 static void
 batch_rewind(void)
@@ -191,6 +233,8 @@ copy_end(void)
 	unsigned long n;
 	char *msg;
 
+	if (ld.binary && !ld.counting)
+		bin_trailer(&ld.out);
 	copy_send();
 	ld.copying = 0;
 	if (ld.counting) {
@@ -252,10 +296,12 @@ replay(void)
 	struct sa_buf r = { 0 };
 
 	ld.replaying = 1;
-	copy_begin();
+	copy_begin(NULL, 0);
 	batch_rewind();
 	while (batch_row(&r)) {
-		format_row(r.s, r.len);
+		format_row(&ld.out, r.s, r.len);
+		if (ld.out.len >= COPY_CHUNK)
+			copy_send();
 		ld.batch_n++;
 	}
 	sa_buf_free(&r);
@@ -265,13 +311,14 @@ replay(void)
 }
 
 /* Appends the COPY line of the encoded row at R (after its length) of
- * LEN bytes to OUT. */
-static void
-format_row(const char *r, size_t len)
+ * LEN bytes to OUT, as text or binary as the COPY is; returns 0, having
+ * appended nothing, if the COPY is binary and a value has no binary form. */
+static int
+format_row(struct sa_buf *out, const char *r, size_t len)
 {
 	const char *p = r + 12, *end = r + len;
 	uint32_t ci, flen;
-	size_t i;
+	size_t i, start = out->len;
 
 	for (; p < end; p += 8 + flen) {
 		memcpy(&ci, p, 4);
@@ -281,36 +328,58 @@ format_row(const char *r, size_t len)
 		ld.slot[ci] = p + 8;
 		ld.slotlen[ci] = flen;
 	}
-	sa_buf_grow(&ld.out, len + ld.nactive * 3 + 64);
-	if (ld.staging) {
-		/* The row's number: the last row of a key wins. */
-		ld.out.len += snprintf(ld.out.s + ld.out.len, 24, "%ju",
-		    ++ld.nstaged);
-		if (ld.nactive > 0)
-			ld.out.s[ld.out.len++] = '\t';
+	if (ld.binary) {
+		bin_put_count(out, ld.nactive + ld.staging +
+		    (ld.stamp != NULL && !ld.staging));
+		if (ld.staging)
+			bin_put_int8(out, ++ld.nstaged);
+	} else {
+		sa_buf_grow(out, len + ld.nactive * 3 + 64);
+		if (ld.staging) {
+			/* The row's number: the last row of a key wins. */
+			out->len += snprintf(out->s + out->len, 24,
+			    "%ju", ++ld.nstaged);
+			if (ld.nactive > 0)
+				out->s[out->len++] = '\t';
+		}
 	}
 	for (i = 0; i < ld.nactive; i++) {
 		ci = ld.active[i];
-		if (i > 0)
-			ld.out.s[ld.out.len++] = '\t';
-		if (ld.slot[ci] != NULL) {
-			memcpy(ld.out.s + ld.out.len, ld.slot[ci],
-			    ld.slotlen[ci]);
-			ld.out.len += ld.slotlen[ci];
-			ld.slot[ci] = NULL;
+		if (ld.binary) {
+			if (ld.slot[ci] == NULL)
+				bin_put_null(out);
+			else if (!bin_put(out, ld.bkind[i], ld.slot[ci],
+			    ld.slotlen[ci]))
+				goto text;
 		} else {
-			ld.out.s[ld.out.len++] = '\\';
-			ld.out.s[ld.out.len++] = 'N';
+			if (i > 0)
+				sa_buf_addc(out, '\t');
+			if (ld.slot[ci] != NULL)
+				sa_copy_escape(out, ld.slot[ci],
+				    ld.slotlen[ci]);
+			else
+				sa_buf_add(out, "\\N", 2);
 		}
+		ld.slot[ci] = NULL;
 	}
 	if (ld.stamp != NULL && !ld.staging) {
-		if (ld.nactive > 0)
-			sa_buf_addc(&ld.out, '\t');
-		sa_buf_adds(&ld.out, ld.stamp);
+		if (ld.binary) {
+			bin_put_raw(out, ld.stamp_bin, 8);
+		} else {
+			if (ld.nactive > 0)
+				sa_buf_addc(out, '\t');
+			sa_buf_adds(out, ld.stamp);
+		}
 	}
-	sa_buf_addc(&ld.out, '\n');
-	if (ld.out.len >= COPY_CHUNK)
-		copy_send();
+	if (!ld.binary)
+		sa_buf_addc(out, '\n');
+	return 1;
+text:
+	for (; i < ld.nactive; i++)
+		ld.slot[ld.active[i]] = NULL;
+	out->len = start;
+	ld.nstaged -= ld.staging;
+	return 0;
 }
 
 /* Sends the encoded row at R (after its length) of LEN bytes. */
@@ -320,7 +389,17 @@ emit(const char *r, size_t len)
 	uint32_t len32 = len;
 
 	if (!ld.copying)
-		copy_begin();
+		copy_begin(r, len);
+	if (!format_row(&ld.out, r, len)) {
+		/* A value with no binary form: the COPY so far is ended, and
+		 * the rest of the load goes as text. */
+		ld.text_only = 1;
+		copy_end();
+		copy_begin(NULL, 0);
+		format_row(&ld.out, r, len);
+	}
+	if (ld.out.len >= COPY_CHUNK)
+		copy_send();
 	if (ld.batch_n < 1 << 20) {
 		if (ld.batch_n == ld.origcap) {
 			ld.origcap = ld.origcap ? ld.origcap * 2 : 1024;
@@ -333,7 +412,6 @@ emit(const char *r, size_t len)
 	if (ld.batchf != NULL && (fwrite(&len32, 4, 1, ld.batchf) != 1 ||
 	    fwrite(r, 1, len, ld.batchf) != len))
 		sa_die_errno(EX_IOERR, "temporary file");
-	format_row(r, len);
 	ld.batch_n++;
 	ld.batch_bytes += len;
 	if (ld.batch_n == (uintmax_t)ld.opt.batch_rows ||
@@ -449,9 +527,16 @@ void
 send_rows(void)
 {
 	if (ld.opt.inserted_at != NULL) {
-		PGresult *res = run("SELECT now()", 0, NULL);
+		/* In binary, text is its bytes. */
+		PGresult *res = PQexecParams(ld.conn, "SELECT now(), now()::text",
+		    0, NULL, NULL, NULL, NULL, 1);
 
-		ld.stamp = xstrdup(PQgetvalue(res, 0, 0));
+		if (PQresultStatus(res) != PGRES_TUPLES_OK ||
+		    PQgetlength(res, 0, 0) != 8)
+			db_fail(res, ld.shown.s);
+		memcpy(ld.stamp_bin, PQgetvalue(res, 0, 0), 8);
+		ld.stamp = xstrndup(PQgetvalue(res, 0, 1),
+		    PQgetlength(res, 0, 1));
 		PQclear(res);
 	}
 	send_spool();

@@ -38,9 +38,8 @@ isdig(char c)
 	return c >= '0' && c <= '9';
 }
 
-/* Reads N digits at S as a number, or returns -1. */
-static int
-digits(const char *s, int n)
+int
+ld_digits(const char *s, int n)
 {
 	int v = 0;
 
@@ -108,38 +107,49 @@ json_number(const char *s, size_t len)
 	return i == len;
 }
 
-static int
-is_date(const char *s)
+int
+ld_ymd(const char *s, int *y, int *m, int *d)
 {
 	static const int mdays[] = {
 		31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
 	};
-	int y = digits(s, 4), m = digits(s + 5, 2), d = digits(s + 8, 2);
 
-	if (y < 1 || m < 1 || m > 12 || d < 1 || s[4] != '-' || s[7] != '-')
+	*y = ld_digits(s, 4), *m = ld_digits(s + 5, 2), *d = ld_digits(s + 8, 2);
+	if (*y < 1 || *m < 1 || *m > 12 || *d < 1 || s[4] != '-' ||
+	    s[7] != '-' || *d > mdays[*m - 1])
 		return 0;
-	if (m == 2 && d == 29)
-		return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-	return d <= mdays[m - 1];
+	if (*m == 2 && *d == 29)
+		return *y % 4 == 0 && (*y % 100 != 0 || *y % 400 == 0);
+	return 1;
 }
 
-/* The zone of an ISO 8601 timestamp: Z, +HH, +HH:MM or +HHMM. */
 static int
-is_zone(const char *s, size_t len)
+is_date(const char *s)
 {
+	int y, m, d;
+
+	return ld_ymd(s, &y, &m, &d);
+}
+
+long
+ld_zone(const char *s, size_t len)
+{
+	int h, m = 0;
+
 	if (len == 1 && s[0] == 'Z')
-		return 1;
-	if (len < 3 || (s[0] != '+' && s[0] != '-') || digits(s + 1, 2) < 0 ||
-	    digits(s + 1, 2) > 15)
 		return 0;
-	if (len == 3)
-		return 1;
+	if (len < 3 || (s[0] != '+' && s[0] != '-') ||
+	    (h = ld_digits(s + 1, 2)) < 0 || h > 15)
+		return -1;
 	if (len == 5)
-		return digits(s + 3, 2) >= 0 && digits(s + 3, 2) < 60;
-	if (len == 6)
-		return s[3] == ':' && digits(s + 4, 2) >= 0 &&
-		    digits(s + 4, 2) < 60;
-	return 0;
+		m = ld_digits(s + 3, 2);
+	else if (len == 6)
+		m = s[3] == ':' ? ld_digits(s + 4, 2) : -1;
+	else if (len != 3)
+		return -1;
+	if (m < 0 || m > 59)
+		return -1;
+	return (s[0] == '-' ? -1 : 1) * (h * 3600L + m * 60);
 }
 
 /* YYYY-MM-DD[T ]HH:MM[:SS[.fff]][zone], as PostgreSQL reads it. */
@@ -150,12 +160,12 @@ is_timestamp(const char *s, size_t len)
 
 	if (len < 16 || !is_date(s) || (s[10] != 'T' && s[10] != ' '))
 		return 0;
-	if (digits(s + 11, 2) < 0 || digits(s + 11, 2) > 23 || s[13] != ':' ||
-	    digits(s + 14, 2) < 0 || digits(s + 14, 2) > 59)
+	if (ld_digits(s + 11, 2) < 0 || ld_digits(s + 11, 2) > 23 || s[13] != ':' ||
+	    ld_digits(s + 14, 2) < 0 || ld_digits(s + 14, 2) > 59)
 		return 0;
 	i = 16;
 	if (i < len && s[i] == ':') {
-		if (len < 19 || digits(s + 17, 2) < 0 || digits(s + 17, 2) > 59)
+		if (len < 19 || ld_digits(s + 17, 2) < 0 || ld_digits(s + 17, 2) > 59)
 			return 0;
 		i = 19;
 		if (i < len && s[i] == '.') {
@@ -165,7 +175,7 @@ is_timestamp(const char *s, size_t len)
 				i++;
 		}
 	}
-	return i == len || is_zone(s + i, len - i);
+	return i == len || ld_zone(s + i, len - i) != -1;
 }
 
 static int

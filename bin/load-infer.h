@@ -21,6 +21,14 @@ enum ld_type {
 const char *ld_type_sql(enum ld_type t);
 /* The narrowest type that holds values of both A and B. */
 enum ld_type ld_join(enum ld_type a, enum ld_type b);
+/* N digits at S as a number, or -1. */
+int ld_digits(const char *s, int n);
+/* Reads YYYY-MM-DD at S into Y, M, D; returns 0 unless it is a real day
+ * of a year from 1. */
+int ld_ymd(const char *s, int *y, int *m, int *d);
+/* The ISO 8601 zone S/LEN (Z, +HH, +HHMM or +HH:MM, hours to 15, as
+ * PostgreSQL takes them) in seconds east of UTC, or -1. */
+long ld_zone(const char *s, size_t len);
 /* The type of a JSON number written as S: bigint if it is an integer
  * that fits in 64 bits, numeric otherwise. */
 enum ld_type ld_number(const char *s, size_t len);

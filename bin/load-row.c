@@ -181,6 +181,19 @@ struct field {
 	unsigned char textlen;	/* --no-evolve: bytes of JSON (at most 41) */
 };
 
+/* Appends the text of value V, not escaped (see load.h). */
+static void
+raw_value(struct sa_buf *b, const struct sa_val *v)
+{
+	switch (v->type) {
+	case SA_FALSE: sa_buf_add(b, "false", 5); break;
+	case SA_TRUE: sa_buf_add(b, "true", 4); break;
+	case SA_NUMBER:
+	case SA_STRING: sa_buf_add(b, v->str, v->len); break;
+	default: sa_json_append(b, v);
+	}
+}
+
 /* A worker's: where the names of the previous item's fields are in its
  * chunk's buffer. */
 static __thread size_t *names;
@@ -227,18 +240,11 @@ pack(struct sa_buf *b, const struct sa_record *rec, int tsv, int chain)
 			at = b->len;
 			sa_buf_grow(b, 8);
 			b->len += 8;
-			if (m->type == SA_OBJECT || m->type == SA_ARRAY) {
-				/* As sa_copy_field does, without a buffer per
-				 * value. */
-				sa_json_append(&text, m);
-				sa_copy_escape(b, text.s, text.len);
-			} else
-				sa_copy_field(b, m);
+			raw_value(b, m);
 			len = b->len - at - 8;
 			memcpy(b->s + at + 4, &len, 4);
 			if (ld.opt.no_evolve) {
-				if (text.len == 0)
-					sa_json_append(&text, m);
+				sa_json_append(&text, m);
 				f.textlen = text.len > 41 ? 41 : text.len;
 			}
 		}

@@ -6,7 +6,8 @@
  * load-row.c reads and encodes the rows (with --threads, in workers and
  * the main thread), load-copy.c sends them with COPY
  * and load-upsert.c moves them from a staging table with ON CONFLICT;
- * load-replace.c deletes the rows of the keys in scope for replace-keys.
+ * load-replace.c deletes the rows of the keys in scope for replace-keys;
+ * load-binary.c encodes values in COPY's binary format.
  *
  * Ownership, stated once:
  * - There is one load per process, LD; what it points to belongs to it
@@ -70,7 +71,9 @@ struct tcol {
 /*
  * A row is encoded as its length (4 bytes, not counting itself), the
  * index of its file (4) and its line (8), then for each non-null field
- * the column index (4), the length (4) and the COPY text of the value;
+ * the column index (4), the length (4) and the text of the value, not yet
+ * escaped (a string's characters, a number or true or false as JSON writes
+ * it, an object or array as JSON);
  * with --rejects, last, RECORD (4), the length (4) and the record as JSON.
  * The first rows are spooled in this form until the table is ready;
  * the rest are sent as they are read.
@@ -176,6 +179,15 @@ struct load {
 	const char **slot;	/* a row's fields by column */
 	uint32_t *slotlen;
 	char *stamp;		/* the --inserted-at value */
+	char stamp_bin[8];	/* and in binary */
+	/*
+	 * COPY is binary unless a column's type or a value has no binary form
+	 * that load-binary.c can make; after such a value the rest of the
+	 * load goes as text.
+	 */
+	int binary;		/* the COPY in progress is binary */
+	int text_only;
+	unsigned char *bkind;	/* each active column's BIN_ kind */
 	uintmax_t batch_n;	/* rows in this COPY */
 	size_t batch_bytes;
 	struct origin *origins;	/* where the rows of this COPY came from */
@@ -248,6 +260,26 @@ void send_rows(void);
 void key_now(void);
 void send_row(void);
 void copy_end(void);
+
+/* load-binary.c */
+enum {
+	BIN_NONE, BIN_TEXT, BIN_BOOL, BIN_INT8, BIN_NUMERIC, BIN_DATE,
+	BIN_TIMESTAMPTZ, BIN_UUID, BIN_JSONB
+};
+/* The kind of a column of SQL type TYPNAME, or of sa-load's type T
+ * (a staging table's); BIN_NONE if it goes only as text. */
+int bin_kind(const char *typname);
+int bin_kind_of(enum ld_type t);
+void bin_header(struct sa_buf *b);
+void bin_trailer(struct sa_buf *b);
+void bin_put_count(struct sa_buf *b, unsigned nfields);
+/* Appends the field of kind KIND whose text is S/LEN; returns 0, having
+ * appended some bytes or none, if the server could read the text
+ * differently from any binary form. */
+int bin_put(struct sa_buf *b, int kind, const char *s, size_t len);
+void bin_put_int8(struct sa_buf *b, int64_t v);
+void bin_put_raw(struct sa_buf *b, const void *p, uint32_t n);
+void bin_put_null(struct sa_buf *b);
 
 /* load-upsert.c */
 void create_stage(void);
