@@ -11,31 +11,36 @@
  * more than six digits of a second, which the server rounds) is refused
  * here, and the load goes on in COPY text (load-copy.c).
  */
+#include <endian.h>
 #include <string.h>
 
 #include "load.h"
 
+/* In network byte order. */
 static void
 put16(struct sa_buf *b, unsigned v)
 {
-	unsigned char c[2] = { v >> 8, v };
-
-	sa_buf_add(b, c, 2);
+	sa_buf_grow(b, 2);
+	b->s[b->len++] = v >> 8;
+	b->s[b->len++] = v;
 }
 
 static void
 put32(struct sa_buf *b, uint32_t v)
 {
-	unsigned char c[4] = { v >> 24, v >> 16, v >> 8, v };
-
-	sa_buf_add(b, c, 4);
+	v = htobe32(v);
+	sa_buf_grow(b, 4);
+	memcpy(b->s + b->len, &v, 4);
+	b->len += 4;
 }
 
 static void
 put64(struct sa_buf *b, uint64_t v)
 {
-	put32(b, v >> 32);
-	put32(b, v);
+	v = htobe64(v);
+	sa_buf_grow(b, 8);
+	memcpy(b->s + b->len, &v, 8);
+	b->len += 8;
 }
 
 int
