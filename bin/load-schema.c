@@ -126,11 +126,7 @@ read_table(void)
 unsigned
 hash(const char *s, size_t len)
 {
-	unsigned h = 2166136261u;
-
-	while (len-- > 0)
-		h = (h ^ (unsigned char)*s++) * 16777619u;
-	return h;
+	return (unsigned)sa_name_hash(s, len);
 }
 
 static void

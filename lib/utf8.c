@@ -74,6 +74,21 @@ json_byte(unsigned char c)
 	return c >= 0x20 || c == '\t' || c == '\n' || c == '\r';
 }
 
+#ifdef __SSE2__
+/* The bytes of V below ' ' (signed: those above 0x7f too) that are not
+ * tab, LF or CR: control characters, and with them the bytes of
+ * multibyte characters, for the caller to tell apart. */
+static inline __m128i
+below_space(__m128i v)
+{
+	return _mm_andnot_si128(_mm_or_si128(_mm_or_si128(
+	    _mm_cmpeq_epi8(v, _mm_set1_epi8('\t')),
+	    _mm_cmpeq_epi8(v, _mm_set1_epi8('\n'))),
+	    _mm_cmpeq_epi8(v, _mm_set1_epi8('\r'))),
+	    _mm_cmplt_epi8(v, _mm_set1_epi8(' ')));
+}
+#endif
+
 /* True if the N bytes at S are ASCII without a backslash or a control
  * character JSON does not allow: nothing to check.  Eight bytes at a
  * time. */
@@ -86,18 +101,12 @@ text_plain(const char *s, size_t n)
 	int i;
 
 #ifdef __SSE2__
-	const __m128i bs = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(' ');
-	const __m128i tab = _mm_set1_epi8('\t'), lf = _mm_set1_epi8('\n');
-	const __m128i cr = _mm_set1_epi8('\r');
-
 	for (; end - p >= 16; p += 16) {
 		__m128i v = _mm_loadu_si128((const __m128i *)p);
-		/* Signed: bytes above 0x7f are below ' ' too, and bad anyway. */
-		__m128i ctl = _mm_andnot_si128(_mm_or_si128(_mm_or_si128(
-		    _mm_cmpeq_epi8(v, tab), _mm_cmpeq_epi8(v, lf)),
-		    _mm_cmpeq_epi8(v, cr)), _mm_cmplt_epi8(v, sp));
 
-		if (_mm_movemask_epi8(_mm_or_si128(ctl, _mm_cmpeq_epi8(v, bs))))
+		/* Bytes above 0x7f are bad here too. */
+		if (_mm_movemask_epi8(_mm_or_si128(below_space(v),
+		    _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')))))
 			return 0;
 	}
 #endif
@@ -125,19 +134,13 @@ find_control(const char *s, size_t n)
 	size_t i = 0;
 
 #ifdef __SSE2__
-	const __m128i sp = _mm_set1_epi8(' '), tab = _mm_set1_epi8('\t');
-	const __m128i lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
-	/* Bytes above 0x7f, negative here, are not control characters. */
-	const __m128i zero = _mm_setzero_si128();
-
 	for (; n - i >= 16; i += 16) {
 		__m128i v = _mm_loadu_si128((const __m128i *)(s + i));
-		__m128i ctl = _mm_andnot_si128(_mm_or_si128(_mm_or_si128(
-		    _mm_or_si128(_mm_cmpeq_epi8(v, tab), _mm_cmpeq_epi8(v, lf)),
-		    _mm_cmpeq_epi8(v, cr)), _mm_cmplt_epi8(v, zero)),
-		    _mm_cmplt_epi8(v, sp));
 
-		if (_mm_movemask_epi8(ctl))
+		/* Bytes above 0x7f, negative here, are not control
+		 * characters. */
+		if (_mm_movemask_epi8(_mm_andnot_si128(_mm_cmplt_epi8(v,
+		    _mm_setzero_si128()), below_space(v))))
 			break;
 	}
 #endif
