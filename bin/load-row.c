@@ -23,23 +23,6 @@ in_table(const char *key, size_t len)
 	return found;
 }
 
-/* Does V hold a NUL character, which PostgreSQL cannot store in text? */
-static int
-has_nul(const struct sa_val *v)
-{
-	const struct sa_val *e;
-
-	if (v->key != NULL && memchr(v->key, '\0', v->keylen) != NULL)
-		return 1;
-	if (v->type == SA_STRING)
-		return memchr(v->str, '\0', v->len) != NULL;
-	if (v->type == SA_OBJECT || v->type == SA_ARRAY)
-		for (e = v->child; e != NULL; e = e->next)
-			if (has_nul(e))
-				return 1;
-	return 0;
-}
-
 static enum ld_type
 type_of(const struct sa_val *v, int tsv)
 {
@@ -170,9 +153,10 @@ struct item {
 
 enum {
 	F_SAME = 1,		/* the name is the previous item's */
-	F_BADNAME = 2,		/* the name is empty or holds a NUL */
-	F_NUL = 4		/* the value holds a NUL, and is not in the row */
+	F_BADNAME = 2		/* the name is empty */
 };
+/* A name or value with a NUL character, which PostgreSQL cannot store,
+ * never gets here: with sa_copy_text set the readers refuse its record. */
 
 struct field {
 	uint32_t keylen;
@@ -229,14 +213,11 @@ pack(struct sa_buf *b, const struct sa_record *rec, int tsv, int chain)
 		if (it.nfields < prev && namelens[it.nfields] == m->keylen &&
 		    memcmp(b->s + names[it.nfields], m->key, m->keylen) == 0)
 			f.flags = F_SAME;
-		if (m->keylen == 0 || memchr(m->key, '\0', m->keylen) != NULL)
+		if (m->keylen == 0)
 			f.flags |= F_BADNAME;
 		f.type = m->type == SA_NULL ? LD_NONE : type_of(m, tsv);
-		if ((m->type == SA_STRING || m->type == SA_OBJECT ||
-		    m->type == SA_ARRAY) && has_nul(m))
-			f.flags |= F_NUL;
 		sa_buf_reset(&text);
-		if (f.type != LD_NONE && !(f.flags & F_NUL)) {
+		if (f.type != LD_NONE) {
 			at = b->len;
 			sa_buf_grow(b, 8);
 			b->len += 8;
@@ -399,12 +380,6 @@ take(const char *file, uintmax_t base, const char *p)
 		ld.rf[ld.nrf++].type = t;
 		if (t == LD_NONE)
 			continue;
-		if (f->flags & F_NUL) {
-			sa_reject(file, line, json, jlen, NULL, "field \"%s\" "
-			    "holds a NUL character, which PostgreSQL cannot "
-			    "store", key);
-			goto bad;
-		}
 		if (ld.opt.no_evolve && ld.cols[ci].intable &&
 		    ld_join(ld.cols[ci].table, t) != ld.cols[ci].table) {
 			sa_reject(file, line, json, jlen, NULL,
