@@ -105,8 +105,11 @@ copy_begin(const char *r, size_t len)
 	sa_buf_adds(&sql, ld.copy_target);
 	sa_buf_adds(&sql, " (");
 	add_column_list(&sql);
-	/* A batch sent again goes as it went the first time. */
-	if (!ld.replaying) {
+	/* A batch sent again goes as text: its columns may have changed
+	 * since (a column a row brought), and text holds any value. */
+	if (ld.replaying)
+		ld.binary = 0;
+	else {
 		ld.binary = binary_columns();
 		sa_buf_reset(&trial);
 		if (ld.binary && r != NULL && !format_row(&trial, r, len))
@@ -262,8 +265,11 @@ copy_end(void)
 		p = ctx && state && (strncmp(state, "22", 2) == 0 ||
 		    strncmp(state, "23", 2) == 0) ? strstr(ctx, ", line ") :
 		    NULL;
+		/* Bad binary data or a wrong count of fields would be
+		 * sa-load's fault, never the row's. */
 		if (p == NULL || sscanf(p, ", line %lu", &n) != 1 || n < 1 ||
-		    n > ld.batch_n)
+		    n > ld.batch_n || (ld.binary &&
+		    (strcmp(state, "22P03") == 0 || strcmp(state, "22P04") == 0)))
 			db_fail(res, ld.shown.s);
 		if (ld.batchf != NULL) {
 			msg = one_line(PQresultErrorField(res,
@@ -439,6 +445,24 @@ fits(void)
 	return 1;
 }
 
+/* Does the table take the row just read as it is, so that only the
+ * COPY's columns have to change (a column of the table that the rows
+ * before did not have)? */
+static int
+table_fits(void)
+{
+	const struct column *c;
+	size_t i;
+
+	for (i = 0; i < ld.nrf; i++) {
+		c = &ld.cols[ld.rf[i].col];
+		if (ld.rf[i].type != LD_NONE && (!c->intable ||
+		    ld_join(c->table, ld.rf[i].type) != c->table))
+			return 0;
+	}
+	return 1;
+}
+
 /* Starts the transaction of the rows: the DDL the rows read so far need
  * runs before it, in its own, unless the table is new; --mode replace
  * deletes the old rows in it. */
@@ -587,6 +611,9 @@ send_row(void)
 				stage_columns(1);
 			else
 				evolve(1);
+		} else if (table_fits()) {
+			if (ld.copying)
+				copy_end();
 		} else
 			restart();
 	}

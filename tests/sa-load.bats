@@ -428,6 +428,26 @@ Try 'sa-load --help' for more information."
 	EOF
 }
 
+@test "a column of the table that the first rows lack: a new COPY takes it, no restart, with --no-evolve too" {
+	pg
+	q "CREATE TABLE \"$T\" (a bigint, b bigint)"
+	{ seq 1 20000 | awk '{ print "{\"a\":" $1 "}" }'; echo '{"a":0,"b":7}'; } >"$BATS_TEST_TMPDIR/late"
+	for opt in --no-evolve --append; do
+		q "TRUNCATE \"$T\""
+		[ "$opt" = --append ] && opt="--mode append"
+		run --separate-stderr sa-load $opt "$T" "$BATS_TEST_TMPDIR/late"
+		assert_success
+		assert_summary "$stderr" "$T: 20001 rows read, 20001 inserted, 0 updated"
+		[ "$(q "SELECT count(*) || ' ' || count(b) || ' ' || sum(b) || ' ' || sum(a) FROM \"$T\"")" = "20001 1 7 200010000" ]
+	done
+	# The rows before it are not rolled back and sent again: the load
+	# takes one statement more than without that row, the second COPY.
+	q "TRUNCATE \"$T\""
+	n=$(statements "$T" <(head -n 20000 "$BATS_TEST_TMPDIR/late"))
+	q "TRUNCATE \"$T\""
+	[ "$(statements "$T" "$BATS_TEST_TMPDIR/late")" -eq $((n + 1)) ]
+}
+
 @test "--no-create on a missing table exits 73 and creates nothing" {
 	pg
 	run --separate-stderr sa-load --no-create "$T" "$F/base.ndjson"
