@@ -256,12 +256,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		BIN_BOOL, BIN_INT8, BIN_NUMERIC, BIN_DATE, BIN_TIMESTAMPTZ,
 		BIN_UUID
 	};
-	const char *s = (const char *)data + 1;
-	size_t len = size - 1;
+	static struct sa_buf text;
+	const char *s;
+	size_t len;
 	int kind, took;
 
 	if (size < 1)
 		return 0;
+	/* NUL-terminated, for the checks' sscanf. */
+	sa_buf_reset(&text);
+	sa_buf_add(&text, data + 1, size - 1);
+	sa_buf_addc(&text, '\0');
+	s = text.s;
+	len = size - 1;
 	kind = kinds[data[0] % (sizeof(kinds) / sizeof(kinds[0]))];
 	sa_buf_reset(&out);
 	took = bin_put(&out, kind, s, len);
