@@ -16,31 +16,34 @@
 
 #include "load.h"
 
-/* In network byte order. */
-static void
-put16(struct sa_buf *b, unsigned v)
+/* Appends the N bytes at P, made in network byte order by the callers. */
+static inline void
+put_be(struct sa_buf *b, const void *p, size_t n)
 {
-	sa_buf_grow(b, 2);
-	b->s[b->len++] = v >> 8;
-	b->s[b->len++] = v;
+	sa_buf_grow(b, n);
+	memcpy(b->s + b->len, p, n);
+	b->len += n;
+}
+
+static void
+put16(struct sa_buf *b, uint16_t v)
+{
+	v = htobe16(v);
+	put_be(b, &v, 2);
 }
 
 static void
 put32(struct sa_buf *b, uint32_t v)
 {
 	v = htobe32(v);
-	sa_buf_grow(b, 4);
-	memcpy(b->s + b->len, &v, 4);
-	b->len += 4;
+	put_be(b, &v, 4);
 }
 
 static void
 put64(struct sa_buf *b, uint64_t v)
 {
 	v = htobe64(v);
-	sa_buf_grow(b, 8);
-	memcpy(b->s + b->len, &v, 8);
-	b->len += 8;
+	put_be(b, &v, 8);
 }
 
 int
@@ -306,8 +309,7 @@ bin_put(struct sa_buf *b, int kind, const char *s, size_t len)
 {
 	switch (kind) {
 	case BIN_TEXT:
-		put32(b, len);
-		sa_buf_add(b, s, len);
+		bin_put_raw(b, s, len);
 		return 1;
 	case BIN_BOOL:
 		if ((len != 4 || memcmp(s, "true", 4) != 0) &&

@@ -425,9 +425,12 @@ emit(const char *r, size_t len)
 		copy_end();
 }
 
-/* Does the row just read go into the COPY in progress as it is? */
+/* Does the row just read go into the table as it is, and if IN_COPY
+ * into the COPY in progress too?  A row that fits the table but not the
+ * COPY brings a column of the table that the rows before it lacked: only
+ * the COPY's columns have to change. */
 static int
-fits(void)
+fits(int in_copy)
 {
 	struct column *c;
 	size_t i;
@@ -436,27 +439,9 @@ fits(void)
 		c = &ld.cols[ld.rf[i].col];
 		if (ld.rf[i].type == LD_NONE)
 			continue;
-		if (!c->active || (ld.staging ?
+		if ((in_copy && !c->active) || (ld.staging ?
 		    ld_join(c->stype, ld.rf[i].type) != c->stype :
 		    !c->intable ||
-		    ld_join(c->table, ld.rf[i].type) != c->table))
-			return 0;
-	}
-	return 1;
-}
-
-/* Does the table take the row just read as it is, so that only the
- * COPY's columns have to change (a column of the table that the rows
- * before did not have)? */
-static int
-table_fits(void)
-{
-	const struct column *c;
-	size_t i;
-
-	for (i = 0; i < ld.nrf; i++) {
-		c = &ld.cols[ld.rf[i].col];
-		if (ld.rf[i].type != LD_NONE && (!c->intable ||
 		    ld_join(c->table, ld.rf[i].type) != c->table))
 			return 0;
 	}
@@ -598,7 +583,7 @@ send_row(void)
 		key_now();
 	if (ld.opt.mode == UPSERT && !ld.staging && ld.dup_keys)
 		to_stage();
-	if (!fits()) {
+	if (!fits(1)) {
 		/* An upsert straight into a table others see moves its rows
 		 * to the staging table, which blocks no one when it
 		 * changes. */
@@ -611,7 +596,7 @@ send_row(void)
 				stage_columns(1);
 			else
 				evolve(1);
-		} else if (table_fits()) {
+		} else if (fits(0)) {
 			if (ld.copying)
 				copy_end();
 		} else
