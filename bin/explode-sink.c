@@ -3,10 +3,12 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "explode.h"
 
 int tsv;
+unsigned nthreads = 1;
 const char *split_dir, *split_name;
 struct sink out_sink;
 struct sink **sinks;
@@ -158,11 +160,11 @@ encode_row(struct sa_buf *b, const struct sa_row *row)
 static void
 spool_flush(struct sink *s)
 {
-	if (s->spool == NULL)
-		s->spool = sa_tmpfile_buffered();
-	if (s->spooled.len > 0 &&
-	    fwrite(s->spooled.s, 1, s->spooled.len, s->spool) != s->spooled.len)
-		sa_die_errno(EX_IOERR, "temporary file");
+	if (!s->has_spool) {
+		s->spool = sa_tmpfd();
+		s->has_spool = 1;
+	}
+	sa_tmp_write(s->spool, s->spooled.s, s->spooled.len);
 	s->spool_bytes += s->spooled.len;
 	sa_buf_reset(&s->spooled);
 }
@@ -273,76 +275,139 @@ spool_rows(struct sink *s, const char *p, size_t len)
 	}
 }
 
-/* Copies the lines at P (LEN bytes, whole lines), spooled under NCOLS
- * columns, out under the header of sink S. */
-static void
-unspool(struct sink *s, const char *p, size_t len, size_t ncols)
-{
-	const char *nl;
+/*
+ * Where tsv_finish() writes sink S's lines after its header: its
+ * descriptor, through a writer thread with more than one thread
+ * (--threads), so that reading the spool and writing overlap.  B is the
+ * buffer being filled, NULL between runs copied as they are.
+ */
+struct copyout {
+	struct sink *s;
+	int fd;
+	struct sa_bgwrite *bg;
+	struct sa_buf *b, mine;
+};
 
-	if (ncols == s->cols.n)
-		sa_buf_add(s->buf, p, len);
+static void
+copyout_failed(struct copyout *o)
+{
+	if (o->s->path == NULL)
+		sa_out_failed();
 	else
-		for (; len > 0; len -= nl + 1 - p, p = nl + 1) {
-			nl = memchr(p, '\n', len);
-			sa_buf_add(s->buf, p, nl - p);
-			pad(s->buf, ncols, s->cols.n);
-			sa_buf_addc(s->buf, '\n');
-		}
-	if (s->buf->len >= 1 << 16)
-		sink_write(s);
+		sa_die_errno(EX_IOERR, "%s", o->s->path);
 }
 
-/* -t at the end: the header, then the spooled rows of sink S. */
-void
-tsv_finish(struct sink *s)
+static void
+lines_begin(struct copyout *o)
+{
+	if (o->b == NULL && nthreads > 1)
+		o->bg = sa_bgwrite_start(o->fd, &o->b);
+	else if (o->b == NULL)
+		o->b = &o->mine;
+}
+
+/* Writes the lines filled in so far; 1 MiB at a time unless ALL. */
+static void
+lines_put(struct copyout *o, int all)
+{
+	int r;
+
+	if (o->b == NULL || (!all && o->b->len < 1 << 20))
+		return;
+	if (o->bg != NULL)
+		r = all ? sa_bgwrite_end(o->bg, o->b) :
+		    sa_bgwrite_put(o->bg, &o->b);
+	else {
+		r = sa_write_lines(o->fd, o->b->s, o->b->len);
+		o->b->len = 0;
+	}
+	if (r != 0)
+		copyout_failed(o);
+	if (all) {
+		o->bg = NULL;
+		o->b = NULL;
+	}
+}
+
+/* The LEN bytes of lines at OFF of the spool, spooled under every
+ * column: copied as they are, in the kernel. */
+static void
+copy_run(struct copyout *o, uint64_t off, uint64_t len)
+{
+	lines_put(o, 1);
+	if (o->s->path == NULL)
+		sa_out_copy(o->s->spool, off, len);
+	else if (sa_copy_lines(o->fd, o->s->spool, off, len) != 0)
+		copyout_failed(o);
+}
+
+/* The LEN bytes of lines at OFF of the spool, spooled under NCOLS
+ * columns: \N for the columns that came after them. */
+static void
+pad_run(struct copyout *o, uint64_t off, uint64_t len, size_t ncols)
 {
 	struct sa_buf in = { 0 };
-	const char *nl;
-	uint64_t at = 0;	/* of in.s in the spool */
-	size_t run = 0, pos, stop, got;
+	const char *p, *nl, *end;
+	size_t n;
 
-	sink_open(s);
-	if (s->spool == NULL && s->spooled.len == 0)
-		return;
-	spool_flush(s);
-	if (fflush(s->spool) != 0 || fseek(s->spool, 0, SEEK_SET) != 0)
-		sa_die_errno(EX_IOERR, "temporary file");
+	lines_begin(o);
 	sa_buf_grow(&in, 1 << 20);
-	while (run < s->nruns) {
-		got = fread(in.s + in.len, 1, in.cap - in.len, s->spool);
-		if (got == 0 && ferror(s->spool))
-			sa_die_errno(EX_IOERR, "temporary file");
-		if (got == 0)
-			sa_die(EX_IOERR, "temporary file: cut short");
-		in.len += got;
-		/* The whole lines read, run by run. */
-		for (pos = 0; run < s->nruns; pos = stop, run++) {
-			stop = s->runs[run].end - at;
-			if (stop > in.len) {
-				nl = memrchr(in.s + pos, '\n', in.len - pos);
-				stop = nl == NULL ? pos : (size_t)(nl + 1 - in.s);
-				unspool(s, in.s + pos, stop - pos,
-				    s->runs[run].ncols);
-				pos = stop;
-				break;
-			}
-			unspool(s, in.s + pos, stop - pos, s->runs[run].ncols);
+	while (len > 0) {
+		n = in.cap - in.len < len ? in.cap - in.len : len;
+		sa_tmp_pread(o->s->spool, in.s + in.len, n, off);
+		off += n;
+		len -= n;
+		in.len += n;
+		end = in.s + in.len;
+		for (p = in.s; (nl = memchr(p, '\n', end - p)) != NULL;
+		    p = nl + 1) {
+			sa_buf_add(o->b, p, nl - p);
+			pad(o->b, ncols, o->s->cols.n);
+			sa_buf_addc(o->b, '\n');
 		}
+		lines_put(o, 0);
 		/* Keep the part of a line, and read on. */
-		memmove(in.s, in.s + pos, in.len - pos);
-		in.len -= pos;
-		at += pos;
+		in.len = end - p;
+		memmove(in.s, p, in.len);
 		if (in.cap - in.len < 1 << 19)
 			sa_buf_grow(&in, in.cap);
 	}
+	sa_buf_free(&in);
+}
+
+/* -t at the end: the header, then the spooled rows of sink S, run by
+ * run. */
+void
+tsv_finish(struct sink *s)
+{
+	struct copyout o = { s, STDOUT_FILENO, NULL, NULL, { 0 } };
+	uint64_t at = 0;
+	size_t run;
+
+	sink_open(s);
+	if (!s->has_spool && s->spooled.len == 0)
+		return;
+	spool_flush(s);
+	if (s->path == NULL)
+		sa_out_flush();
+	else {
+		sink_write(s);
+		o.fd = s->fd;
+	}
+	for (run = 0; run < s->nruns; at = s->runs[run].end, run++)
+		if (s->runs[run].ncols == s->cols.n)
+			copy_run(&o, at, s->runs[run].end - at);
+		else
+			pad_run(&o, at, s->runs[run].end - at,
+			    s->runs[run].ncols);
+	lines_put(&o, 1);
+	sa_buf_free(&o.mine);
 	free(s->runs);
 	s->runs = NULL;
 	s->nruns = 0;
-	sa_buf_free(&in);
 	sa_buf_free(&s->spooled);
-	fclose(s->spool);
-	s->spool = NULL;
+	close(s->spool);
+	s->has_spool = 0;
 }
 
 /* Takes the rows a worker made for sink TAG, in input order. */

@@ -12,7 +12,7 @@ struct sink {
 	struct sa_buf own;
 	struct sa_buf *buf;
 	struct sa_row cols;	/* TSV: the columns, as rows show them */
-	FILE *spool;		/* TSV: the rows, until the header is known */
+	int spool, has_spool;	/* TSV: the rows, until the header is known */
 	struct sa_buf spooled;	/* TSV: rows on their way to the spool */
 	uint64_t spool_bytes;	/* TSV: written to the spool */
 	struct run {		/* TSV: rows spooled under NCOLS columns */
@@ -43,6 +43,7 @@ struct sink *sink_at(int i);
 int sink_for(const char *rel);
 /* -t at the end: the header, then the spooled rows of sink S. */
 void tsv_finish(struct sink *s);
+extern unsigned nthreads;	/* --threads */
 /* The writer's end of the chunks (sa_chunk_ops.write). */
 void take_rows(int tag, const char *p, size_t len);
 /* In a worker: a good record's row into chunk C. */

@@ -51,6 +51,7 @@ static struct sa_shard_files *shard_files;	/* --shard-dir, or NULL */
 static uintmax_t dups;
 static struct sa_sink *sink;
 static struct sa_buf pool;
+static unsigned nthreads = 1;	/* --threads */
 
 /* What a worker hands the main thread for a record it keeps; the output
  * line (PLEN bytes) and the --latest value (QLEN) follow it. */
@@ -382,6 +383,7 @@ write_marker(struct sa_fp fp, void *payload, void *arg)
  * position of the last record taken. */
 static struct sa_fptab *t;
 static FILE *spool;
+static int spool_fd;		/* --keep last and --latest */
 static uint64_t seq;
 static struct sa_input *input;
 
@@ -445,24 +447,50 @@ keep(struct sa_fp fp, const char *p, size_t plen, const char *q,
 		dups++;
 }
 
+/* --keep last and --latest with every fingerprint in memory: the second
+ * pass over the spool (mapped, not copied) writes the winners.  With
+ * threads, a writer thread writes one buffer of them while this one reads
+ * and fills the other. */
+static void
+write_winners(void)
+{
+	struct sa_spill_rec sr;
+	struct sa_spill_map m;
+	struct sa_buf *b = NULL;
+	struct sa_bgwrite *bg = NULL;
+	struct winner *w;
+
+	if (nthreads > 1 && shard_files == NULL && !sa_sink_spools(sink)) {
+		sa_out_flush();
+		bg = sa_bgwrite_start(STDOUT_FILENO, &b);
+	}
+	sa_spill_map_begin(&m, spool, spool_fd);
+	while (sa_spill_map_next(&m, &sr)) {
+		w = sa_fptab_find(t, sr.fp);
+		if (w->seq != sr.a)
+			dups++;
+		else if (bg == NULL)
+			put(sr.fp, sr.p, sr.plen);
+		else {
+			sa_buf_add(b, sr.p, sr.plen);
+			sa_stats.out++;
+			if (b->len >= 1 << 20 && sa_bgwrite_put(bg, &b) != 0)
+				sa_out_failed();
+		}
+	}
+	sa_spill_map_end(&m);
+	if (bg != NULL && sa_bgwrite_end(bg, b) != 0)
+		sa_out_failed();
+}
+
 /* After the input pass: what was spooled, deduplicated and written. */
 static void
 finish(void)
 {
-	struct sa_spill_rec sr;
-	struct sa_buf buf = { 0 };
-	struct winner *w;
 	FILE *res;
 
 	if (t != NULL && mode != KEEP_FIRST) {
-		sa_spill_rewind(spool);
-		while (sa_spill_read(spool, &sr, &buf)) {
-			w = sa_fptab_find(t, sr.fp);
-			if (w->seq == sr.a)
-				put(sr.fp, sr.p, sr.plen);
-			else
-				dups++;
-		}
+		write_winners();
 		sa_buf_free(&pool);
 	} else if (spool != NULL) {
 		res = dedup_file(spool, 0, 0);
@@ -474,7 +502,6 @@ finish(void)
 	if (spool != NULL)
 		fclose(spool);
 	spool = NULL;
-	sa_buf_free(&buf);
 }
 
 /* In a worker: good record REC as an item in chunk C, unless it is
@@ -677,9 +704,10 @@ main(int argc, char **argv)
 	if (mode == KEEP_FIRST)
 		t = sa_fptab_new(0, budget);
 	else {
-		spool = sa_spill_file();
+		spool = sa_spill_file_fd(&spool_fd);
 		t = sa_fptab_new(winner_size(), budget);
 	}
+	nthreads = threads;
 	sa_chunks_run(&in, threads, &ops, one_thread, NULL);
 	finish();
 	sa_input_close(&in);

@@ -507,6 +507,7 @@ main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	sa_input_init(&in, argc, argv);
+	nthreads = threads;
 	sa_chunks_run(&in, threads, &ops, NULL, NULL);
 	sa_input_close(&in);
 	if (tsv) {

@@ -1,5 +1,6 @@
 /* out.c: buffered standard output that ends quietly on a closed pipe, and
  * the abort line that ends the output of a failed run (sa(7)). */
+#include <sys/sendfile.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -160,6 +161,121 @@ sa_write_lines(int fd, const char *s, size_t len)
 	return 0;
 }
 
+/* Finishes the line that the LEN bytes at OFF of IN stop inside (those
+ * bytes are written already), then takes the signal pending. */
+static void
+finish_line_then_die(int fd, int in, off_t off, size_t len)
+{
+	char buf[4096], *nl;
+	ssize_t n;
+
+	if (off == 0 || (pread(in, buf, 1, off - 1) == 1 && buf[0] == '\n'))
+		midline = 0;
+	else
+		while (len > 0 && (n = pread(in, buf, len < sizeof(buf) ?
+		    len : sizeof(buf), off)) > 0) {
+			if ((nl = memchr(buf, '\n', n)) != NULL) {
+				write_raw(fd, buf, nl + 1 - buf);
+				midline = 0;
+				break;
+			}
+			write_raw(fd, buf, n);
+			off += n;
+			len -= n;
+		}
+	die_by_signal(pending);
+}
+
+/* sa_copy_lines() where sendfile() cannot: through a buffer of whole
+ * lines. */
+static int
+copy_by_read(int fd, int in, off_t off, size_t len)
+{
+	struct sa_buf b = { 0 };
+	const char *nl;
+	size_t keep = 0, n;
+	ssize_t got;
+	int r = 0;
+
+	sa_buf_grow(&b, 1 << 20);
+	while (len > 0 && r == 0) {
+		n = b.cap - keep < len ? b.cap - keep : len;
+		if ((got = pread(in, b.s + keep, n, off)) < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			if (got == 0)
+				errno = EIO;
+			r = -1;
+			break;
+		}
+		off += got;
+		len -= got;
+		b.len = keep + got;
+		nl = memrchr(b.s, '\n', b.len);
+		keep = nl == NULL ? b.len : b.len - (nl + 1 - b.s);
+		if (nl != NULL)
+			r = sa_write_lines(fd, b.s, nl + 1 - b.s);
+		memmove(b.s, b.s + b.len - keep, keep);
+		if (keep == b.cap)
+			sa_buf_grow(&b, b.cap);
+	}
+	if (r == 0 && keep > 0)
+		r = sa_write_lines(fd, b.s, keep);
+	sa_buf_free(&b);
+	return r;
+}
+
+int
+sa_copy_lines(int fd, int in, off_t off, size_t len)
+{
+	ssize_t n;
+
+	busy = 1;
+	while (len > 0 && !pending) {
+		if (dying)
+			for (;;)
+				pause();
+		n = sendfile(fd, in, &off, len < 1 << 30 ? len : 1 << 30);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EINVAL || errno == ENOSYS)) {
+			/* An output sendfile() does not take (O_APPEND). */
+			busy = 0;
+			return copy_by_read(fd, in, off, len);
+		}
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;	/* the file is shorter */
+			busy = 0;
+			return -1;
+		}
+		len -= n;
+		if (fd == STDOUT_FILENO)
+			midline = 1;	/* until the end says otherwise */
+	}
+	if (pending)
+		finish_line_then_die(fd, in, off, len);
+	/* Whole lines, so the last byte was a line's end. */
+	if (fd == STDOUT_FILENO)
+		midline = 0;
+	busy = 0;
+	return 0;
+}
+
+void
+sa_out_failed(void)
+{
+	if (errno == EPIPE) {
+		/* The reader is gone: a quiet end, but through exit(), so
+		 * that --stats prints and the rejects are written. */
+		broken = 1;
+		if (!exiting)
+			exit(EX_OK);
+		return;
+	}
+	sa_die_errno(EX_IOERR, "%s", sa_out_name);
+}
+
 void
 sa_out_flush(void)
 {
@@ -169,17 +285,19 @@ sa_out_flush(void)
 	}
 	if (sa_write_lines(STDOUT_FILENO, sa_out.s, sa_out.len) != 0) {
 		sa_out.len = 0;
-		if (errno == EPIPE) {
-			/* The reader is gone: a quiet end, but through exit(),
-			 * so that --stats prints and the rejects are written. */
-			broken = 1;
-			if (!exiting)
-				exit(EX_OK);
-			return;
-		}
-		sa_die_errno(EX_IOERR, "%s", sa_out_name);
+		sa_out_failed();
+		return;
 	}
 	sa_out.len = 0;
+}
+
+void
+sa_out_copy(int in, off_t off, size_t len)
+{
+	sa_out_flush();
+	if (!broken && len > 0 &&
+	    sa_copy_lines(STDOUT_FILENO, in, off, len) != 0)
+		sa_out_failed();
 }
 
 /* At exit: the whole lines buffered go out; after a failure, a line

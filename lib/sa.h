@@ -14,6 +14,7 @@
 #ifndef SA_H
 #define SA_H
 
+#include <sys/types.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -117,6 +118,24 @@ static inline void sa_out_line_done(void)
  * meanwhile takes effect once the line under way is written.  Returns 0,
  * or -1 with errno set. */
 int sa_write_lines(int fd, const char *s, size_t len);
+/* The same for the LEN bytes of whole lines at offset OFF of descriptor
+ * IN (a spool), copied in the kernel where it can (sendfile). */
+int sa_copy_lines(int fd, int in, off_t off, size_t len);
+/* Writes to standard output what sa_out holds, then those LEN bytes. */
+void sa_out_copy(int in, off_t off, size_t len);
+/* A write of standard output failed (errno): a quiet end on EPIPE, else
+ * exit 74. */
+void sa_out_failed(void);
+
+/* bgwrite.c: a thread that writes whole lines to FD, one buffer while
+ * the caller fills the other.  sa_bgwrite_start() gives the first
+ * buffer to fill; sa_bgwrite_put() hands *B over and sets *B to an
+ * empty one; sa_bgwrite_end() writes B and what is left, and ends the
+ * thread.  Both return -1 with errno set once a write has failed. */
+struct sa_bgwrite;
+struct sa_bgwrite *sa_bgwrite_start(int fd, struct sa_buf **b);
+int sa_bgwrite_put(struct sa_bgwrite *, struct sa_buf **b);
+int sa_bgwrite_end(struct sa_bgwrite *, struct sa_buf *b);
 /* FD (a --split file) gets the abort line too if the run fails; forget
  * it before closing it. */
 void sa_abort_also(int fd);
@@ -321,11 +340,17 @@ FILE *sa_tmpfile(void);
 /* The same with a 64 KiB buffer, for spools; it has no descriptor
  * (fileno() is -1). */
 FILE *sa_tmpfile_buffered(void);
+/* The same, its descriptor in *FD (to read it by other means, after
+ * fflush()). */
+FILE *sa_tmpfile_buffered_fd(int *fd);
 int sa_tmpfd(void);
+/* All N bytes at S to temporary file FD, or all N at offset OFF of it
+ * into BUF; anything less ends the program (74). */
+void sa_tmp_write(int fd, const void *s, size_t n);
+void sa_tmp_pread(int fd, void *buf, size_t n, off_t off);
 const char *sa_tmpdir(void);	/* $TMPDIR, or /tmp */
 
 /* file.c: files written for the user. */
-#include <sys/types.h>
 /* Makes a file size limit (ulimit -f) a write error (EFBIG) instead of
  * a fatal SIGXFSZ; the functions below and sa_tmpfd() call it. */
 void sa_no_sigxfsz(void);

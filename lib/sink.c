@@ -253,6 +253,12 @@ sa_sink_put(struct sa_sink *k, const char *line, size_t len)
 	sa_out_line_done();
 }
 
+int
+sa_sink_spools(const struct sa_sink *k)
+{
+	return k->deferred;
+}
+
 /* Reads the next row of spool F into B; returns 0 at its end. */
 static int
 read_row(FILE *f, struct sa_buf *b)

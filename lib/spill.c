@@ -1,5 +1,7 @@
 /* spill.c: fingerprint tables, hash partitions in temporary files and
  * k-way merges (the output sinks are in sink.c). */
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -250,6 +252,88 @@ sa_spill_rewind(FILE *f)
 	if (fflush(f) != 0 || ferror(f))
 		sa_spill_write_error();
 	rewind(f);
+}
+
+FILE *
+sa_spill_file_fd(int *fd)
+{
+	return sa_tmpfile_buffered_fd(fd);
+}
+
+/* The window a spill map maps at a time, unless a record is larger. */
+#define SPILL_WINDOW ((size_t)4 << 20)
+
+void
+sa_spill_map_begin(struct sa_spill_map *m, FILE *f, int fd)
+{
+	struct stat st;
+
+	if (fflush(f) != 0 || ferror(f))
+		sa_spill_write_error();
+	if (fstat(fd, &st) != 0)
+		sa_die_errno(EX_IOERR, "cannot read a temporary file");
+	memset(m, 0, sizeof(*m));
+	m->fd = fd;
+	m->size = st.st_size;
+}
+
+/* Maps the N bytes at offset OFF of the file, with the window around
+ * them. */
+static const char *
+spill_map(struct sa_spill_map *m, uint64_t off, size_t n)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+
+	if (off + n > m->size)
+		sa_die(EX_IOERR, "a temporary file was cut short");
+	if (m->base == NULL || off < m->wstart ||
+	    off + n > m->wstart + m->wlen) {
+		sa_spill_map_end(m);
+		m->wstart = off / page * page;
+		m->wlen = off + n - m->wstart;
+		if (m->wlen < SPILL_WINDOW)
+			m->wlen = SPILL_WINDOW;
+		if (m->wlen > m->size - m->wstart)
+			m->wlen = m->size - m->wstart;
+		m->base = mmap(NULL, m->wlen, PROT_READ, MAP_SHARED |
+		    MAP_POPULATE, m->fd, (off_t)m->wstart);
+		if (m->base == MAP_FAILED) {
+			m->base = NULL;
+			sa_die_errno(EX_OSERR, "cannot map a temporary file");
+		}
+	}
+	return m->base + (off - m->wstart);
+}
+
+int
+sa_spill_map_next(struct sa_spill_map *m, struct sa_spill_rec *r)
+{
+	struct head h;
+	const char *s;
+
+	if (m->at >= m->size)
+		return 0;
+	memcpy(&h, spill_map(m, m->at, sizeof(h)), sizeof(h));
+	s = spill_map(m, m->at, sizeof(h) + (size_t)h.plen + h.qlen);
+	s += sizeof(h);
+	m->at += sizeof(h) + (uint64_t)h.plen + h.qlen;
+	r->fp.lo = h.lo;
+	r->fp.hi = h.hi;
+	r->a = h.a;
+	r->b = h.b;
+	r->p = s;
+	r->plen = h.plen;
+	r->q = s + h.plen;
+	r->qlen = h.qlen;
+	return 1;
+}
+
+void
+sa_spill_map_end(struct sa_spill_map *m)
+{
+	if (m->base != NULL)
+		munmap(m->base, m->wlen);
+	m->base = NULL;
 }
 
 /* Hash partitions. */

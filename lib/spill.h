@@ -47,6 +47,21 @@ FILE *sa_spill_file(void);
 void sa_spill_write_error(void) __attribute__((noreturn));
 /* Rewinds F for reading; read errors are fatal. */
 void sa_spill_rewind(FILE *);
+/* A spill file read through a window of it mapped at a time, without
+ * copying the records: sa_spill_map_begin() flushes F (descriptor FD, of
+ * sa_spill_file_fd()) and starts at its beginning; each record's bytes
+ * stay valid until the next call. */
+struct sa_spill_map {
+	int fd;
+	uint64_t size, at;	/* of the file; of the next record */
+	char *base;		/* the window: WLEN bytes at WSTART */
+	uint64_t wstart;
+	size_t wlen;
+};
+FILE *sa_spill_file_fd(int *fd);
+void sa_spill_map_begin(struct sa_spill_map *, FILE *f, int fd);
+int sa_spill_map_next(struct sa_spill_map *, struct sa_spill_rec *);
+void sa_spill_map_end(struct sa_spill_map *);
 /* store.c: like sa_spill_file(), but every such stream lives in one
  * temporary file of the process: a thousand partitions hold one
  * descriptor.  The streams are appended to, rewound and read, never
@@ -130,6 +145,9 @@ int sa_sink_json(const struct sa_sink *);
 void sa_field_json(struct sa_buf *b, const struct sa_field *f);
 /* Writes a formatted line. */
 void sa_sink_put(struct sa_sink *, const char *line, size_t len);
+/* Whether sa_sink_put() spools; if not, it appends the line to sa_out as
+ * it is. */
+int sa_sink_spools(const struct sa_sink *);
 /* Writes what was deferred and flushes standard output. */
 void sa_sink_finish(struct sa_sink *);
 

@@ -108,7 +108,7 @@ tmp_close(void *cookie)
 }
 
 FILE *
-sa_tmpfile_buffered(void)
+sa_tmpfile_buffered_fd(int *fdp)
 {
 	static const cookie_io_functions_t io = { tmp_read, tmp_write,
 		tmp_seek, tmp_close };
@@ -119,5 +119,47 @@ sa_tmpfile_buffered(void)
 	if ((f = fopencookie(c, "w+", io)) == NULL)
 		sa_die_errno(EX_OSERR, "fopencookie");
 	setvbuf(f, c->buf, _IOFBF, TMPBUF);
+	if (fdp != NULL)
+		*fdp = c->fd;
 	return f;
+}
+
+FILE *
+sa_tmpfile_buffered(void)
+{
+	return sa_tmpfile_buffered_fd(NULL);
+}
+
+void
+sa_tmp_write(int fd, const void *s, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = write(fd, s, n)) < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			sa_die_errno(EX_IOERR, "%s: cannot write a temporary file",
+			    sa_tmpdir());
+		s = (const char *)s + w;
+		n -= w;
+	}
+}
+
+void
+sa_tmp_pread(int fd, void *buf, size_t n, off_t off)
+{
+	ssize_t r;
+
+	while (n > 0) {
+		if ((r = pread(fd, buf, n, off)) < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			sa_die_errno(EX_IOERR, "cannot read a temporary file");
+		if (r == 0)
+			sa_die(EX_IOERR, "a temporary file was cut short");
+		buf = (char *)buf + r;
+		n -= r;
+		off += r;
+	}
 }

@@ -137,6 +137,46 @@ EOF
 	assert_output ""
 }
 
+@test "-t copies its spool out the same to a file, a pipe, a file opened with >> and --split files" {
+	# Rows spooled under every column go out as they are (sendfile, or
+	# read and written where the output takes no sendfile: >>); rows
+	# spooled before a column appeared are padded by one thread and
+	# written by another.  Both kinds, in that order and the other.
+	gen-successapp -n 1500 --seed 3 | jq -c '{id, name, zip}' > "$BATS_TEST_TMPDIR/in"
+	{ echo '{"id":"x"}'; cat "$BATS_TEST_TMPDIR/in"; } > "$BATS_TEST_TMPDIR/early"
+	{ cat "$BATS_TEST_TMPDIR/in"; echo '{"id":"y","z":1}'; } > "$BATS_TEST_TMPDIR/late"
+	for f in in early late; do
+		in=$BATS_TEST_TMPDIR/$f
+		sa-explode -t --threads 1 "$in" > "$in.1"
+		sa-explode -t --threads 2 "$in" > "$in.2"
+		sa-explode -t --threads 2 "$in" | cat > "$in.pipe"
+		echo before > "$in.app"
+		sa-explode -t --threads 2 "$in" >> "$in.app"
+		sa-explode -t --threads 2 --split "$in.split" --name a "$in"
+		cmp "$in.1" "$in.2"
+		cmp "$in.1" "$in.pipe"
+		{ echo before; cat "$in.1"; } | cmp - "$in.app"
+		cmp "$in.1" "$in.split/a.tsv"
+	done
+	run wc -l < "$BATS_TEST_TMPDIR/late.1"
+	assert_output 1502
+	run tail -n 1 "$BATS_TEST_TMPDIR/late.1"
+	assert_output $'y\t\\N\t\\N\t1'
+	run sed -n 2p "$BATS_TEST_TMPDIR/late.1"
+	assert_output $'100000\tUmbrella 0\t33994\t\\N'
+	run sed -n 2p "$BATS_TEST_TMPDIR/early.1"
+	assert_output $'x\t\\N\t\\N'
+}
+
+@test "-t and dedup --latest into a pipe closed early: a quiet end, status 0" {
+	run --separate-stderr bash -c 'sa-explode -t --threads 2 --rejects /dev/null "$1" | head -n 2 > /dev/null; echo "${PIPESTATUS[0]}"' _ "$IN"
+	assert_output 0
+	assert_equal "$stderr" ""
+	run --separate-stderr bash -c 'sa-dedup -k id --latest updated_at --threads 2 --rejects /dev/null "$1" | head -n 2 > /dev/null; echo "${PIPESTATUS[0]}"' _ "$DUP"
+	assert_output 0
+	assert_equal "$stderr" ""
+}
+
 @test "without --rejects the first bad record stops 4 threads where it stops 1" {
 	for t in 1 4; do
 		run --separate-stderr sa-explode --threads "$t" "$IN"

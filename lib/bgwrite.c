@@ -1,0 +1,108 @@
+/* bgwrite.c: a thread that writes one buffer of lines while its caller
+ * fills the other, for output made after the input is read (the rows of
+ * a -t spool): reading and writing then overlap. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "sa.h"
+
+struct sa_bgwrite {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int fd;
+	struct sa_buf bufs[2];
+	struct sa_buf *full;	/* being written, or NULL */
+	int done;		/* no more buffers come */
+	int err;		/* errno of a write that failed, or 0 */
+};
+
+static void *
+writer(void *arg)
+{
+	struct sa_bgwrite *w = arg;
+	struct sa_buf *b;
+	int err = 0;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (w->full == NULL && !w->done)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if ((b = w->full) == NULL)
+			break;
+		pthread_mutex_unlock(&w->lock);
+		if (err == 0 && sa_write_lines(w->fd, b->s, b->len) != 0)
+			err = errno;
+		b->len = 0;
+		pthread_mutex_lock(&w->lock);
+		w->err = err;
+		w->full = NULL;
+		pthread_cond_broadcast(&w->cond);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+struct sa_bgwrite *
+sa_bgwrite_start(int fd, struct sa_buf **b)
+{
+	struct sa_bgwrite *w = xcalloc(1, sizeof(*w));
+	int e;
+
+	w->fd = fd;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	if ((e = pthread_create(&w->thread, NULL, writer, w)) != 0) {
+		errno = e;
+		sa_die_errno(EX_OSERR, "pthread_create");
+	}
+	*b = &w->bufs[0];
+	return w;
+}
+
+int
+sa_bgwrite_put(struct sa_bgwrite *w, struct sa_buf **b)
+{
+	int err;
+
+	pthread_mutex_lock(&w->lock);
+	while (w->full != NULL)
+		pthread_cond_wait(&w->cond, &w->lock);
+	err = w->err;
+	if (err == 0 && (*b)->len > 0) {
+		w->full = *b;
+		pthread_cond_broadcast(&w->cond);
+		*b = *b == &w->bufs[0] ? &w->bufs[1] : &w->bufs[0];
+	}
+	pthread_mutex_unlock(&w->lock);
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+int
+sa_bgwrite_end(struct sa_bgwrite *w, struct sa_buf *b)
+{
+	int err = sa_bgwrite_put(w, &b) == 0 ? 0 : errno;
+
+	pthread_mutex_lock(&w->lock);
+	w->done = 1;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	if (err == 0)
+		err = w->err;
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	sa_buf_free(&w->bufs[0]);
+	sa_buf_free(&w->bufs[1]);
+	free(w);
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
