@@ -341,38 +341,39 @@ copy_run(struct copyout *o, uint64_t off, uint64_t len)
 		copyout_failed(o);
 }
 
+/* What pad_lines() adds to: the copy-out, and the columns of the run. */
+struct padding {
+	struct copyout *o;
+	size_t ncols;
+};
+
+/* Adds the N bytes of lines at S, each with \N for the columns that came
+ * after its run. */
+static int
+pad_lines(void *arg, const char *s, size_t n)
+{
+	struct padding *pd = arg;
+	struct copyout *o = pd->o;
+	const char *nl, *end = s + n;
+
+	for (; (nl = memchr(s, '\n', end - s)) != NULL; s = nl + 1) {
+		sa_buf_add(o->b, s, nl - s);
+		pad(o->b, pd->ncols, o->s->cols.n);
+		sa_buf_addc(o->b, '\n');
+	}
+	lines_put(o, 0);
+	return 0;
+}
+
 /* The LEN bytes of lines at OFF of the spool, spooled under NCOLS
- * columns: \N for the columns that came after them. */
+ * columns: padded. */
 static void
 pad_run(struct copyout *o, uint64_t off, uint64_t len, size_t ncols)
 {
-	struct sa_buf in = { 0 };
-	const char *p, *nl, *end;
-	size_t n;
+	struct padding pd = { o, ncols };
 
 	lines_begin(o);
-	sa_buf_grow(&in, 1 << 20);
-	while (len > 0) {
-		n = in.cap - in.len < len ? in.cap - in.len : len;
-		sa_tmp_pread(o->s->spool, in.s + in.len, n, off);
-		off += n;
-		len -= n;
-		in.len += n;
-		end = in.s + in.len;
-		for (p = in.s; (nl = memchr(p, '\n', end - p)) != NULL;
-		    p = nl + 1) {
-			sa_buf_add(o->b, p, nl - p);
-			pad(o->b, ncols, o->s->cols.n);
-			sa_buf_addc(o->b, '\n');
-		}
-		lines_put(o, 0);
-		/* Keep the part of a line, and read on. */
-		in.len = end - p;
-		memmove(in.s, p, in.len);
-		if (in.cap - in.len < 1 << 19)
-			sa_buf_grow(&in, in.cap);
-	}
-	sa_buf_free(&in);
+	sa_tmp_lines(o->s->spool, off, len, pad_lines, &pd);
 }
 
 /* -t at the end: the header, then the spooled rows of sink S, run by

@@ -448,14 +448,14 @@ keep(struct sa_fp fp, const char *p, size_t plen, const char *q,
 }
 
 /* --keep last and --latest with every fingerprint in memory: the second
- * pass over the spool (mapped, not copied) writes the winners.  With
- * threads, a writer thread writes one buffer of them while this one reads
- * and fills the other. */
+ * pass over the spool (read a block at a time, not a record) writes the
+ * winners.  With threads, a writer thread writes one buffer of them while
+ * this one reads and fills the other. */
 static void
 write_winners(void)
 {
 	struct sa_spill_rec sr;
-	struct sa_spill_map m;
+	struct sa_spill_scan m;
 	struct sa_buf *b = NULL;
 	struct sa_bgwrite *bg = NULL;
 	struct winner *w;
@@ -464,8 +464,8 @@ write_winners(void)
 		sa_out_flush();
 		bg = sa_bgwrite_start(STDOUT_FILENO, &b);
 	}
-	sa_spill_map_begin(&m, spool, spool_fd);
-	while (sa_spill_map_next(&m, &sr)) {
+	sa_spill_scan_begin(&m, spool, spool_fd);
+	while (sa_spill_scan_next(&m, &sr)) {
 		w = sa_fptab_find(t, sr.fp);
 		if (w->seq != sr.a)
 			dups++;
@@ -478,7 +478,7 @@ write_winners(void)
 				sa_out_failed();
 		}
 	}
-	sa_spill_map_end(&m);
+	sa_spill_scan_end(&m);
 	if (bg != NULL && sa_bgwrite_end(bg, b) != 0)
 		sa_out_failed();
 }
@@ -704,7 +704,7 @@ main(int argc, char **argv)
 	if (mode == KEEP_FIRST)
 		t = sa_fptab_new(0, budget);
 	else {
-		spool = sa_spill_file_fd(&spool_fd);
+		spool = sa_tmpfile_buffered_fd(&spool_fd);
 		t = sa_fptab_new(winner_size(), budget);
 	}
 	nthreads = threads;

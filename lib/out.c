@@ -186,49 +186,19 @@ finish_line_then_die(int fd, int in, off_t off, size_t len)
 	die_by_signal(pending);
 }
 
-/* sa_copy_lines() where sendfile() cannot: through a buffer of whole
- * lines. */
+/* sa_copy_lines() where sendfile() cannot: a block of whole lines at a
+ * time. */
 static int
-copy_by_read(int fd, int in, off_t off, size_t len)
+write_block(void *fdp, const char *s, size_t n)
 {
-	struct sa_buf b = { 0 };
-	const char *nl;
-	size_t keep = 0, n;
-	ssize_t got;
-	int r = 0;
-
-	sa_buf_grow(&b, 1 << 20);
-	while (len > 0 && r == 0) {
-		n = b.cap - keep < len ? b.cap - keep : len;
-		if ((got = pread(in, b.s + keep, n, off)) < 0 && errno == EINTR)
-			continue;
-		if (got <= 0) {
-			if (got == 0)
-				errno = EIO;
-			r = -1;
-			break;
-		}
-		off += got;
-		len -= got;
-		b.len = keep + got;
-		nl = memrchr(b.s, '\n', b.len);
-		keep = nl == NULL ? b.len : b.len - (nl + 1 - b.s);
-		if (nl != NULL)
-			r = sa_write_lines(fd, b.s, nl + 1 - b.s);
-		memmove(b.s, b.s + b.len - keep, keep);
-		if (keep == b.cap)
-			sa_buf_grow(&b, b.cap);
-	}
-	if (r == 0 && keep > 0)
-		r = sa_write_lines(fd, b.s, keep);
-	sa_buf_free(&b);
-	return r;
+	return sa_write_lines(*(int *)fdp, s, n);
 }
 
 int
 sa_copy_lines(int fd, int in, off_t off, size_t len)
 {
 	ssize_t n;
+	char last;
 
 	busy = 1;
 	while (len > 0 && !pending) {
@@ -241,11 +211,15 @@ sa_copy_lines(int fd, int in, off_t off, size_t len)
 		if (n < 0 && (errno == EINVAL || errno == ENOSYS)) {
 			/* An output sendfile() does not take (O_APPEND). */
 			busy = 0;
-			return copy_by_read(fd, in, off, len);
+			return sa_tmp_lines(in, off, len, write_block, &fd);
 		}
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;	/* the file is shorter */
+		if (n == 0)
+			sa_die(EX_IOERR, "a temporary file was cut short");
+		if (n < 0) {
+			/* Whether the bytes written end inside a line. */
+			if (fd == STDOUT_FILENO)
+				midline = pread(in, &last, 1, off - 1) == 1 &&
+				    last != '\n';
 			busy = 0;
 			return -1;
 		}

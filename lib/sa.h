@@ -348,6 +348,11 @@ int sa_tmpfd(void);
  * into BUF; anything less ends the program (74). */
 void sa_tmp_write(int fd, const void *s, size_t n);
 void sa_tmp_pread(int fd, void *buf, size_t n, off_t off);
+/* Hands FN the LEN bytes at OFF of temporary file FD a block of whole
+ * lines at a time (about 1 MiB); stops at FN's first non-zero return,
+ * and returns it. */
+int sa_tmp_lines(int fd, uint64_t off, uint64_t len,
+    int (*fn)(void *arg, const char *s, size_t n), void *arg);
 const char *sa_tmpdir(void);	/* $TMPDIR, or /tmp */
 
 /* file.c: files written for the user. */

@@ -1,6 +1,5 @@
 /* spill.c: fingerprint tables, hash partitions in temporary files and
  * k-way merges (the output sinks are in sink.c). */
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,17 +253,11 @@ sa_spill_rewind(FILE *f)
 	rewind(f);
 }
 
-FILE *
-sa_spill_file_fd(int *fd)
-{
-	return sa_tmpfile_buffered_fd(fd);
-}
-
-/* The window a spill map maps at a time, unless a record is larger. */
-#define SPILL_WINDOW ((size_t)4 << 20)
+/* The bytes a spill scan reads at a time, unless a record is larger. */
+#define SCAN_BLOCK ((size_t)1 << 20)
 
 void
-sa_spill_map_begin(struct sa_spill_map *m, FILE *f, int fd)
+sa_spill_scan_begin(struct sa_spill_scan *m, FILE *f, int fd)
 {
 	struct stat st;
 
@@ -277,44 +270,41 @@ sa_spill_map_begin(struct sa_spill_map *m, FILE *f, int fd)
 	m->size = st.st_size;
 }
 
-/* Maps the N bytes at offset OFF of the file, with the window around
- * them. */
+/* The N bytes at offset OFF of the file, read with the block after them
+ * unless they are in the buffer already. */
 static const char *
-spill_map(struct sa_spill_map *m, uint64_t off, size_t n)
+scan_at(struct sa_spill_scan *m, uint64_t off, size_t n)
 {
-	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	size_t keep = 0, want;
 
 	if (off + n > m->size)
 		sa_die(EX_IOERR, "a temporary file was cut short");
-	if (m->base == NULL || off < m->wstart ||
-	    off + n > m->wstart + m->wlen) {
-		sa_spill_map_end(m);
-		m->wstart = off / page * page;
-		m->wlen = off + n - m->wstart;
-		if (m->wlen < SPILL_WINDOW)
-			m->wlen = SPILL_WINDOW;
-		if (m->wlen > m->size - m->wstart)
-			m->wlen = m->size - m->wstart;
-		m->base = mmap(NULL, m->wlen, PROT_READ, MAP_SHARED |
-		    MAP_POPULATE, m->fd, (off_t)m->wstart);
-		if (m->base == MAP_FAILED) {
-			m->base = NULL;
-			sa_die_errno(EX_OSERR, "cannot map a temporary file");
-		}
+	if (off >= m->start && off + n <= m->start + m->buf.len)
+		return m->buf.s + (off - m->start);
+	if (off >= m->start && off < m->start + m->buf.len) {
+		keep = m->start + m->buf.len - off;
+		memmove(m->buf.s, m->buf.s + (off - m->start), keep);
 	}
-	return m->base + (off - m->wstart);
+	m->start = off;
+	want = n > SCAN_BLOCK ? n : SCAN_BLOCK;
+	if (want > m->size - off)
+		want = m->size - off;
+	sa_buf_grow(&m->buf, want);
+	sa_tmp_pread(m->fd, m->buf.s + keep, want - keep, (off_t)(off + keep));
+	m->buf.len = want;
+	return m->buf.s;
 }
 
 int
-sa_spill_map_next(struct sa_spill_map *m, struct sa_spill_rec *r)
+sa_spill_scan_next(struct sa_spill_scan *m, struct sa_spill_rec *r)
 {
 	struct head h;
 	const char *s;
 
 	if (m->at >= m->size)
 		return 0;
-	memcpy(&h, spill_map(m, m->at, sizeof(h)), sizeof(h));
-	s = spill_map(m, m->at, sizeof(h) + (size_t)h.plen + h.qlen);
+	memcpy(&h, scan_at(m, m->at, sizeof(h)), sizeof(h));
+	s = scan_at(m, m->at, sizeof(h) + (size_t)h.plen + h.qlen);
 	s += sizeof(h);
 	m->at += sizeof(h) + (uint64_t)h.plen + h.qlen;
 	r->fp.lo = h.lo;
@@ -329,11 +319,9 @@ sa_spill_map_next(struct sa_spill_map *m, struct sa_spill_rec *r)
 }
 
 void
-sa_spill_map_end(struct sa_spill_map *m)
+sa_spill_scan_end(struct sa_spill_scan *m)
 {
-	if (m->base != NULL)
-		munmap(m->base, m->wlen);
-	m->base = NULL;
+	sa_buf_free(&m->buf);
 }
 
 /* Hash partitions. */

@@ -47,21 +47,19 @@ FILE *sa_spill_file(void);
 void sa_spill_write_error(void) __attribute__((noreturn));
 /* Rewinds F for reading; read errors are fatal. */
 void sa_spill_rewind(FILE *);
-/* A spill file read through a window of it mapped at a time, without
- * copying the records: sa_spill_map_begin() flushes F (descriptor FD, of
- * sa_spill_file_fd()) and starts at its beginning; each record's bytes
- * stay valid until the next call. */
-struct sa_spill_map {
+/* A spill file read a block at a time, the records taken where they lie
+ * in the block instead of copied each: sa_spill_scan_begin() flushes F
+ * (descriptor FD, of sa_tmpfile_buffered_fd()) and starts at its
+ * beginning; a record's bytes stay valid until the next call. */
+struct sa_spill_scan {
 	int fd;
 	uint64_t size, at;	/* of the file; of the next record */
-	char *base;		/* the window: WLEN bytes at WSTART */
-	uint64_t wstart;
-	size_t wlen;
+	struct sa_buf buf;	/* the bytes at START */
+	uint64_t start;
 };
-FILE *sa_spill_file_fd(int *fd);
-void sa_spill_map_begin(struct sa_spill_map *, FILE *f, int fd);
-int sa_spill_map_next(struct sa_spill_map *, struct sa_spill_rec *);
-void sa_spill_map_end(struct sa_spill_map *);
+void sa_spill_scan_begin(struct sa_spill_scan *, FILE *f, int fd);
+int sa_spill_scan_next(struct sa_spill_scan *, struct sa_spill_rec *);
+void sa_spill_scan_end(struct sa_spill_scan *);
 /* store.c: like sa_spill_file(), but every such stream lives in one
  * temporary file of the process: a thousand partitions hold one
  * descriptor.  The streams are appended to, rewound and read, never

@@ -1,6 +1,7 @@
 /* tmp.c: temporary files under $TMPDIR, unlinked as soon as they exist. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "sa.h"
@@ -66,23 +67,30 @@ tmp_read(void *cookie, char *buf, size_t n)
 	return r;
 }
 
+/* All N bytes at S to FD; -1 with errno set if not. */
+static int
+write_all(int fd, const char *s, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = write(fd, s, n)) < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		s += w;
+		n -= w;
+	}
+	return 0;
+}
+
 /* All of BUF, or 0 with errno set (stdio's error). */
 static ssize_t
 tmp_write(void *cookie, const char *buf, size_t n)
 {
 	struct tmpcookie *c = cookie;
-	size_t done = 0;
-	ssize_t w;
 
-	while (done < n) {
-		if ((w = write(c->fd, buf + done, n - done)) < 0) {
-			if (errno == EINTR)
-				continue;
-			return 0;
-		}
-		done += w;
-	}
-	return done;
+	return write_all(c->fd, buf, n) == 0 ? (ssize_t)n : 0;
 }
 
 static int
@@ -133,17 +141,9 @@ sa_tmpfile_buffered(void)
 void
 sa_tmp_write(int fd, const void *s, size_t n)
 {
-	ssize_t w;
-
-	while (n > 0) {
-		if ((w = write(fd, s, n)) < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			sa_die_errno(EX_IOERR, "%s: cannot write a temporary file",
-			    sa_tmpdir());
-		s = (const char *)s + w;
-		n -= w;
-	}
+	if (write_all(fd, s, n) != 0)
+		sa_die_errno(EX_IOERR, "%s: cannot write a temporary file",
+		    sa_tmpdir());
 }
 
 void
@@ -162,4 +162,35 @@ sa_tmp_pread(int fd, void *buf, size_t n, off_t off)
 		n -= r;
 		off += r;
 	}
+}
+
+int
+sa_tmp_lines(int fd, uint64_t off, uint64_t len,
+    int (*fn)(void *arg, const char *s, size_t n), void *arg)
+{
+	struct sa_buf b = { 0 };
+	const char *nl;
+	size_t n, keep = 0;
+	int r = 0;
+
+	sa_buf_grow(&b, 1 << 20);
+	while (len > 0 && r == 0) {
+		n = b.cap - keep < len ? b.cap - keep : len;
+		sa_tmp_pread(fd, b.s + keep, n, off);
+		off += n;
+		len -= n;
+		b.len = keep + n;
+		nl = memrchr(b.s, '\n', b.len);
+		keep = nl == NULL ? b.len : b.len - (size_t)(nl + 1 - b.s);
+		if (nl != NULL)
+			r = fn(arg, b.s, nl + 1 - b.s);
+		/* Keep the part of a line, and read on. */
+		memmove(b.s, b.s + b.len - keep, keep);
+		if (b.cap - keep < 1 << 19)
+			sa_buf_grow(&b, b.cap);
+	}
+	if (r == 0 && keep > 0)
+		r = fn(arg, b.s, keep);
+	sa_buf_free(&b);
+	return r;
 }

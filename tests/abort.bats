@@ -183,6 +183,38 @@ sa-join: stdin:3: sa-dedup failed (exit 65)"
 	done
 }
 
+@test "SIGTERM while -t or dedup --latest writes after its input, on two threads: whole lines, then the line" {
+	gen-successapp -n 3000 --seed 5 >"$D/in"
+	mkfifo "$D/fifo"
+	for tool in "sa-explode -t" "sa-dedup -k id --latest updated_at"; do
+		# The output begins once the input is read; with nobody
+		# reading, the pipe fills and the writer thread waits in it.
+		$tool --threads 2 "$D/in" >"$D/fifo" &
+		pid=$!
+		exec 6<"$D/fifo"
+		IFS= read -r first <&6
+		sleep 0.3
+		kill -s TERM "$pid"
+		cat <&6 >"$D/rest"
+		exec 6<&-
+		wait "$pid" && st=0 || st=$?
+		assert_equal "$tool $st" "$tool 143"
+		assert_ends_aborted "$D/rest" "${tool%% *}" 143
+		[ "$(nuls "$D/rest")" -eq 1 ]
+		# Before the line, whole lines only.
+		head -c -"$(wc -c <"$D/.abort")" "$D/rest" >"$D/lines"
+		[ -s "$D/lines" ]
+		[ "$(tail -c 1 "$D/lines" | od -An -c | tr -d ' ')" = '\n' ]
+		if [ "$tool" = "sa-explode -t" ]; then
+			n=$(printf '%s\n' "$first" | awk -F'\t' '{ print NF }')
+			run awk -F'\t' -v n="$n" 'NF != n { bad++ } END { print NR - bad, bad + 0 }' "$D/lines"
+			assert_output "$(wc -l <"$D/lines") 0"
+		else
+			jq -c . "$D/lines" >/dev/null
+		fi
+	done
+}
+
 @test "a closed pipe (| head) writes no abort line and ends with status 0" {
 	gen-successapp -n 20000 >"$D/in"
 	run --separate-stderr bash -c 'sa-explode "$1" | sa-dedup -k id | head -n 1 >"$2";
