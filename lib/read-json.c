@@ -158,7 +158,7 @@ bad_string(struct sa_reader *r)
 static void
 check_nul(struct sa_reader *r, const unsigned char *s, size_t len)
 {
-	if (r->escaped && sa_copy_text && memchr(s, '\0', len) != NULL)
+	if (r->maybe_nul && memchr(s, '\0', len) != NULL)
 		r->recnul = 1;
 }
 
@@ -391,6 +391,11 @@ feed_json(struct sa_reader *r)
 	keep_raw(r, p, n);
 	r->bad = 0;
 	r->escaped = r->utf8cut || !text_plain(p, n);
+	/* Only the six bytes of a \u0000 make a NUL (JSON text has no raw
+	 * one): where a line has none, its strings need no search.  A line
+	 * fed in parts may have the escape cut in two. */
+	r->maybe_nul = r->escaped && sa_copy_text && (!whole ||
+	    !r->line_start || memmem(p, n, "\\u0000", 6) != NULL);
 	if (r->escaped) {
 		int cut;
 		size_t skip = 0, ok;

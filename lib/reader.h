@@ -53,6 +53,7 @@ struct sa_reader {
 	const char *badwhy;
 	int utf8cut;		/* the last chunk ended inside a character */
 	int escaped;		/* the chunk fed has escapes or non-ASCII */
+	int maybe_nul;		/* ... and may have a \u0000 (sa_copy_text) */
 	int recnul;		/* the record in flight holds a NUL (\u0000) */
 	int fed;		/* the parser has been given a value's bytes */
 	struct sa_buf raw;	/* text of the lines of the record in flight */

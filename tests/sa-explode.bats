@@ -718,6 +718,17 @@ EOF
 	[1,"a string holds \\u0000, and COPY text cannot hold a NUL character"]
 	[3,"a string holds \\u0000, and COPY text cannot hold a NUL character"]
 	EOF
+	# An escaped backslash before u0000 is no NUL; a \u0000 in a line
+	# longer than the reader's buffer (fed in parts) is found.
+	{ printf '%s\n' '{"id":4,"s":"x\\u0000"}'
+	  printf '{"id":5,"pad":"%s","s":"\\u0000"}\n' "$(head -c 300000 /dev/zero | tr '\0' x)"
+	  printf '{"id":6,"pad":"%s","s":"é"}\n' "$(head -c 300000 /dev/zero | tr '\0' x)"; } >"$BATS_TEST_TMPDIR/in2"
+	run --separate-stderr sa-explode -t --rejects "$BATS_TEST_TMPDIR/rej2" "$BATS_TEST_TMPDIR/in2"
+	assert_success
+	run cut -f 1,2 <<<"$output"
+	assert_output $'id\ts\n4\tx\\\\u0000\n6\té'
+	run jq -c '[.line, .error]' "$BATS_TEST_TMPDIR/rej2"
+	assert_output '[2,"a string holds \\u0000, and COPY text cannot hold a NUL character"]'
 	# A raw NUL byte in TSV input is bad input too.
 	run --separate-stderr sa-explode < <(printf 'a\tb\n1\tx\0y\n')
 	assert_failure 65
