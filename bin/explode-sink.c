@@ -78,16 +78,56 @@ sink_at(int i)
 	return s;
 }
 
+/* Each thread's copy of the names it has looked up, with their sinks'
+ * indexes: a row finds its sink without the lock. */
+static __thread struct sa_row *known;
+static __thread int *known_sink;
+
+static int
+shared_sink_for(const char *rel);
+
 /* The index of the sink for the file named REL; workers share them. */
 int
 sink_for(const char *rel)
+{
+	size_t len = strlen(rel);
+	long j;
+	int i;
+
+	if (split_dir == NULL)
+		return 0;
+	if (known == NULL) {
+		known = xmalloc(sizeof(*known));
+		sa_row_init(known);
+	}
+	if ((j = sa_row_find(known, rel, len)) >= 0)
+		return known_sink[j];
+	i = shared_sink_for(rel);
+	sa_row_add(known, NULL, rel, len, NULL);
+	known_sink = xrealloc(known_sink, known->n * sizeof(*known_sink));
+	known_sink[known->n - 1] = i;
+	return i;
+}
+
+void
+sink_for_done(void)
+{
+	if (known != NULL) {
+		sa_row_free(known);
+		free(known);
+	}
+	free(known_sink);
+	known = NULL;
+	known_sink = NULL;
+}
+
+static int
+shared_sink_for(const char *rel)
 {
 	struct sa_buf path = { 0 };
 	struct sink *s;
 	long i;
 
-	if (split_dir == NULL)
-		return 0;
 	pthread_mutex_lock(&sinks_lock);
 	i = sa_row_find(&sink_names, rel, strlen(rel));
 	if (i >= 0) {

@@ -41,6 +41,8 @@ void sink_open(struct sink *);
 void sink_close(struct sink *);
 struct sink *sink_at(int i);
 int sink_for(const char *rel);
+/* Frees what sink_for() kept for the calling thread. */
+void sink_for_done(void);
 /* -t at the end: the header, then the spooled rows of sink S. */
 void tsv_finish(struct sink *s);
 extern unsigned nthreads;	/* --threads */

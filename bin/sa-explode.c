@@ -366,6 +366,7 @@ worker_free(void *w)
 	nrows = rows_cap = 0;
 	sa_arena_free(scratch);
 	scratch = NULL;
+	sink_for_done();
 	free(shard_vals);
 	shard_vals = NULL;
 	sa_buf_free(&shard_text);
