@@ -1,10 +1,24 @@
 /* join-grace.c: the grace hash join, both sides in hash partitions that
  * are joined one by one (split again while too big, in blocks when one
  * key is too big) and merged back into input order. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "join.h"
+
+/* The budget of a partition's table: a share of --memory when several
+ * threads join partitions at once. */
+static __thread size_t table_cap;
+
+static size_t
+cap(void)
+{
+	return table_cap != 0 ? table_cap : budget;
+}
 
 static struct sa_parts *
 split_file(FILE *f, unsigned level)
@@ -178,7 +192,7 @@ block_join(FILE *rf, FILE *lf, FILE *out)
 	more = sa_spill_read(rf, &rec, &buf);
 	while (more) {
 		/* The row that did not fit the last block starts this one. */
-		table_init(&t, budget);
+		table_init(&t, cap());
 		do {
 			key_of_spilled(&k, &rec);
 			if (!table_add(&t, &k, rec.a, rec.b >> 1, rec.q,
@@ -222,7 +236,7 @@ join_files(FILE *rf, FILE *lf, unsigned level, FILE *out)
 	FILE *saved = emit_to;
 	int onekey = 1, n = 0;
 
-	table_init(&t, budget);
+	table_init(&t, cap());
 	if (rf != NULL) {
 		sa_spill_rewind(rf);
 		while (sa_spill_read(rf, &rec, &buf)) {
@@ -297,15 +311,138 @@ spill_table(struct table *t, struct sa_parts *rp)
 	}
 }
 
-/* Joins partitions RP of RIGHT with LP of LEFT (NULL if it had no rows)
- * one by one, and writes their rows merged back into input order. */
+/*
+ * With threads, the partitions are joined side by side, each by one
+ * thread with a table of its share of the budget.  A partition's error
+ * (--validate, --max-fanout, a write) is kept, not reported: once one
+ * has failed no thread starts another, and the error reported is that of
+ * the first partition in order, the one a single thread stops at.
+ */
+struct pjob {
+	FILE *rf, *lf, *out;
+	int status;		/* of its error, or 0 */
+	char *msg;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t idle;	/* a thread is done */
+	struct pjob *jobs;
+	size_t n, next;
+	unsigned active;	/* threads still joining */
+	int failed;
+	size_t budget;		/* for each partition's table */
+	char parked[64];	/* a thread waits after an error */
+} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0,
+	0, 0, 0, 0, { 0 } };
+
+static __thread struct pjob *running;
+static __thread size_t me;	/* the thread's index in pool.parked */
+
+static void
+thread_done(void)
+{
+	pthread_mutex_lock(&pool.lock);
+	pool.active--;
+	pthread_cond_signal(&pool.idle);
+	pthread_mutex_unlock(&pool.lock);
+}
+
+/* A data error (--validate, --max-fanout) waits for the partitions
+ * before it; any other (memory, a temporary file) ends the run now.  The
+ * thread then waits where it is, its partition's memory still in reach,
+ * for the main thread to report the error and exit. */
+static void
+catch_error(int status, const char *msg)
+{
+	if (status != EX_DATAERR)
+		return;
+	running->status = status;
+	running->msg = xstrdup(msg);
+	pthread_mutex_lock(&pool.lock);
+	pool.failed = 1;
+	pool.parked[me] = 1;
+	pthread_mutex_unlock(&pool.lock);
+	thread_done();
+	for (;;)
+		pause();
+}
+
+static void *
+partition_worker(void *arg)
+{
+	struct pjob *j;
+
+	me = (size_t)(uintptr_t)arg;
+	table_cap = pool.budget;
+	sa_die_hook = catch_error;
+	for (;;) {
+		pthread_mutex_lock(&pool.lock);
+		j = pool.failed || pool.next == pool.n ? NULL :
+		    &pool.jobs[pool.next++];
+		pthread_mutex_unlock(&pool.lock);
+		if (j == NULL)
+			break;
+		running = j;
+		join_files(j->rf, j->lf, 1, j->out);
+	}
+	sa_die_hook = NULL;
+	join_thread_done();
+	thread_done();
+	return NULL;
+}
+
+/* Joins the N partitions of JOBS on up to THREADS threads. */
+static void
+join_parallel(struct pjob *jobs, size_t n)
+{
+	pthread_t tids[64];
+	sigset_t all, old;
+	size_t i, nt = threads < n ? threads : n;
+	int err;
+
+	if (nt > 64)
+		nt = 64;
+	pool.jobs = jobs;
+	pool.n = n;
+	pool.next = 0;
+	pool.failed = 0;
+	pool.active = nt;
+	pool.budget = budget / nt;
+	memset(pool.parked, 0, sizeof(pool.parked));
+	/* Signals are the main thread's: it writes the abort line. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (i = 0; i < nt; i++)
+		if ((err = pthread_create(&tids[i], NULL, partition_worker,
+		    (void *)(uintptr_t)i)) != 0) {
+			errno = err;
+			sa_die_errno(EX_OSERR, "cannot start a thread");
+		}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_mutex_lock(&pool.lock);
+	while (pool.active > 0)
+		pthread_cond_wait(&pool.idle, &pool.lock);
+	pthread_mutex_unlock(&pool.lock);
+	for (i = 0; i < nt; i++)
+		if (!pool.parked[i])
+			pthread_join(tids[i], NULL);
+	for (i = 0; i < n; i++)
+		if (jobs[i].status != 0)
+			sa_die(jobs[i].status, "%s", jobs[i].msg);
+}
+
+/* Joins partitions RP of RIGHT with LP of LEFT (NULL if it had no rows),
+ * one by one or side by side, and writes their rows merged back into
+ * input order. */
 void
 grace_join(struct sa_parts *rp, struct sa_parts *lp)
 {
 	FILE *outs[SA_SPILL_PARTS];
+	struct pjob jobs[SA_SPILL_PARTS];
 	struct sa_merge *m;
 	struct sa_spill_rec o;
-	size_t i;
+	size_t i, n = 0;
 
 	for (i = 0; i < SA_SPILL_PARTS; i++) {
 		FILE *lf = lp != NULL ? lp->f[i] : NULL;
@@ -314,13 +451,25 @@ grace_join(struct sa_parts *rp, struct sa_parts *lp)
 		if (rp->f[i] == NULL && lf == NULL)
 			continue;
 		outs[i] = sa_spill_stream();
-		join_files(rp->f[i], lf, 1, outs[i]);
+		jobs[n].rf = rp->f[i];
+		jobs[n].lf = lf;
+		jobs[n].out = outs[i];
+		jobs[n].status = 0;
+		jobs[n].msg = NULL;
+		n++;
 	}
+	if (threads > 1 && n > 1)
+		join_parallel(jobs, n);
+	else
+		for (i = 0; i < n; i++)
+			join_files(jobs[i].rf, jobs[i].lf, 1, jobs[i].out);
 	sa_parts_free(rp);
 	sa_parts_free(lp);
 	m = sa_merge_new(outs, SA_SPILL_PARTS);
-	while (sa_merge_next(m, &o))
+	while (sa_merge_next(m, &o)) {
+		sa_stats.out++;
 		sa_sink_put(sink, o.p, o.plen);
+	}
 	sa_merge_free(m);
 	for (i = 0; i < SA_SPILL_PARTS; i++)
 		if (outs[i] != NULL)

@@ -72,8 +72,8 @@ table_add(struct table *t, const struct key *k, uint64_t rseq,
 	return 1;
 }
 
-struct sa_fptab *lseen;	/* left keys, for --validate 1:m, 1:1 */
-static struct sa_parts *lspill;	/* the left keys that did not fit in it */
+__thread struct sa_fptab *lseen;	/* left keys, for --validate 1:m, 1:1 */
+static __thread struct sa_parts *lspill;	/* the left keys past it */
 #define MARKER 1		/* in lspill: a key already in lseen */
 
 static void
@@ -166,12 +166,21 @@ matches(struct bucket *b, const struct key *k, const struct sa_fields *lf,
 	return matched;
 }
 
+/* The right fields of a match, unpacked: each thread's. */
+static __thread struct sa_fields rf;
+
+void
+probe_thread_done(void)
+{
+	sa_fields_free(&rf);
+	memset(&rf, 0, sizeof(rf));
+}
+
 /* Joins one left record with the table. */
 void
 probe(struct table *t, const struct key *k, const struct sa_fields *lf,
     uint64_t lseq, const char *file, uintmax_t line)
 {
-	static struct sa_fields rf;
 	struct bucket *b = NULL;
 	int matched = 0;
 
@@ -194,7 +203,6 @@ probe(struct table *t, const struct key *k, const struct sa_fields *lf,
 void
 table_rest(struct table *t)
 {
-	static struct sa_fields rf;
 	struct rrec *r;
 
 	if (type != RIGHT && type != FULL)

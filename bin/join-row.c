@@ -9,7 +9,7 @@ struct sa_sink *sink;
 char **lschema, **rschema;
 size_t nlschema, nrschema;
 
-FILE *emit_to;		/* spill file of output rows, or NULL */
+__thread FILE *emit_to;	/* spill file of output rows, or NULL */
 /* What emit() makes is each thread's own: workers of --threads emit too. */
 static __thread struct sa_buf line;
 __thread struct sa_buf *emit_rows;	/* a worker's rows go here */
@@ -139,6 +139,7 @@ join_thread_done(void)
 	sa_fields_free(&row);
 	cached_gen = UINT64_MAX;
 	key_thread_done();
+	probe_thread_done();
 	sa_sink_thread_done();
 }
 
@@ -239,11 +240,12 @@ emit(const struct sa_fields *lf, const struct sa_fields *rf, uint64_t lseq,
 		emit_nrows++;
 		return;
 	}
-	sa_stats.out++;
 	if (emit_to == NULL) {
+		sa_stats.out++;
 		sa_sink_put(sink, line.s, line.len);
 		return;
 	}
+	/* Counted when the grace join writes it. */
 	rec.p = line.s;
 	rec.plen = line.len;
 	sa_spill_write(emit_to, &rec);

@@ -96,7 +96,7 @@ extern struct sa_sink *sink;
 extern char **lschema, **rschema;
 extern size_t nlschema, nrschema;
 extern struct nameset lnames;	/* of the left schema */
-extern FILE *emit_to;		/* spill file of output rows, or NULL */
+extern __thread FILE *emit_to;	/* spill file of output rows, or NULL */
 extern __thread struct sa_buf *emit_rows;	/* or a worker's rows */
 extern __thread uint32_t emit_nrows;		/* and how many */
 extern __thread uint64_t left_gen;	/* bumped when the left record changes */
@@ -109,10 +109,12 @@ void schema_of(struct sa_input *in, const struct sa_val *first,
 void open_sink(enum sa_format ofmt, int both_tsv);
 enum sa_format output_format(enum sa_format lfmt, enum sa_format rfmt);
 void join_thread_done(void);
+/* Frees what probe() and table_rest() kept for the calling thread. */
+void probe_thread_done(void);
 
 /* join-hash.c: the in-memory hash join, which hands the partitions to
  * the grace join when RIGHT outgrows the budget. */
-extern struct sa_fptab *lseen;	/* left keys, for --validate 1:m, 1:1 */
+extern __thread struct sa_fptab *lseen;	/* left keys, for --validate 1:m, 1:1 */
 void table_init(struct table *t, size_t cap);
 void table_free(struct table *t);
 int table_add(struct table *t, const struct key *k, uint64_t rseq,

@@ -30,11 +30,31 @@ vmsg(const char *fmt, va_list ap, int errnum)
 	fputc('\n', stderr);
 }
 
+__thread void (*sa_die_hook)(int status, const char *msg);
+
+/* Hands the message to sa_die_hook; returns only if there is none. */
+static void
+to_hook(int status, const char *fmt, va_list ap, int errnum)
+{
+	char msg[1024];
+	int n;
+
+	if (sa_die_hook == NULL)
+		return;
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (errnum && n >= 0 && (size_t)n < sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(errnum));
+	sa_die_hook(status, msg);
+}
+
 void
 sa_die(int status, const char *fmt, ...)
 {
 	va_list ap;
 
+	va_start(ap, fmt);
+	to_hook(status, fmt, ap, 0);
+	va_end(ap);
 	va_start(ap, fmt);
 	vmsg(fmt, ap, 0);
 	va_end(ap);
@@ -47,6 +67,9 @@ sa_die_errno(int status, const char *fmt, ...)
 	int e = errno;
 	va_list ap;
 
+	va_start(ap, fmt);
+	to_hook(status, fmt, ap, e);
+	va_end(ap);
 	va_start(ap, fmt);
 	vmsg(fmt, ap, e);
 	va_end(ap);

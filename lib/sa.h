@@ -44,6 +44,11 @@ void sa_die(int status, const char *fmt, ...)
 	__attribute__((noreturn, format(printf, 2, 3)));
 void sa_die_errno(int status, const char *fmt, ...)
 	__attribute__((noreturn, format(printf, 2, 3)));
+/* Set in a thread whose errors must not end the program at once (one of
+ * sa-join's partitions, joined beside others): sa_die() and
+ * sa_die_errno() hand it the status and the message, and it must not
+ * return (longjmp). */
+extern __thread void (*sa_die_hook)(int status, const char *msg);
 void sa_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void sa_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "PROG: unrecognized ... / Try 'PROG --help'" and exits 64. */

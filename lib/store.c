@@ -1,6 +1,10 @@
 /* store.c: spill streams that share one temporary file, so that a join
- * or a dedup holds one descriptor for its partitions however many. */
+ * or a dedup holds one descriptor for its partitions however many.  A
+ * stream is used by one thread at a time; the slots and the list of
+ * streams are shared, under a lock (sa-join's partitions are joined by
+ * several threads). */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,6 +27,7 @@ static struct {
 	size_t nfree, capfree;
 	struct stream *open;	/* the streams not closed yet */
 } store = { -1, 0, NULL, 0, 0, NULL };
+static pthread_mutex_t store_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct stream {
 	struct stream *prev, *next;	/* in store.open */
@@ -35,10 +40,17 @@ struct stream {
 static off_t
 slot_new(void)
 {
+	off_t at;
+
+	pthread_mutex_lock(&store_lock);
 	if (store.nfree > 0)
-		return store.free[--store.nfree];
-	store.end += SLOT;
-	return store.end - SLOT;
+		at = store.free[--store.nfree];
+	else {
+		store.end += SLOT;
+		at = store.end - SLOT;
+	}
+	pthread_mutex_unlock(&store_lock);
+	return at;
 }
 
 /* Streams only grow at their end: spill files are written, then read. */
@@ -124,6 +136,7 @@ stream_close(void *cookie)
 {
 	struct stream *s = cookie;
 
+	pthread_mutex_lock(&store_lock);
 	if (store.nfree + s->nslot > store.capfree) {
 		store.capfree = store.nfree + s->nslot + store.capfree;
 		store.free = xrealloc(store.free,
@@ -139,6 +152,7 @@ stream_close(void *cookie)
 		store.open = s->next;
 	if (s->next != NULL)
 		s->next->prev = s->prev;
+	pthread_mutex_unlock(&store_lock);
 	free(s->slot);
 	free(s->iobuf);
 	free(s);
@@ -153,13 +167,17 @@ sa_spill_stream(void)
 	struct stream *s = xcalloc(1, sizeof(*s));
 	FILE *f;
 
-	if (store.fd < 0)
-		store.fd = sa_tmpfd();
 	if ((f = fopencookie(s, "w+", io)) == NULL)
 		sa_die_errno(EX_OSERR, "fopencookie");
+	pthread_mutex_lock(&store_lock);
+	if (store.fd < 0) {
+		/* Made under the lock; a failure ends the program. */
+		store.fd = sa_tmpfd();
+	}
 	if ((s->next = store.open) != NULL)
 		s->next->prev = s;
 	store.open = s;
+	pthread_mutex_unlock(&store_lock);
 	/* A buffer of our own: given none, glibc's is 8 KiB whatever the
 	 * size asked, and the streams go in that many bytes a system call. */
 	s->iobuf = xmalloc(IOBUF);

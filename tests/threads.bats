@@ -430,6 +430,42 @@ EOF2
 	assert_equal "$(wc -l < "$BATS_TEST_TMPDIR/f4")" 5869
 }
 
+@test "sa-join: a spilled RIGHT's partitions joined by 4 threads: the rows, counts and first error of 1" {
+	right_territories
+	# Past -m 1M both sides go to 64 partitions, joined side by side.
+	for type in inner left right full; do
+		same_threads sa-join --type "$type" -m 1M -k id "$BATS_TEST_TMPDIR/right" "$IN"
+		sa-join --type "$type" -k id --stats --rejects /dev/null "$BATS_TEST_TMPDIR/right" "$IN" > "$BATS_TEST_TMPDIR/inmem" 2> "$BATS_TEST_TMPDIR/inmem.err"
+		run cmp "$BATS_TEST_TMPDIR/inmem" "$BATS_TEST_TMPDIR/4.out"
+		assert_success
+		run jq -c '[.records_in, .records_out, .records_rejected]' "$BATS_TEST_TMPDIR/inmem.err"
+		assert_output "$(cat "$BATS_TEST_TMPDIR/4.stats")"
+	done
+	# Two accounts a second time in LEFT, in different partitions: the
+	# error is the one of the partition a single thread joins first,
+	# whichever thread finds its own first.
+	{ head -n 2500 "$IN"; grep -e '"id": 102990,' -e '"id": 100007,' "$IN"; tail -n +2501 "$IN"; } > "$BATS_TEST_TMPDIR/left"
+	run --separate-stderr sa-join --threads 1 --rejects /dev/null -m 1M --validate 1:m -k id "$BATS_TEST_TMPDIR/right" "$BATS_TEST_TMPDIR/left"
+	assert_failure 65
+	assert_output --regexp 'sa-join failed \(exit 65\)$'
+	want=$stderr
+	[[ "$want" == *"is not unique in LEFT (--validate 1:m)" ]]
+	for i in 1 2 3 4 5; do
+		run --separate-stderr sa-join --threads 4 --rejects /dev/null -m 1M --validate 1:m -k id "$BATS_TEST_TMPDIR/right" "$BATS_TEST_TMPDIR/left"
+		assert_failure 65
+		assert_equal "$stderr" "$want"
+	done
+	run --separate-stderr sa-join --threads 1 --rejects /dev/null -m 1M --max-fanout 4 -k id "$BATS_TEST_TMPDIR/right" "$BATS_TEST_TMPDIR/left"
+	assert_failure 65
+	want=$stderr
+	[[ "$want" == *"would produce more than 4 rows (--max-fanout)" ]]
+	for i in 1 2 3 4 5; do
+		run --separate-stderr sa-join --threads 4 --rejects /dev/null -m 1M --max-fanout 4 -k id "$BATS_TEST_TMPDIR/right" "$BATS_TEST_TMPDIR/left"
+		assert_failure 65
+		assert_equal "$stderr" "$want"
+	done
+}
+
 @test "sa-join: LEFT's columns come from its first good record, also when it comes late down a pipe" {
 	right_territories
 	{ echo '{"id":}'; echo 42; tail -n +3 "$IN"; } > "$BATS_TEST_TMPDIR/left"
