@@ -10,6 +10,38 @@
 
 #include "join.h"
 
+/*
+ * With threads, the partitions are joined side by side, each by one
+ * thread with a table of its share of the budget.  A partition's error
+ * (--validate, --max-fanout, a write) is kept, not reported: once one
+ * has failed no thread starts another, and the error reported is that of
+ * the first partition in order, the one a single thread stops at.  A
+ * partition whose RIGHT outgrows a share is left to the main thread,
+ * which joins it afterwards, in order, with the whole budget: split or in
+ * blocks exactly as one thread would.
+ */
+struct pjob {
+	FILE *rf, *lf, *out;
+	int status;		/* of its error, or 0 */
+	char *msg;
+	int big;		/* its RIGHT outgrew a thread's share */
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t idle;	/* a thread is done */
+	struct pjob *jobs;
+	size_t n, next;
+	unsigned active;	/* threads still joining */
+	int failed;
+	size_t budget;		/* for each partition's table */
+	char parked[64];	/* a thread waits after an error */
+} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0,
+	0, 0, 0, 0, { 0 } };
+
+static __thread struct pjob *running;
+static __thread size_t me;	/* the thread's index in pool.parked */
+
 /* The budget of a partition's table: a share of --memory when several
  * threads join partitions at once. */
 static __thread size_t table_cap;
@@ -251,6 +283,13 @@ join_files(FILE *rf, FILE *lf, unsigned level, FILE *out)
 			table_free(&t);
 			sa_buf_free(&buf);
 			sa_buf_free(&k.text);
+			if (running != NULL) {
+				/* Past a thread's share: the main thread
+				 * joins it as one thread would, with the
+				 * whole budget.  Nothing was written. */
+				running->big = 1;
+				return;
+			}
 			/* Hashing splits many keys, never one. */
 			if (onekey || level > SA_SPILL_MAXLEVEL)
 				block_join(rf, lf, out);
@@ -311,34 +350,6 @@ spill_table(struct table *t, struct sa_parts *rp)
 	}
 }
 
-/*
- * With threads, the partitions are joined side by side, each by one
- * thread with a table of its share of the budget.  A partition's error
- * (--validate, --max-fanout, a write) is kept, not reported: once one
- * has failed no thread starts another, and the error reported is that of
- * the first partition in order, the one a single thread stops at.
- */
-struct pjob {
-	FILE *rf, *lf, *out;
-	int status;		/* of its error, or 0 */
-	char *msg;
-};
-
-static struct {
-	pthread_mutex_t lock;
-	pthread_cond_t idle;	/* a thread is done */
-	struct pjob *jobs;
-	size_t n, next;
-	unsigned active;	/* threads still joining */
-	int failed;
-	size_t budget;		/* for each partition's table */
-	char parked[64];	/* a thread waits after an error */
-} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0,
-	0, 0, 0, 0, { 0 } };
-
-static __thread struct pjob *running;
-static __thread size_t me;	/* the thread's index in pool.parked */
-
 static void
 thread_done(void)
 {
@@ -348,15 +359,13 @@ thread_done(void)
 	pthread_mutex_unlock(&pool.lock);
 }
 
-/* A data error (--validate, --max-fanout) waits for the partitions
- * before it; any other (memory, a temporary file) ends the run now.  The
- * thread then waits where it is, its partition's memory still in reach,
- * for the main thread to report the error and exit. */
+/* An error in a partition (--validate, --max-fanout, a temporary file)
+ * waits for the partitions before it.  The thread waits where it is, its
+ * partition's memory still in reach, for the main thread to report the
+ * error and exit. */
 static void
 catch_error(int status, const char *msg)
 {
-	if (status != EX_DATAERR)
-		return;
 	running->status = status;
 	running->msg = xstrdup(msg);
 	pthread_mutex_lock(&pool.lock);
@@ -427,9 +436,14 @@ join_parallel(struct pjob *jobs, size_t n)
 	for (i = 0; i < nt; i++)
 		if (!pool.parked[i])
 			pthread_join(tids[i], NULL);
-	for (i = 0; i < n; i++)
+	/* In partition order: the first error, or a partition too big for
+	 * a share, joined here as one thread joins it. */
+	for (i = 0; i < n; i++) {
 		if (jobs[i].status != 0)
 			sa_die(jobs[i].status, "%s", jobs[i].msg);
+		if (jobs[i].big)
+			join_files(jobs[i].rf, jobs[i].lf, 1, jobs[i].out);
+	}
 }
 
 /* Joins partitions RP of RIGHT with LP of LEFT (NULL if it had no rows),
@@ -456,6 +470,7 @@ grace_join(struct sa_parts *rp, struct sa_parts *lp)
 		jobs[n].out = outs[i];
 		jobs[n].status = 0;
 		jobs[n].msg = NULL;
+		jobs[n].big = 0;
 		n++;
 	}
 	if (threads > 1 && n > 1)

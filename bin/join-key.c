@@ -45,7 +45,7 @@ key_in_shard(const struct key *k)
 const char *
 key_desc(const char *p, size_t len)
 {
-	static struct sa_buf b;
+	static __thread struct sa_buf b;
 	const char *end = p + len;
 	size_t i, n;
 
@@ -67,7 +67,9 @@ void
 not_unique(const char *file, uintmax_t line, const char *key, size_t klen,
     const char *side)
 {
-	sa_out_flush();
+	/* A partition's thread leaves stdout to the main thread. */
+	if (sa_die_hook == NULL)
+		sa_out_flush();
 	sa_die(EX_DATAERR, "%s:%ju: key %s is not unique in %s "
 	    "(--validate %s)", file, line, key_desc(key, klen), side,
 	    validate);
@@ -78,7 +80,8 @@ check_fanout(struct bucket *b, const char *file, uintmax_t line,
     const char *key, size_t klen)
 {
 	if (max_fanout > 0 && b->nleft * b->nright > max_fanout) {
-		sa_out_flush();
+		if (sa_die_hook == NULL)
+			sa_out_flush();
 		sa_die(EX_DATAERR, "%s:%ju: key %s would produce more than %llu "
 		    "rows (--max-fanout)", file, line, key_desc(key, klen),
 		    max_fanout);

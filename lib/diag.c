@@ -36,15 +36,23 @@ __thread void (*sa_die_hook)(int status, const char *msg);
 static void
 to_hook(int status, const char *fmt, va_list ap, int errnum)
 {
-	char msg[1024];
+	struct sa_buf b = { 0 };
+	va_list aq;
 	int n;
 
 	if (sa_die_hook == NULL)
 		return;
-	n = vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (errnum && n >= 0 && (size_t)n < sizeof(msg))
-		snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(errnum));
-	sa_die_hook(status, msg);
+	va_copy(aq, ap);
+	n = vsnprintf(NULL, 0, fmt, aq);
+	va_end(aq);
+	sa_buf_grow(&b, n > 0 ? (size_t)n + 1 : 1);
+	vsnprintf(b.s, (size_t)n + 1, fmt, ap);
+	b.len = n > 0 ? (size_t)n : 0;
+	if (errnum) {
+		sa_buf_adds(&b, ": ");
+		sa_buf_adds(&b, strerror(errnum));
+	}
+	sa_die_hook(status, b.s);
 }
 
 void

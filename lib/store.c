@@ -135,12 +135,27 @@ static int
 stream_close(void *cookie)
 {
 	struct stream *s = cookie;
+	off_t *grown = NULL;
+	size_t cap = 0;
 
+	/* The free list grows outside the lock: nothing under it ends the
+	 * program while another thread waits for it. */
 	pthread_mutex_lock(&store_lock);
-	if (store.nfree + s->nslot > store.capfree) {
-		store.capfree = store.nfree + s->nslot + store.capfree;
-		store.free = xrealloc(store.free,
-		    store.capfree * sizeof(*store.free));
+	while (store.nfree + s->nslot > store.capfree) {
+		cap = store.nfree + s->nslot + store.capfree;
+		pthread_mutex_unlock(&store_lock);
+		free(grown);
+		grown = xmalloc(cap * sizeof(*grown));
+		pthread_mutex_lock(&store_lock);
+		if (store.nfree + s->nslot <= cap && cap > store.capfree) {
+			if (store.nfree > 0)
+				memcpy(grown, store.free,
+				    store.nfree * sizeof(*store.free));
+			free(store.free);
+			store.free = grown;
+			store.capfree = cap;
+			grown = NULL;
+		}
 	}
 	if (s->nslot > 0)
 		memcpy(store.free + store.nfree, s->slot,
@@ -153,6 +168,7 @@ stream_close(void *cookie)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	pthread_mutex_unlock(&store_lock);
+	free(grown);
 	free(s->slot);
 	free(s->iobuf);
 	free(s);
@@ -166,13 +182,21 @@ sa_spill_stream(void)
 		stream_seek, stream_close };
 	struct stream *s = xcalloc(1, sizeof(*s));
 	FILE *f;
+	int fd;
 
 	if ((f = fopencookie(s, "w+", io)) == NULL)
 		sa_die_errno(EX_OSERR, "fopencookie");
 	pthread_mutex_lock(&store_lock);
 	if (store.fd < 0) {
-		/* Made under the lock; a failure ends the program. */
-		store.fd = sa_tmpfd();
+		/* Made outside the lock, which nothing may hold when it ends
+		 * the program. */
+		pthread_mutex_unlock(&store_lock);
+		fd = sa_tmpfd();
+		pthread_mutex_lock(&store_lock);
+		if (store.fd < 0)
+			store.fd = fd;
+		else
+			close(fd);
 	}
 	if ((s->next = store.open) != NULL)
 		s->next->prev = s;

@@ -455,6 +455,18 @@ EOF2
 		assert_failure 65
 		assert_equal "$stderr" "$want"
 	done
+	# Two right records of 64 KiB with one key: a thread's share of -m 1M
+	# would hold them in different blocks, where the key is never seen
+	# twice; such a partition is joined whole, after, as by one thread.
+	awk 'BEGIN { pad = "x"; while (length(pad) < 65536) pad = pad pad
+	    for (i = 0; i < 3000; i++) print "{\"id\":" 100000 + i ",\"m\":" i "}"
+	    print "{\"id\":200000,\"pad\":\"" pad "\"}"
+	    print "{\"id\":200000,\"pad\":\"" pad "x\"}" }' > "$BATS_TEST_TMPDIR/big"
+	for t in 1 4; do
+		run --separate-stderr sa-join --threads "$t" --rejects /dev/null -m 1M --validate m:1 -k id "$BATS_TEST_TMPDIR/big" "$IN"
+		assert_failure 65
+		assert_equal "$stderr" "sa-join: $BATS_TEST_TMPDIR/big:3002: key id=\"200000\" is not unique in RIGHT (--validate m:1)"
+	done
 	run --separate-stderr sa-join --threads 1 --rejects /dev/null -m 1M --max-fanout 4 -k id "$BATS_TEST_TMPDIR/right" "$BATS_TEST_TMPDIR/left"
 	assert_failure 65
 	want=$stderr
