@@ -455,6 +455,18 @@ EOF2
 		assert_failure 65
 		assert_equal "$stderr" "$want"
 	done
+	# One key with 3 MB of right rows is joined in blocks of the budget;
+	# a left row that no block matches is written, and counted, once.
+	awk 'BEGIN { pad = "x"; while (length(pad) < 1000) pad = pad pad
+	    for (i = 0; i < 3000; i++) print "{\"id\":100000,\"n\":" i ",\"pad\":\"" pad "\"}" }' > "$BATS_TEST_TMPDIR/hot"
+	for t in 1 4; do
+		sa-join --threads "$t" --type left -m 1M -k id --stats --rejects /dev/null "$BATS_TEST_TMPDIR/hot" "$IN" > "$BATS_TEST_TMPDIR/hot.$t" 2> "$BATS_TEST_TMPDIR/hot.$t.err"
+		run jq .records_out "$BATS_TEST_TMPDIR/hot.$t.err"
+		assert_output "$(wc -l < "$BATS_TEST_TMPDIR/hot.$t")"
+	done
+	run cmp "$BATS_TEST_TMPDIR/hot.1" "$BATS_TEST_TMPDIR/hot.4"
+	assert_success
+	assert_equal "$(wc -l < "$BATS_TEST_TMPDIR/hot.1")" $((3000 + 3000 - 1 + 1))
 	# Two right records of 64 KiB with one key: a thread's share of -m 1M
 	# would hold them in different blocks, where the key is never seen
 	# twice; such a partition is joined whole, after, as by one thread.
