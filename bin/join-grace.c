@@ -350,6 +350,18 @@ spill_table(struct table *t, struct sa_parts *rp)
 	}
 }
 
+/* A partition joined: its spill slots go to the next partitions' rows,
+ * whose writes then find their pages in memory. */
+static void
+close_inputs(struct pjob *j)
+{
+	if (j->rf != NULL)
+		fclose(j->rf);
+	if (j->lf != NULL)
+		fclose(j->lf);
+	j->rf = j->lf = NULL;
+}
+
 static void
 thread_done(void)
 {
@@ -394,6 +406,8 @@ partition_worker(void *arg)
 			break;
 		running = j;
 		join_files(j->rf, j->lf, 1, j->out);
+		if (!j->big)
+			close_inputs(j);
 	}
 	sa_die_hook = NULL;
 	join_thread_done();
@@ -443,6 +457,7 @@ join_parallel(struct pjob *jobs, size_t n)
 			sa_die(jobs[i].status, "%s", jobs[i].msg);
 		if (jobs[i].big)
 			join_files(jobs[i].rf, jobs[i].lf, 1, jobs[i].out);
+		close_inputs(&jobs[i]);
 	}
 }
 
@@ -456,16 +471,22 @@ grace_join(struct sa_parts *rp, struct sa_parts *lp)
 	struct pjob jobs[SA_SPILL_PARTS];
 	struct sa_merge *m;
 	struct sa_spill_rec o;
+	struct sa_buf *b = NULL;
+	struct sa_bgwrite *bg = NULL;
 	size_t i, n = 0;
 
+	/* The jobs own the partitions' streams from here. */
 	for (i = 0; i < SA_SPILL_PARTS; i++) {
 		FILE *lf = lp != NULL ? lp->f[i] : NULL;
 
 		outs[i] = NULL;
+		if (lp != NULL)
+			lp->f[i] = NULL;
 		if (rp->f[i] == NULL && lf == NULL)
 			continue;
 		outs[i] = sa_spill_stream();
 		jobs[n].rf = rp->f[i];
+		rp->f[i] = NULL;
 		jobs[n].lf = lf;
 		jobs[n].out = outs[i];
 		jobs[n].status = 0;
@@ -476,15 +497,31 @@ grace_join(struct sa_parts *rp, struct sa_parts *lp)
 	if (threads > 1 && n > 1)
 		join_parallel(jobs, n);
 	else
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
 			join_files(jobs[i].rf, jobs[i].lf, 1, jobs[i].out);
+			close_inputs(&jobs[i]);
+		}
 	sa_parts_free(rp);
 	sa_parts_free(lp);
+	/* With threads, one writes a buffer of the merged rows while this
+	 * one merges the next (-t's own spool aside). */
+	if (threads > 1 && !sa_sink_spools(sink)) {
+		sa_out_flush();
+		bg = sa_bgwrite_start(STDOUT_FILENO, &b);
+	}
 	m = sa_merge_new(outs, SA_SPILL_PARTS);
 	while (sa_merge_next(m, &o)) {
 		sa_stats.out++;
-		sa_sink_put(sink, o.p, o.plen);
+		if (bg == NULL)
+			sa_sink_put(sink, o.p, o.plen);
+		else {
+			sa_buf_add(b, o.p, o.plen);
+			if (b->len >= 1 << 20 && sa_bgwrite_put(bg, &b) != 0)
+				sa_out_failed();
+		}
 	}
+	if (bg != NULL && sa_bgwrite_end(bg, b) != 0)
+		sa_out_failed();
 	sa_merge_free(m);
 	for (i = 0; i < SA_SPILL_PARTS; i++)
 		if (outs[i] != NULL)

@@ -183,10 +183,11 @@ sa-join: stdin:3: sa-dedup failed (exit 65)"
 	done
 }
 
-@test "SIGTERM while -t or dedup --latest writes after its input, on two threads: whole lines, then the line" {
+@test "SIGTERM while -t, dedup --latest or a spilled join writes after its input, on two threads: whole lines, then the line" {
 	gen-successapp -n 3000 --seed 5 >"$D/in"
 	mkfifo "$D/fifo"
-	for tool in "sa-explode -t" "sa-dedup -k id --latest updated_at"; do
+	for tool in "sa-explode -t" "sa-dedup -k id --latest updated_at" \
+	    "sa-join -k id -m 1M $D/in"; do
 		# The output begins once the input is read; with nobody
 		# reading, the pipe fills and the writer thread waits in it.
 		$tool --threads 2 "$D/in" >"$D/fifo" &

@@ -168,11 +168,15 @@ EOF
 	assert_output $'x\t\\N\t\\N'
 }
 
-@test "-t and dedup --latest into a pipe closed early: a quiet end, status 0" {
+@test "-t, dedup --latest and a spilled join into a pipe closed early: a quiet end, status 0" {
 	run --separate-stderr bash -c 'sa-explode -t --threads 2 --rejects /dev/null "$1" | head -n 2 > /dev/null; echo "${PIPESTATUS[0]}"' _ "$IN"
 	assert_output 0
 	assert_equal "$stderr" ""
 	run --separate-stderr bash -c 'sa-dedup -k id --latest updated_at --threads 2 --rejects /dev/null "$1" | head -n 2 > /dev/null; echo "${PIPESTATUS[0]}"' _ "$DUP"
+	assert_output 0
+	assert_equal "$stderr" ""
+	# The rows merged from the partitions go out on a thread of their own.
+	run --separate-stderr bash -c 'sa-join -k id -m 1M --threads 2 --rejects /dev/null "$1" "$1" | head -n 2 > /dev/null; echo "${PIPESTATUS[0]}"' _ "$DUP"
 	assert_output 0
 	assert_equal "$stderr" ""
 }
