@@ -1,4 +1,6 @@
 /* buf.c: growable byte buffers. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +33,24 @@ void
 sa_buf_adds(struct sa_buf *b, const char *s)
 {
 	sa_buf_add(b, s, strlen(s));
+}
+
+void
+sa_buf_vprintf(struct sa_buf *b, const char *fmt, va_list ap)
+{
+	va_list aq;
+	int n;
+
+	va_copy(aq, ap);
+	n = vsnprintf(NULL, 0, fmt, aq);
+	va_end(aq);
+	sa_buf_grow(b, n > 0 ? (size_t)n : 0);
+	if (n <= 0) {
+		b->s[b->len] = '\0';
+		return;
+	}
+	vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
+	b->len += (size_t)n;
 }
 
 void

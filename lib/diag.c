@@ -37,17 +37,10 @@ static void
 to_hook(int status, const char *fmt, va_list ap, int errnum)
 {
 	struct sa_buf b = { 0 };
-	va_list aq;
-	int n;
 
 	if (sa_die_hook == NULL)
 		return;
-	va_copy(aq, ap);
-	n = vsnprintf(NULL, 0, fmt, aq);
-	va_end(aq);
-	sa_buf_grow(&b, n > 0 ? (size_t)n + 1 : 1);
-	vsnprintf(b.s, (size_t)n + 1, fmt, ap);
-	b.len = n > 0 ? (size_t)n : 0;
+	sa_buf_vprintf(&b, fmt, ap);
 	if (errnum) {
 		sa_buf_adds(&b, ": ");
 		sa_buf_adds(&b, strerror(errnum));

@@ -51,17 +51,11 @@ sa_reject(const char *file, uintmax_t line, const char *raw, size_t rawlen,
 {
 	static struct sa_buf msg, rec;
 	va_list ap;
-	int n;
 
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
 	sa_buf_reset(&msg);
-	sa_buf_grow(&msg, n);
 	va_start(ap, fmt);
-	vsnprintf(msg.s, n + 1, fmt, ap);
+	sa_buf_vprintf(&msg, fmt, ap);
 	va_end(ap);
-	msg.len = n;
 
 	if (rejects == NULL) {
 		sa_out_flush();

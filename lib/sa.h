@@ -88,6 +88,9 @@ sa_buf_addc(struct sa_buf *b, int c)
 	b->s[b->len] = '\0';
 }
 void sa_buf_adds(struct sa_buf *, const char *);
+/* Appends FMT formatted with AP, as vsnprintf() would write it; B ends
+ * in a NUL after, as after every sa_buf_ call. */
+void sa_buf_vprintf(struct sa_buf *, const char *fmt, va_list ap);
 void sa_buf_free(struct sa_buf *);
 static inline void sa_buf_reset(struct sa_buf *b) { b->len = 0; }
 
