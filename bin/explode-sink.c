@@ -352,7 +352,7 @@ lines_put(struct copyout *o, int all)
 {
 	int r;
 
-	if (o->b == NULL || (!all && o->b->len < 1 << 20))
+	if (o->b == NULL || (!all && o->b->len < SA_BGWRITE_BLOCK))
 		return;
 	if (o->bg != NULL)
 		r = all ? sa_bgwrite_end(o->bg, o->b) :

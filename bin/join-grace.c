@@ -514,11 +514,8 @@ grace_join(struct sa_parts *rp, struct sa_parts *lp)
 		sa_stats.out++;
 		if (bg == NULL)
 			sa_sink_put(sink, o.p, o.plen);
-		else {
-			sa_buf_add(b, o.p, o.plen);
-			if (b->len >= 1 << 20 && sa_bgwrite_put(bg, &b) != 0)
-				sa_out_failed();
-		}
+		else if (sa_bgwrite_add(bg, &b, o.p, o.plen) != 0)
+			sa_out_failed();
 	}
 	if (bg != NULL && sa_bgwrite_end(bg, b) != 0)
 		sa_out_failed();

@@ -472,9 +472,8 @@ write_winners(void)
 		else if (bg == NULL)
 			put(sr.fp, sr.p, sr.plen);
 		else {
-			sa_buf_add(b, sr.p, sr.plen);
 			sa_stats.out++;
-			if (b->len >= 1 << 20 && sa_bgwrite_put(bg, &b) != 0)
+			if (sa_bgwrite_add(bg, &b, sr.p, sr.plen) != 0)
 				sa_out_failed();
 		}
 	}

@@ -130,6 +130,14 @@ sa_bgwrite_put(struct sa_bgwrite *w, struct sa_buf **b)
 }
 
 int
+sa_bgwrite_add(struct sa_bgwrite *w, struct sa_buf **b, const char *p,
+    size_t len)
+{
+	sa_buf_add(*b, p, len);
+	return (*b)->len >= SA_BGWRITE_BLOCK ? sa_bgwrite_put(w, b) : 0;
+}
+
+int
 sa_bgwrite_end(struct sa_bgwrite *w, struct sa_buf *b)
 {
 	int err = sa_bgwrite_put(w, &b) == 0 ? 0 : errno;

@@ -144,6 +144,12 @@ struct sa_bgwrite;
 struct sa_bgwrite *sa_bgwrite_start(int fd, struct sa_buf **b);
 int sa_bgwrite_put(struct sa_bgwrite *, struct sa_buf **b);
 int sa_bgwrite_end(struct sa_bgwrite *, struct sa_buf *b);
+/* The bytes a buffer holds when it is handed over. */
+#define SA_BGWRITE_BLOCK ((size_t)1 << 20)
+/* Adds the LEN bytes of whole lines at P to *B, and hands *B over
+ * (sa_bgwrite_put) once it holds SA_BGWRITE_BLOCK. */
+int sa_bgwrite_add(struct sa_bgwrite *, struct sa_buf **b, const char *p,
+    size_t len);
 /* FD (a --split file) gets the abort line too if the run fails; forget
  * it before closing it. */
 void sa_abort_also(int fd);
