@@ -1,4 +1,5 @@
 /* file.c: files the tools create for the user, private or complete, never through a planted symbolic link. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -77,6 +78,53 @@ temp_name(const char *path, unsigned n)
 	return b.s;
 }
 
+/*
+ * Removes the temporary names beside PATH that a run killed with SIGKILL
+ * left between naming its file and renaming it: "PATH.PID.*.tmp" where no
+ * process PID runs any more on this machine.
+ */
+static void
+remove_stale(const char *path)
+{
+	static char *done;	/* the last PATH, once per run is enough */
+	char *dcopy, *bcopy, *dir, *base, *end;
+	size_t blen, len;
+	struct dirent *e;
+	long pid;
+	DIR *d;
+	int dfd;
+
+	if (done != NULL && strcmp(done, path) == 0)
+		return;
+	free(done);
+	done = xstrdup(path);
+	dcopy = xstrdup(path);
+	bcopy = xstrdup(path);
+	dir = dirname(dcopy);
+	base = basename(bcopy);
+	blen = strlen(base);
+	if ((d = opendir(dir)) == NULL)
+		goto out;
+	dfd = dirfd(d);
+	while ((e = readdir(d)) != NULL) {
+		len = strlen(e->d_name);
+		if (strncmp(e->d_name, base, blen) != 0 ||
+		    e->d_name[blen] != '.' || len < blen + 6 ||
+		    strcmp(e->d_name + len - 4, ".tmp") != 0)
+			continue;
+		errno = 0;
+		pid = strtol(e->d_name + blen + 1, &end, 10);
+		if (errno != 0 || pid <= 0 || *end != '.' || pid == getpid())
+			continue;
+		if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+			unlinkat(dfd, e->d_name, 0);
+	}
+	closedir(d);
+out:
+	free(dcopy);
+	free(bcopy);
+}
+
 int
 sa_create_atomic(const char *path, mode_t mode)
 {
@@ -86,6 +134,7 @@ sa_create_atomic(const char *path, mode_t mode)
 	unsigned n;
 
 	sa_no_sigxfsz();
+	remove_stale(path);
 	p->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
 	if (p->fd < 0 && errno != EOPNOTSUPP && errno != EISDIR &&
 	    errno != EINVAL)

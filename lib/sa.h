@@ -381,7 +381,9 @@ int sa_open_private(const char *path);
  * in PATH's directory (O_TMPFILE; where the file system has none, under
  * a temporary name beside PATH, removed at exit), and given its name by
  * sa_commit(), which syncs it, closes FD and renames it over PATH.  A
- * symbolic link at PATH is replaced, never followed.  Errors exit 73/74. */
+ * symbolic link at PATH is replaced, never followed.  Temporary names
+ * beside PATH of processes that no longer run (killed with SIGKILL while
+ * naming the file) are removed first.  Errors exit 73/74. */
 int sa_create_atomic(const char *path, mode_t mode);
 void sa_commit(int fd, const char *path);
 

@@ -496,6 +496,18 @@ main 200 Bearer tok-3141" ]
 	diff "$out" "$(expected 0 60)"
 }
 
+@test "--state: temporary names of killed runs are removed, those of running ones kept" {
+	start_api
+	st="$BATS_TEST_TMPDIR/state"
+	# A process ID above pid_max never runs; this shell runs.
+	touch "$st.99999999.1f0.tmp" "$st.$$.1f0.tmp" "$st.x.tmp" \
+	    "$BATS_TEST_TMPDIR/other.99999999.1f0.tmp"
+	run sa-fetch --state "$st" "$API/link/accounts?n=4&size=2"
+	assert_success
+	[ "$(ls "$BATS_TEST_TMPDIR" | grep '\.tmp$' | sort | tr '\n' ' ')" = \
+	    "other.99999999.1f0.tmp state.$$.1f0.tmp state.x.tmp " ]
+}
+
 @test "--state on a pipe: after kill -9 every record comes at least once" {
 	start_api
 	url="$API/cursor/accounts?n=40&size=4&delay=0.05"
