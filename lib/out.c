@@ -138,7 +138,8 @@ sa_write_lines(int fd, const char *s, size_t len)
 			/* Another thread is writing the abort line. */
 			for (;;)
 				pause();
-		n = write(fd, s + off, len - off);
+		n = write(fd, s + off, len - off < SA_WRITE_MAX ?
+		    len - off : SA_WRITE_MAX);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {

@@ -124,7 +124,11 @@ static inline void sa_out_line_done(void)
 #define SA_ABORT_MARKLEN 3
 /* Writes LEN bytes at S, whole lines, to FD: a signal that arrives
  * meanwhile takes effect once the line under way is written.  Returns 0,
- * or -1 with errno set. */
+ * or -1 with errno set.  One write(2) takes at most SA_WRITE_MAX bytes,
+ * the size cat(1) uses: given 1 MiB at a time, the page cache fills
+ * large folios, which cost up to ten times as much system time on a
+ * virtual machine that gives free memory back to its host. */
+#define SA_WRITE_MAX ((size_t)1 << 17)
 int sa_write_lines(int fd, const char *s, size_t len);
 /* The same for the LEN bytes of whole lines at offset OFF of descriptor
  * IN (a spool), copied in the kernel where it can (sendfile). */
