@@ -1,8 +1,12 @@
 /* file.c: files the tools create for the user, private or complete, never through a planted symbolic link. */
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,21 +82,46 @@ temp_name(const char *path, unsigned n)
 	return b.s;
 }
 
+/* Whether NAME is a temporary name that temp_name() gives BASE (BLEN
+ * bytes), "BASE.PID.HEX.tmp"; *PID is its process. */
+static int
+temp_name_of(const char *name, const char *base, size_t blen, long *pid)
+{
+	const char *p = name + blen + 1, *hex;
+	size_t len = strlen(name);
+
+	if (len < blen + 8 || strncmp(name, base, blen) != 0 ||
+	    name[blen] != '.' || strcmp(name + len - 4, ".tmp") != 0 ||
+	    !isdigit((unsigned char)*p))
+		return 0;
+	for (*pid = 0; isdigit((unsigned char)*p); p++)
+		if ((*pid = *pid * 10 + (*p - '0')) > INT_MAX)
+			return 0;
+	if (*p++ != '.' || *pid == 0)
+		return 0;
+	hex = p;
+	p += strspn(p, "0123456789abcdef");
+	return p > hex && p == name + len - 4;
+}
+
 /*
  * Removes the temporary names beside PATH that a run killed with SIGKILL
- * left between naming its file and renaming it: "PATH.PID.*.tmp" where no
- * process PID runs any more on this machine.
+ * left between naming its file and renaming it: those of temp_name()
+ * whose process no longer runs on this machine and whose file no process
+ * holds (the writer keeps a shared lock on it, which also covers a
+ * writer in another PID namespace or on another host of a network file
+ * system).
  */
 static void
 remove_stale(const char *path)
 {
 	static char *done;	/* the last PATH, once per run is enough */
-	char *dcopy, *bcopy, *dir, *base, *end;
-	size_t blen, len;
+	char *dcopy, *bcopy, *dir, *base;
 	struct dirent *e;
+	struct stat st;
 	long pid;
 	DIR *d;
-	int dfd;
+	int dfd, fd;
 
 	if (done != NULL && strcmp(done, path) == 0)
 		return;
@@ -102,22 +131,22 @@ remove_stale(const char *path)
 	bcopy = xstrdup(path);
 	dir = dirname(dcopy);
 	base = basename(bcopy);
-	blen = strlen(base);
 	if ((d = opendir(dir)) == NULL)
 		goto out;
 	dfd = dirfd(d);
 	while ((e = readdir(d)) != NULL) {
-		len = strlen(e->d_name);
-		if (strncmp(e->d_name, base, blen) != 0 ||
-		    e->d_name[blen] != '.' || len < blen + 6 ||
-		    strcmp(e->d_name + len - 4, ".tmp") != 0)
+		if (!temp_name_of(e->d_name, base, strlen(base), &pid) ||
+		    pid == getpid() || kill((pid_t)pid, 0) == 0 ||
+		    errno != ESRCH)
 			continue;
-		errno = 0;
-		pid = strtol(e->d_name + blen + 1, &end, 10);
-		if (errno != 0 || pid <= 0 || *end != '.' || pid == getpid())
+		fd = openat(dfd, e->d_name, O_RDONLY | O_NOFOLLOW |
+		    O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		if (fd < 0)
 			continue;
-		if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    flock(fd, LOCK_EX | LOCK_NB) == 0)
 			unlinkat(dfd, e->d_name, 0);
+		close(fd);
 	}
 	closedir(d);
 out:
@@ -152,6 +181,8 @@ sa_create_atomic(const char *path, mode_t mode)
 			p->tmp = NULL;
 		}
 	}
+	/* Held until exit: remove_stale() leaves the file alone. */
+	(void)flock(p->fd, LOCK_SH);
 	if (!registered)
 		atexit(remove_pending);
 	registered = 1;

@@ -387,7 +387,8 @@ int sa_open_private(const char *path);
  * sa_commit(), which syncs it, closes FD and renames it over PATH.  A
  * symbolic link at PATH is replaced, never followed.  Temporary names
  * beside PATH of processes that no longer run (killed with SIGKILL while
- * naming the file) are removed first.  Errors exit 73/74. */
+ * naming the file), of files no process holds, are removed first.
+ * Errors exit 73/74. */
 int sa_create_atomic(const char *path, mode_t mode);
 void sa_commit(int fd, const char *path);
 

@@ -499,13 +499,26 @@ main 200 Bearer tok-3141" ]
 @test "--state: temporary names of killed runs are removed, those of running ones kept" {
 	start_api
 	st="$BATS_TEST_TMPDIR/state"
-	# A process ID above pid_max never runs; this shell runs.
-	touch "$st.99999999.1f0.tmp" "$st.$$.1f0.tmp" "$st.x.tmp" \
-	    "$BATS_TEST_TMPDIR/other.99999999.1f0.tmp"
+	# A process ID above pid_max never runs; this shell runs.  The
+	# others are not names sa gives "state" (the first is one it gives
+	# "state.20260101"), or a file a process still holds.
+	keep="$st.$$.1f0.tmp $st.20260101.$$.1f0.tmp $st.99999999.tmp
+	    $st.x.tmp $st.99999998.1f0.tmp $BATS_TEST_TMPDIR/other.99999999.1f0.tmp"
+	touch $keep "$st.99999999.1f0.tmp"
+	python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1])
+fcntl.flock(f, fcntl.LOCK_SH)
+time.sleep(60)' "$st.99999998.1f0.tmp" 3>&- &
+	holder=$!
+	until grep -qw "$holder" /proc/locks; do
+		kill -0 "$holder"
+		sleep 0.02
+	done
 	run sa-fetch --state "$st" "$API/link/accounts?n=4&size=2"
+	kill "$holder"
 	assert_success
-	[ "$(ls "$BATS_TEST_TMPDIR" | grep '\.tmp$' | sort | tr '\n' ' ')" = \
-	    "other.99999999.1f0.tmp state.$$.1f0.tmp state.x.tmp " ]
+	[ "$(cd "$BATS_TEST_TMPDIR" && ls *.tmp | sort)" = \
+	    "$(for f in $keep; do basename "$f"; done | sort)" ]
 }
 
 @test "--state on a pipe: after kill -9 every record comes at least once" {
