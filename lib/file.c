@@ -105,20 +105,21 @@ temp_name_of(const char *name, const char *base, size_t blen, long *pid)
 }
 
 /*
- * Removes the temporary names beside PATH that a run killed with SIGKILL
- * left between naming its file and renaming it: those of temp_name()
- * whose process no longer runs on this machine and whose file no process
- * holds (the writer keeps a shared lock on it, which also covers a
- * writer in another PID namespace or on another host of a network file
- * system).
+ * Removes the temporary names beside PATH, in its directory DIR, that a
+ * run killed with SIGKILL left between naming its file and renaming it:
+ * those of temp_name() whose process no longer runs on this machine and
+ * whose file no process holds (the writer keeps a shared lock on it,
+ * which also covers a writer in another PID namespace or on another host
+ * of a network file system).
  */
 static void
-remove_stale(const char *path)
+remove_stale(const char *dir, const char *path)
 {
 	static char *done;	/* the last PATH, once per run is enough */
-	char *dcopy, *bcopy, *dir, *base;
+	char *copy, *base;
 	struct dirent *e;
 	struct stat st;
+	size_t blen;
 	long pid;
 	DIR *d;
 	int dfd, fd;
@@ -127,15 +128,14 @@ remove_stale(const char *path)
 		return;
 	free(done);
 	done = xstrdup(path);
-	dcopy = xstrdup(path);
-	bcopy = xstrdup(path);
-	dir = dirname(dcopy);
-	base = basename(bcopy);
+	copy = xstrdup(path);
+	base = basename(copy);
+	blen = strlen(base);
 	if ((d = opendir(dir)) == NULL)
 		goto out;
 	dfd = dirfd(d);
 	while ((e = readdir(d)) != NULL) {
-		if (!temp_name_of(e->d_name, base, strlen(base), &pid) ||
+		if (!temp_name_of(e->d_name, base, blen, &pid) ||
 		    pid == getpid() || kill((pid_t)pid, 0) == 0 ||
 		    errno != ESRCH)
 			continue;
@@ -150,8 +150,7 @@ remove_stale(const char *path)
 	}
 	closedir(d);
 out:
-	free(dcopy);
-	free(bcopy);
+	free(copy);
 }
 
 int
@@ -163,7 +162,7 @@ sa_create_atomic(const char *path, mode_t mode)
 	unsigned n;
 
 	sa_no_sigxfsz();
-	remove_stale(path);
+	remove_stale(dir, path);
 	p->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
 	if (p->fd < 0 && errno != EOPNOTSUPP && errno != EISDIR &&
 	    errno != EINVAL)
@@ -181,7 +180,8 @@ sa_create_atomic(const char *path, mode_t mode)
 			p->tmp = NULL;
 		}
 	}
-	/* Held until exit: remove_stale() leaves the file alone. */
+	/* Held until sa_commit() closes FD: remove_stale() leaves the file
+	 * alone meanwhile. */
 	(void)flock(p->fd, LOCK_SH);
 	if (!registered)
 		atexit(remove_pending);
